@@ -1,0 +1,197 @@
+"""``onethread`` — the command line of API.md. Exit 0 on success, 2 with a one-line reason on bad input."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn, TypeVar
+
+from app.settings import Settings
+
+T = TypeVar("T")
+
+
+class UsageError(Exception):
+    """Bad input from the operator: printed as one line, exit status 2."""
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"onethread: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(writer)`` against the database with a publisher that only logs (no server here)."""
+    from app.runtime import standalone_writer
+
+    async def main() -> T:
+        async with standalone_writer(settings) as writer:
+            return await work(writer)
+
+    return asyncio.run(main())
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
+    from app.db.migrate import upgrade
+
+    upgrade(settings)
+    print("database is up to date")
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    if settings.is_sqlite or args.migrate:
+        from app.db.migrate import upgrade
+
+        upgrade(settings)
+    uvicorn.run(
+        "app.asgi:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level=args.log_level,
+        ws_ping_interval=None,  # our own {"type": "ping"} frames keep sockets alive
+        lifespan="on",
+    )
+
+
+def cmd_worker(settings: Settings, _: argparse.Namespace) -> None:
+    from app.runtime import run_worker
+
+    if not settings.redis_url:
+        _fail("the worker needs ONETHREAD_REDIS_URL; in the embedded shape `onethread serve` runs jobs itself")
+    asyncio.run(run_worker(settings, _stop_signal()))
+
+
+def _stop_signal() -> asyncio.Event:
+    stop = asyncio.Event()
+
+    def install() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+
+    stop.install = install  # type: ignore[attr-defined]
+    return stop
+
+
+def cmd_agent_create(settings: Settings, args: argparse.Namespace) -> None:
+    from app.domain.accounts.actions import do_create_agent
+
+    agent = _run(
+        settings,
+        lambda writer: do_create_agent(
+            writer, email=args.email, name=args.name, password=args.password,
+            role="admin" if args.admin else "agent",
+        ),
+    )
+    print(f"agent {agent.id} created: {agent.email} ({agent.role})")
+
+
+def cmd_channel_add(settings: Settings, args: argparse.Namespace) -> None:
+    from app.domain.channels.accounts import do_add_channel_account
+
+    config: dict[str, Any] = {}
+    if args.channel == "api":
+        if args.callback_url:
+            if not args.callback_url.startswith(("http://", "https://")):
+                raise UsageError("--callback-url must be an http(s) URL")
+            config["callback_url"] = args.callback_url
+    elif args.channel == "webchat":
+        if not args.origin.startswith(("http://", "https://")):
+            raise UsageError("--origin must be an origin such as https://shop.example")
+        config["origins"] = [args.origin.rstrip("/")]
+    created = _run(
+        settings, lambda writer: do_add_channel_account(writer, channel=args.channel, name=args.name, config=config)
+    )
+    account_id = created.account.id
+    out: dict[str, Any] = {"id": account_id, "channel": args.channel, "name": created.account.name}
+    if args.channel == "api":
+        out["inbound_url"] = f"{settings.public_url}/api/v1/channels/{account_id}/inbound"
+        out["token"] = created.secrets["inbound_token"]
+        out["signing_secret"] = created.secrets["signing_secret"]
+        out["callback_url"] = config.get("callback_url")
+    elif args.channel == "webchat":
+        out["snippet"] = (
+            f'<script src="{settings.public_url}/widget.js" data-site="{account_id}" async></script>'
+        )
+        out["identity_secret"] = created.secrets["signing_secret"]
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for key, value in out.items():
+            print(f"{key}: {value}")
+
+
+def cmd_demo(settings: Settings, _: argparse.Namespace) -> None:
+    from app.db.migrate import upgrade
+    from app.demo import load_demo
+
+    upgrade(settings)
+    summary = _run(settings, lambda writer: load_demo(writer, settings))
+    print(summary)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onethread", description="One thread per customer, on every channel.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the web server (and, embedded, the job worker)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--migrate", action="store_true", help="apply migrations first (always done on SQLite)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(handler=cmd_serve)
+
+    commands.add_parser("worker", help="run the job worker (production shape)").set_defaults(handler=cmd_worker)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=cmd_migrate)
+    commands.add_parser("demo", help="load demo data (an admin, channels, customers)").set_defaults(handler=cmd_demo)
+
+    agent = commands.add_parser("agent", help="manage agents").add_subparsers(dest="agent_command", required=True)
+    create = agent.add_parser("create", help="create an agent")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--admin", action="store_true")
+    create.set_defaults(handler=cmd_agent_create)
+
+    channel = commands.add_parser("channel", help="manage channel accounts")
+    channel_commands = channel.add_subparsers(dest="channel_command", required=True)
+    add = channel_commands.add_parser("add", help="connect a channel account")
+    add_kinds = add.add_subparsers(dest="channel", required=True)
+    api = add_kinds.add_parser("api", help="a custom source posting to the inbound API")
+    api.add_argument("--name", required=True)
+    api.add_argument("--callback-url")
+    api.add_argument("--json", action="store_true")
+    webchat = add_kinds.add_parser("webchat", help="a website with the chat widget")
+    webchat.add_argument("--name", required=True)
+    webchat.add_argument("--origin", required=True)
+    webchat.add_argument("--json", action="store_true")
+    for kind in (api, webchat):
+        kind.set_defaults(handler=cmd_channel_add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    from app.lib.errors import DomainError
+
+    try:
+        args.handler(settings, args)
+    except UsageError as exc:
+        _fail(str(exc))
+    except DomainError as exc:
+        _fail(exc.detail)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

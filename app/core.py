@@ -1,0 +1,149 @@
+"""The one wiring point: every plugin, dependency and domain's routes meet here, nowhere else.
+
+``create_app(settings)`` builds the whole web application for one process. Tests call it with
+their own ``Settings`` (and, where they need one, their own adapter registry).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar, Request, Router
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.base import ChannelsBackend
+from litestar.channels.backends.memory import MemoryChannelsBackend
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
+from redis.asyncio import Redis
+
+from app.db.crypto import set_encryption_key
+from app.db.engine import build_db_config
+from app.db.models import Agent
+from app.domain.accounts import controllers as accounts_controllers
+from app.domain.accounts.auth import TokenAuthMiddleware
+from app.domain.channels import controllers as channels_controllers
+from app.domain.channels.jobs import Jobs
+from app.domain.contacts import controllers as contacts_controllers
+from app.domain.inbox import controllers as inbox_controllers
+from app.domain.realtime import controllers as realtime_controllers
+from app.domain.realtime.publisher import ADMINS_CHANNEL, AGENTS_CHANNEL, ChannelsPublisher
+from app.domain.realtime.writer import Writer
+from app.domain.system import controllers as system_controllers
+from app.lib.problems import exception_handlers
+from app.settings import Settings
+from integrations.custom import CustomChannelAdapter
+from integrations.registry import AdapterRegistry
+
+# Routes whose callers are not agents: they authenticate in the handler (account tokens,
+# signatures) or not at all, so the agent-token lookup is skipped for them.
+PUBLIC_PATHS = [r"^/api/v1/channels/", r"^/webhooks/", r"^/widget/", r"^/schema", r"^/health", r"^/static/"]
+
+
+def configure(settings: Settings) -> None:
+    """Process-wide set-up that must happen before any table is touched."""
+    set_encryption_key(settings.secret_key)
+
+
+def default_registry() -> AdapterRegistry:
+    """The adapters a real process sends through."""
+    return AdapterRegistry([CustomChannelAdapter()])
+
+
+def channels_backend(settings: Settings) -> ChannelsBackend:
+    if settings.redis_url:
+        return RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis_url), key_prefix="ONETHREAD")
+    return MemoryChannelsBackend()
+
+
+def _store(settings: Settings, namespace: str) -> Store:
+    if settings.redis_url:
+        return RedisStore.with_client(url=settings.redis_url, namespace=f"onethread:{namespace}")
+    return MemoryStore()
+
+
+def _current_agent(request: Request[Any, Any, Any]) -> Agent:
+    return request.user  # type: ignore[no-any-return]
+
+
+def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | None = None) -> Litestar:
+    """Build the ASGI application for ``settings`` (default: read from the environment)."""
+    settings = settings or Settings.from_env()
+    configure(settings)
+    db_config = build_db_config(settings)
+    channels = ChannelsPlugin(
+        backend=channels_backend(settings),
+        channels=[AGENTS_CHANNEL, ADMINS_CHANNEL],
+        arbitrary_channels_allowed=True,
+        subscriber_max_backlog=10_000,
+        subscriber_backlog_strategy="dropleft",
+    )
+    writer = Writer(
+        db_config.create_session_maker(), ChannelsPublisher(channels), is_postgres=not settings.is_sqlite
+    )
+    adapters = registry or default_registry()
+    jobs = Jobs(settings, writer, adapters)
+
+    login_limit = RateLimitConfig(
+        rate_limit=("minute", settings.login_rate_limit_per_minute),
+        store="login_rate_limit",
+        set_rate_limit_headers=True,
+    )
+    auth_router = Router(
+        path="/", route_handlers=[accounts_controllers.issue_token], middleware=[login_limit.middleware]
+    )
+
+    async def start_jobs() -> None:
+        await jobs.start(as_worker=settings.run_worker_in_process)
+
+    async def stop_jobs() -> None:
+        await jobs.stop()
+        await adapters.aclose()
+
+    app = Litestar(
+        route_handlers=[
+            auth_router,
+            accounts_controllers.me,
+            *channels_controllers.route_handlers,
+            *contacts_controllers.route_handlers,
+            *inbox_controllers.route_handlers,
+            *realtime_controllers.route_handlers,
+            *system_controllers.route_handlers,
+        ],
+        plugins=[SQLAlchemyPlugin(config=db_config), channels],
+        dependencies={
+            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+            "writer": Provide(lambda: writer, use_cache=True, sync_to_thread=False),
+            "registry": Provide(lambda: adapters, use_cache=True, sync_to_thread=False),
+            "jobs": Provide(lambda: jobs, use_cache=True, sync_to_thread=False),
+            "agent": Provide(_current_agent, sync_to_thread=False),
+        },
+        middleware=[DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS)],
+        stores={"login_rate_limit": _store(settings, "login-rate-limit")},
+        exception_handlers=exception_handlers,
+        request_max_body_size=settings.max_request_bytes,
+        compression_config=CompressionConfig(backend="gzip", minimum_size=2048),
+        openapi_config=OpenAPIConfig(
+            title="OneThread",
+            version="0.1.0",
+            description="One thread per customer across every channel. See API.md for the contract.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        on_startup=[start_jobs],
+        on_shutdown=[stop_jobs],
+        state=State({"settings": settings, "writer": writer, "jobs": jobs, "registry": adapters}),
+        debug=False,
+    )
+    logging.getLogger("app").setLevel(logging.INFO)
+    return app

@@ -1,0 +1,60 @@
+"""The database configuration shared by the web app, the worker and the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from advanced_alchemy.extensions.litestar import (
+    AlembicAsyncConfig,
+    AsyncSessionConfig,
+    EngineConfig,
+    SQLAlchemyAsyncConfig,
+)
+from sqlalchemy import event
+from sqlmodel import SQLModel
+
+from app.db import models  # noqa: F401 - registers the tables on SQLModel.metadata
+from app.settings import Settings
+
+MIGRATIONS_DIR = "app/db/migrations"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the one writer; busy_timeout makes concurrent writers wait
+    # instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def build_db_config(settings: Settings) -> SQLAlchemyAsyncConfig:
+    """An Advanced Alchemy config for ``settings.database_url``, with our migrations attached."""
+    from pathlib import Path
+
+    migrations = Path(__file__).parent / "migrations"
+    if settings.is_sqlite:
+        db_path = settings.database_url.split(":///", 1)[-1]
+        if db_path and db_path != ":memory:":
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        engine_config = EngineConfig(connect_args={"timeout": 30})
+    else:
+        engine_config = EngineConfig(pool_size=20, max_overflow=20, pool_pre_ping=True)
+    config = SQLAlchemyAsyncConfig(
+        connection_string=settings.database_url,
+        engine_config=engine_config,
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        metadata=SQLModel.metadata,
+        create_all=False,
+        before_send_handler="autocommit",
+        alembic_config=AlembicAsyncConfig(
+            script_location=str(migrations),
+            render_as_batch=True,
+            version_table_name="alembic_version",
+        ),
+    )
+    if settings.is_sqlite:
+        event.listen(config.get_engine().sync_engine, "connect", _sqlite_pragmas)
+    return config

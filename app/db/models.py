@@ -1,0 +1,263 @@
+"""The tables. One module so the whole schema reads top to bottom; vocabulary from DESIGN.md.
+
+Writers live in ``app/domain/*/actions.py``; nothing else inserts or updates these rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from advanced_alchemy.types import BigIntIdentity, DateTimeUTC, EncryptedText, JsonB
+from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from app.db.crypto import encryption_key
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _now(*, index: bool = False) -> Any:
+    return Field(default_factory=utcnow, sa_type=DateTimeUTC(timezone=True), index=index)  # type: ignore[call-overload]
+
+
+def _maybe_ts() -> Any:
+    return Field(default=None, sa_type=DateTimeUTC(timezone=True), nullable=True)  # type: ignore[call-overload]
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_type=JsonB, nullable=False)  # type: ignore[call-overload]
+
+
+# --------------------------------------------------------------------------------------------
+# accounts
+# --------------------------------------------------------------------------------------------
+class Agent(SQLModel, table=True):
+    """A person who works the inbox. ``role`` is ``admin`` or ``agent``."""
+
+    __tablename__ = "agents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    name: str = Field(max_length=200)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(default="agent", max_length=20)
+    is_active: bool = True
+    language: str = Field(default="en", max_length=10)
+    timezone: str = Field(default="UTC", max_length=64)
+    created_at: datetime = _now()
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(sa_column=Column(ForeignKey("agents.id", ondelete="CASCADE"), nullable=False, index=True))
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _now()
+    revoked_at: datetime | None = _maybe_ts()
+
+
+# --------------------------------------------------------------------------------------------
+# contacts
+# --------------------------------------------------------------------------------------------
+class Contact(SQLModel, table=True):
+    """A customer. ``merged_into_id`` is set while this contact is merged into another."""
+
+    __tablename__ = "contacts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=32)
+    attributes: dict[str, Any] = _json()
+    merged_into_id: int | None = Field(
+        default=None, sa_column=Column(ForeignKey("contacts.id"), nullable=True, index=True)
+    )
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+    __table_args__ = (
+        Index("ix_contacts_name_lower", text("lower(name)")),
+        Index("ix_contacts_email_lower", text("lower(email)")),
+    )
+
+
+class Identity(SQLModel, table=True):
+    """One way to reach a contact: a Telegram user id, a PSID, an email address, an E.164 number…"""
+
+    __tablename__ = "identities"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(sa_column=Column(ForeignKey("contacts.id"), nullable=False, index=True))
+    channel: str = Field(max_length=40)
+    external_id: str = Field(max_length=320)
+    verified: bool = False
+    display_name: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _now()
+
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_identities_channel_external_id"),)
+
+
+class Merge(SQLModel, table=True):
+    """Audit of one merge, with the snapshot ``undo`` needs to restore both sides exactly."""
+
+    __tablename__ = "merges"
+
+    id: int | None = Field(default=None, primary_key=True)
+    primary_contact_id: int = Field(sa_column=Column(ForeignKey("contacts.id"), nullable=False, index=True))
+    other_contact_id: int = Field(sa_column=Column(ForeignKey("contacts.id"), nullable=False, index=True))
+    reason: str = Field(default="manual", max_length=200)
+    merged_by_id: int | None = Field(default=None, sa_column=Column(ForeignKey("agents.id"), nullable=True))
+    snapshot: dict[str, Any] = _json()
+    created_at: datetime = _now()
+    undone_at: datetime | None = _maybe_ts()
+    undone_by_id: int | None = Field(default=None, sa_column=Column(ForeignKey("agents.id"), nullable=True))
+
+
+class MergeSuggestion(SQLModel, table=True):
+    """Two contacts that may be one customer, and why we think so. ``status``: open/accepted/dismissed."""
+
+    __tablename__ = "merge_suggestions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(sa_column=Column(ForeignKey("contacts.id"), nullable=False, index=True))
+    other_contact_id: int = Field(sa_column=Column(ForeignKey("contacts.id"), nullable=False, index=True))
+    reason: str = Field(max_length=300)
+    status: str = Field(default="open", max_length=20)
+    created_at: datetime = _now()
+    decided_at: datetime | None = _maybe_ts()
+
+    __table_args__ = (
+        UniqueConstraint("contact_id", "other_contact_id", name="uq_merge_suggestions_pair"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# inbox
+# --------------------------------------------------------------------------------------------
+class Thread(SQLModel, table=True):
+    """The one thread of a contact. ``status``: bot, open, pending, snoozed, resolved."""
+
+    __tablename__ = "threads"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(sa_column=Column(ForeignKey("contacts.id"), nullable=False, unique=True))
+    status: str = Field(default="open", max_length=20)
+    assignee_id: int | None = Field(
+        default=None, sa_column=Column(ForeignKey("agents.id", ondelete="SET NULL"), nullable=True)
+    )
+    episode: int = 1
+    last_inbound_channel: str | None = Field(default=None, max_length=40)
+    last_inbound_at: datetime | None = _maybe_ts()
+    last_message_at: datetime = _now()
+    last_message_preview: str = Field(default="", max_length=200)
+    snoozed_until: datetime | None = _maybe_ts()
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+    __table_args__ = (
+        Index("ix_threads_inbox", "last_message_at", "id"),
+        Index("ix_threads_status_inbox", "status", "last_message_at", "id"),
+        Index("ix_threads_assignee_inbox", "assignee_id", "last_message_at", "id"),
+    )
+
+
+class Message(SQLModel, table=True):
+    """One timeline entry. Inbound rows are deduplicated on ``(channel_account_id, external_id)``."""
+
+    __tablename__ = "messages"
+
+    id: int | None = Field(default=None, sa_type=BigIntIdentity, primary_key=True)  # type: ignore[call-overload]
+    thread_id: int = Field(sa_column=Column(ForeignKey("threads.id"), nullable=False))
+    channel_account_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("channel_accounts.id"), nullable=True)
+    )
+    identity_id: int | None = Field(default=None, sa_column=Column(ForeignKey("identities.id"), nullable=True))
+    external_id: str | None = Field(default=None, max_length=255)
+    direction: str = Field(max_length=3)
+    kind: str = Field(default="text", max_length=10)
+    channel: str = Field(max_length=40)
+    author_type: str = Field(max_length=10)
+    author_id: int | None = Field(default=None, sa_column=Column(ForeignKey("agents.id"), nullable=True))
+    author_name: str | None = Field(default=None, max_length=200)
+    text: str = Field(default="", sa_type=String)  # type: ignore[call-overload]
+    html: str | None = Field(default=None, sa_type=String)  # type: ignore[call-overload]
+    subject: str | None = Field(default=None, max_length=500)
+    meta: dict[str, Any] = _json()
+    delivery_status: str | None = Field(default=None, max_length=12)
+    delivery_error: str | None = Field(default=None, max_length=500)
+    delivery_attempts: int = 0
+    created_at: datetime = _now()
+    received_at: datetime = _now()
+    updated_at: datetime = _now()
+
+    __table_args__ = (
+        UniqueConstraint("channel_account_id", "external_id", name="uq_messages_account_external_id"),
+        Index("ix_messages_timeline", "thread_id", "created_at", "id"),
+        Index("ix_messages_delivery", "delivery_status"),
+        Index("ix_messages_identity", "identity_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class Attachment(SQLModel, table=True):
+    """A file that came with (or goes with) a message."""
+
+    __tablename__ = "attachments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(
+        sa_column=Column(BigIntIdentity, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    filename: str = Field(max_length=255)
+    content_type: str = Field(default="application/octet-stream", max_length=255)
+    size: int = 0
+    url: str | None = Field(default=None, max_length=2000)
+    storage_key: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _now()
+
+
+# --------------------------------------------------------------------------------------------
+# channels
+# --------------------------------------------------------------------------------------------
+class ChannelAccount(SQLModel, table=True):
+    """One connected account: a Telegram bot, a Messenger page, a mailbox, a widget site, an API source.
+
+    ``config`` holds what may be shown (callback URL, origin, address); ``secrets`` holds tokens and
+    signing keys as JSON, encrypted at rest with the instance's secret key.
+    """
+
+    __tablename__ = "channel_accounts"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    channel: str = Field(max_length=40, index=True)
+    name: str = Field(max_length=200)
+    enabled: bool = True
+    config: dict[str, Any] = _json()
+    secrets: str = Field(sa_column=Column(EncryptedText(key=encryption_key), nullable=False))
+    created_at: datetime = _now()
+
+
+# --------------------------------------------------------------------------------------------
+# system
+# --------------------------------------------------------------------------------------------
+class Event(SQLModel, table=True):
+    """The durable, append-only event log. ``id`` is the cursor every live client resumes from."""
+
+    __tablename__ = "events"
+
+    id: int | None = Field(default=None, sa_type=BigIntIdentity, primary_key=True)  # type: ignore[call-overload]
+    type: str = Field(max_length=60)
+    thread_id: int | None = Field(default=None, index=True)
+    contact_id: int | None = None
+    audience: str = Field(default="agents", max_length=10)
+    data: dict[str, Any] = _json()
+    created_at: datetime = _now(index=True)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)

@@ -1,0 +1,72 @@
+"""Writers for agents and their API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from app.db.models import Agent, ApiToken, utcnow
+from app.domain.accounts.passwords import hash_password, verify_password
+from app.domain.realtime.writer import Transaction, Writer
+from app.lib.errors import AuthenticationError, ConflictError, InvalidInputError
+from app.lib.secrets import new_token, token_digest
+from integrations.identifiers import InvalidIdentifierError, normalize_email
+
+ROLES = ("admin", "agent")
+MIN_PASSWORD_CHARS = 8
+
+
+async def do_create_agent(writer: Writer, *, email: str, name: str, password: str, role: str = "agent") -> Agent:
+    try:
+        address = normalize_email(email)
+    except InvalidIdentifierError as exc:
+        raise InvalidInputError(str(exc), type_slug="invalid-email") from None
+    if role not in ROLES:
+        raise InvalidInputError("role must be admin or agent", type_slug="invalid-role")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise InvalidInputError(f"password must be at least {MIN_PASSWORD_CHARS} characters",
+                                type_slug="weak-password")
+    if not name.strip():
+        raise InvalidInputError("an agent needs a name", type_slug="invalid-name")
+    password_hash = hash_password(password)
+
+    async def work(tx: Transaction) -> Agent:
+        taken = (await tx.session.execute(select(Agent.id).where(Agent.email == address))).first()
+        if taken is not None:
+            raise ConflictError(f"an agent with email {address} exists", type_slug="agent-exists")
+        agent = Agent(email=address, name=name.strip(), password_hash=password_hash, role=role)
+        tx.session.add(agent)
+        await tx.session.flush()
+        tx.emit("agent.created", {"agent_id": agent.id, "name": agent.name, "role": role}, audience="admins")
+        return agent
+
+    return await writer.run(work)
+
+
+async def do_issue_token(writer: Writer, *, email: str, password: str) -> str:
+    """A new API token for valid credentials; the same answer for unknown email and wrong password."""
+    address = email.strip().lower()
+    async with writer.sessionmaker() as session:
+        agent = (await session.execute(select(Agent).where(Agent.email == address))).scalar_one_or_none()
+    ok = verify_password(agent.password_hash if agent else None, password)
+    if agent is None or not ok or not agent.is_active:
+        raise AuthenticationError("wrong email or password", type_slug="bad-credentials")
+    token = new_token("ot_")
+
+    async def work(tx: Transaction) -> None:
+        tx.session.add(ApiToken(agent_id=agent.id, token_hash=token_digest(token)))
+
+    await writer.run(work)
+    return token
+
+
+async def do_revoke_token(writer: Writer, token: str, now: datetime | None = None) -> None:
+    async def work(tx: Transaction) -> None:
+        row = (
+            await tx.session.execute(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+        ).scalar_one_or_none()
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = now or utcnow()
+
+    await writer.run(work)

@@ -1,0 +1,67 @@
+"""Who is calling: bearer tokens (header, or ``?token=`` on websockets) resolved to an agent.
+
+The middleware only identifies; guards decide. Unauthenticated requests to protected routes get a
+401 problem from the ``requires_agent`` guard, so public routes (webhooks, the widget, the token
+endpoint) simply have no guard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from sqlalchemy import select
+
+from app.db.models import Agent, ApiToken
+from app.domain.realtime.writer import Writer
+from app.lib.errors import AuthenticationError, ForbiddenError
+from app.lib.secrets import token_digest
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if connection.scope["type"] == "websocket":
+        return connection.query_params.get("token") or None
+    return None
+
+
+async def agent_for_token(writer: Writer, token: str) -> Agent | None:
+    async with writer.sessionmaker() as session:
+        row = (
+            await session.execute(
+                select(Agent)
+                .join(ApiToken, ApiToken.agent_id == Agent.id)  # type: ignore[arg-type]
+                .where(ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+            )
+        ).scalar_one_or_none()
+    if row is None or not row.is_active:
+        return None
+    return row
+
+
+class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
+    """Sets ``connection.user`` to the agent behind a valid bearer token, else leaves it ``None``."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        token = bearer_token(connection)
+        agent = None
+        if token:
+            writer: Writer = connection.app.state.writer
+            agent = await agent_for_token(writer, token)
+        return AuthenticationResult(user=agent, auth=token if agent else None)
+
+
+def requires_agent(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    if not isinstance(connection.scope.get("user"), Agent):
+        raise AuthenticationError("send an agent token: Authorization: Bearer <token>")
+
+
+def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    requires_agent(connection, handler)
+    if connection.scope["user"].role != "admin":
+        raise ForbiddenError("this needs an admin")

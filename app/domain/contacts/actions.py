@@ -1,0 +1,112 @@
+"""Writers for contacts: edits, merges and their undo, suggestion decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.db.models import Agent, Contact, Merge, MergeSuggestion, utcnow
+from app.domain.contacts.merging import merge_contacts, undo_merge
+from app.domain.contacts.resolution import add_claim, live_contact
+from app.domain.realtime.writer import Transaction, Writer
+from app.lib.errors import ConflictError, InvalidInputError, NotFoundError
+from integrations.identifiers import InvalidIdentifierError, normalize_email, normalize_phone
+from integrations.types import ContactClaim
+
+
+async def _contact(tx: Transaction, contact_id: int) -> Contact:
+    contact = await tx.session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFoundError(f"contact {contact_id} does not exist", type_slug="contact-not-found")
+    return contact
+
+
+async def do_update_contact(
+    writer: Writer,
+    *,
+    agent: Agent,
+    contact_id: int,
+    name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    default_region: str = "NL",
+) -> int:
+    """Edit a contact. A new email or phone becomes an identity the agent vouches for; when another
+    contact already has it verified the two are merged (logged, undoable). Returns the contact id
+    that stands for the customer afterwards."""
+    claims: list[ContactClaim] = []
+    try:
+        if email:
+            claims.append(ContactClaim("email", normalize_email(email), verified=True))
+        if phone:
+            claims.append(ContactClaim("phone", normalize_phone(phone, default_region), verified=True))
+    except InvalidIdentifierError as exc:
+        raise InvalidInputError(str(exc), type_slug="invalid-identifier") from None
+    if attributes is not None and len(str(attributes)) > 10_000:
+        raise InvalidInputError("attributes are larger than 10 kB", type_slug="invalid-attributes")
+
+    async def work(tx: Transaction) -> int:
+        contact = await _contact(tx, contact_id)
+        if contact.merged_into_id is not None:
+            raise ConflictError("this contact was merged into another; edit that one",
+                                type_slug="contact-merged", merged_into_id=contact.merged_into_id)
+        if name is not None:
+            contact.name = name.strip() or None
+        if attributes is not None:
+            contact.attributes = {**(contact.attributes or {}), **attributes}
+        for claim in claims:
+            if claim.kind == "email":
+                contact.email = claim.value
+            else:
+                contact.phone = claim.value
+            contact = await add_claim(tx, contact, claim)
+        contact.updated_at = utcnow()
+        await tx.session.flush()
+        tx.emit("contact.updated", {"contact_id": contact.id, "by_agent_id": agent.id}, contact_id=contact.id)
+        assert contact.id is not None
+        return contact.id
+
+    return await writer.run(work)
+
+
+async def do_merge(writer: Writer, *, agent: Agent, contact_id: int, other_id: int) -> Merge:
+    """Merge ``other_id`` into ``contact_id`` (the one the agent is looking at stays)."""
+    if contact_id == other_id:
+        raise ConflictError("a contact cannot be merged with itself", type_slug="merge-self")
+
+    async def work(tx: Transaction) -> Merge:
+        primary = await _contact(tx, contact_id)
+        other = await _contact(tx, other_id)
+        if primary.merged_into_id is not None:
+            primary = await live_contact(tx.session, contact_id)
+        if other.merged_into_id is not None:
+            raise ConflictError(f"contact {other_id} is already merged into contact {other.merged_into_id}",
+                                type_slug="merge-merged")
+        return await merge_contacts(tx, primary, other, reason=f"merged by {agent.name}", agent_id=agent.id)
+
+    return await writer.run(work)
+
+
+async def do_undo_merge(writer: Writer, *, agent: Agent, merge_id: int) -> Merge:
+    async def work(tx: Transaction) -> Merge:
+        merge = await tx.session.get(Merge, merge_id)
+        if merge is None:
+            raise NotFoundError(f"merge {merge_id} does not exist", type_slug="merge-not-found")
+        await undo_merge(tx, merge, agent_id=agent.id)
+        return merge
+
+    return await writer.run(work)
+
+
+async def do_dismiss_suggestion(writer: Writer, *, agent: Agent, suggestion_id: int) -> None:
+    async def work(tx: Transaction) -> None:
+        suggestion = await tx.session.get(MergeSuggestion, suggestion_id)
+        if suggestion is None:
+            raise NotFoundError(f"suggestion {suggestion_id} does not exist", type_slug="suggestion-not-found")
+        if suggestion.status != "open":
+            raise ConflictError(f"this suggestion was already {suggestion.status}", type_slug="suggestion-decided")
+        suggestion.status = "dismissed"
+        suggestion.decided_at = utcnow()
+        tx.emit("merge_suggestion.dismissed", {"suggestion_id": suggestion_id, "by_agent_id": agent.id})
+
+    await writer.run(work)

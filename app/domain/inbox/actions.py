@@ -1,0 +1,452 @@
+"""The writers of the inbox: ingest, replies, notes, phone notes, status and assignment.
+
+Each ``do_*`` runs one unit of work through the ``Writer`` (one transaction, events appended,
+published after commit). Adapters call ``do_ingest`` with framework-free ``InboundMessage`` structs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import select
+
+from app.db.models import Agent, Attachment, Contact, Identity, Message, Thread, utcnow
+from app.domain.channels.accounts import account_config
+from app.domain.contacts.resolution import add_claim, live_contact, resolve_sender
+from app.domain.inbox.schemas import message_out, thread_out, to_builtins
+from app.domain.inbox.threads import channels_of_contact, note_message_on_thread, system_message, thread_of_contact
+from app.domain.realtime.writer import Transaction, Writer
+from app.lib.errors import ConflictError, InvalidInputError, NotFoundError
+from integrations.base import DeliveryContext
+from integrations.registry import AdapterRegistry
+from integrations.types import ContactClaim, InboundMessage
+
+THREAD_STATUSES = ("bot", "open", "pending", "snoozed", "resolved")
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+CHANNEL_LABELS = {
+    "api": "API",
+    "telegram": "Telegram",
+    "messenger": "Messenger",
+    "email": "email",
+    "webchat": "web chat",
+    "phone": "phone",
+}
+
+EnqueueDelivery = Callable[[int], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    message_id: int
+    thread_id: int
+    contact_id: int
+    duplicate: bool = False
+
+
+def _message_time(sent_at: datetime | None, now: datetime) -> datetime:
+    """The platform's timestamp, but never in the future (a skewed clock must not pin a thread on top)."""
+    if sent_at is None:
+        return now
+    if sent_at.tzinfo is None:
+        sent_at = sent_at.replace(tzinfo=UTC)
+    return min(sent_at, now)
+
+
+def _emit_message_created(tx: Transaction, message: Message, thread: Thread, contact: Contact,
+                          attachments: list[Attachment] | None = None) -> None:
+    tx.emit(
+        "message.created",
+        {
+            "message": to_builtins(message_out(message, attachments)),
+            "thread": to_builtins(thread_out(thread, contact)),
+        },
+        thread_id=thread.id,
+        contact_id=contact.id,
+    )
+
+
+def _emit_thread_updated(tx: Transaction, thread: Thread, contact: Contact, **extra: object) -> None:
+    tx.emit(
+        "thread.updated",
+        {"thread": to_builtins(thread_out(thread, contact)), **extra},
+        thread_id=thread.id,
+        contact_id=contact.id,
+    )
+
+
+async def _reopen_for_customer(tx: Transaction, thread: Thread, channel: str, now: datetime) -> bool:
+    """A customer's message brings a thread back to the agents; after ``resolved`` a new episode starts."""
+    if thread.status == "resolved":
+        thread.status = "open"
+        thread.episode += 1
+        thread.snoozed_until = None
+        label = CHANNEL_LABELS.get(channel, channel)
+        tx.session.add(system_message(thread, f"Conversation reopened: the customer wrote on {label}",
+                                      at=now, event="reopened", episode=thread.episode))
+        return True
+    if thread.status in ("pending", "snoozed"):
+        thread.status = "open"
+        thread.snoozed_until = None
+        return True
+    return False
+
+
+async def do_ingest(writer: Writer, inbound: InboundMessage) -> IngestResult:
+    """Store one inbound message in its customer's thread, exactly once.
+
+    dedupe on (account, external_id) → resolve identity → thread (reopened if resolved) → message
+    → events, in one transaction; published after commit.
+    """
+    try:
+        account_uuid = uuid.UUID(inbound.account_id)
+    except ValueError:
+        raise InvalidInputError("account id is not a UUID") from None
+
+    async def work(tx: Transaction) -> IngestResult:
+        session = tx.session
+        existing = (
+            await session.execute(
+                select(Message.id, Message.thread_id).where(
+                    Message.channel_account_id == account_uuid, Message.external_id == inbound.external_id
+                )
+            )
+        ).first()
+        if existing is not None:
+            thread = await session.get(Thread, existing.thread_id)
+            assert thread is not None
+            return IngestResult(existing.id, existing.thread_id, thread.contact_id, duplicate=True)
+
+        now = utcnow()
+        resolved = await resolve_sender(tx, inbound.sender)
+        contact = resolved.contact
+        thread = await thread_of_contact(session, contact)
+        status_changed = await _reopen_for_customer(tx, thread, inbound.channel, now)
+        message = Message(
+            thread_id=thread.id,  # type: ignore[arg-type]
+            channel_account_id=account_uuid,
+            identity_id=resolved.identity.id,
+            external_id=inbound.external_id,
+            direction="in",
+            kind="text",
+            channel=inbound.channel,
+            author_type="customer",
+            author_name=inbound.sender.name or contact.name,
+            text=inbound.text,
+            html=inbound.html,
+            subject=inbound.subject,
+            meta=dict(inbound.metadata),
+            created_at=_message_time(inbound.sent_at, now),
+            received_at=now,
+        )
+        session.add(message)
+        await session.flush()
+        attachments = [
+            Attachment(
+                message_id=message.id,  # type: ignore[arg-type]
+                filename=item.filename[:255],
+                content_type=item.content_type,
+                size=item.size,
+                url=item.url,
+            )
+            for item in inbound.attachments
+        ]
+        session.add_all(attachments)
+        note_message_on_thread(thread, message)
+        await session.flush()
+        _emit_message_created(tx, message, thread, contact, attachments)
+        if status_changed:
+            _emit_thread_updated(tx, thread, contact, reason="customer wrote")
+        assert message.id is not None and thread.id is not None and contact.id is not None
+        return IngestResult(message.id, thread.id, contact.id)
+
+    return await writer.run(work)
+
+
+# ------------------------------------------------------------------------------------------------
+# outbound
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a reply on a channel goes: the account that sends it and the recipient identity."""
+
+    channel: str
+    account_id: uuid.UUID
+    identity: Identity
+
+
+async def _route_for(tx: Transaction, thread: Thread, contact: Contact, channel: str) -> Route:
+    """The account and identity a reply on ``channel`` goes through: the ones the customer last used."""
+    session = tx.session
+    last = (
+        await session.execute(
+            select(Message.channel_account_id, Message.identity_id)
+            .where(
+                Message.thread_id == thread.id,
+                Message.channel == channel,
+                Message.direction == "in",
+                Message.channel_account_id.is_not(None),  # type: ignore[union-attr]
+                Message.identity_id.is_not(None),  # type: ignore[union-attr]
+            )
+            .order_by(Message.received_at.desc(), Message.id.desc())  # type: ignore[union-attr]
+            .limit(1)
+        )
+    ).first()
+    if last is None:
+        raise ConflictError(
+            f"the customer has not written on {CHANNEL_LABELS.get(channel, channel)}, so there is no address to reply to",
+            type_slug="channel-unavailable",
+            channel=channel,
+        )
+    identity = await session.get(Identity, last.identity_id)
+    if identity is None or identity.contact_id != contact.id:
+        raise ConflictError(
+            f"the customer's {CHANNEL_LABELS.get(channel, channel)} identity has moved to another contact",
+            type_slug="channel-unavailable",
+            channel=channel,
+        )
+    return Route(channel=channel, account_id=last.channel_account_id, identity=identity)
+
+
+async def do_send_reply(
+    writer: Writer,
+    registry: AdapterRegistry,
+    enqueue: EnqueueDelivery,
+    *,
+    agent: Agent,
+    thread_id: int,
+    text: str,
+    channel: str | None = None,
+    author_type: Literal["agent", "bot"] = "agent",
+) -> Message:
+    """Store a reply as ``queued`` and hand it to the delivery job once committed.
+
+    The channel defaults to the one the customer last wrote on. A channel that cannot deliver now
+    is refused up front with the reason (409), so nothing is stored that would only fail.
+    """
+    if not text.strip():
+        raise InvalidInputError("a reply needs text", type_slug="empty-text")
+
+    async def work(tx: Transaction) -> Message:
+        session = tx.session
+        thread = await _thread_for_update(tx, thread_id)
+        contact = await live_contact(session, thread.contact_id)
+        chosen = channel or thread.last_inbound_channel
+        if not chosen:
+            raise ConflictError("the customer has not written on any channel yet; pick one",
+                                type_slug="channel-unavailable")
+        if chosen not in registry:
+            raise ConflictError(f"OneThread cannot send on {CHANNEL_LABELS.get(chosen, chosen)}",
+                                type_slug="channel-unavailable", channel=chosen)
+        route = await _route_for(tx, thread, contact, chosen)
+        account = await account_config(session, route.account_id)
+        if account is None:
+            raise ConflictError("the channel account this customer used is disabled or removed",
+                                type_slug="channel-unavailable", channel=chosen)
+        adapter = registry.get(chosen)
+        last_on_channel = (
+            await session.execute(
+                select(Message.received_at)
+                .where(Message.identity_id == route.identity.id, Message.direction == "in")
+                .order_by(Message.received_at.desc())  # type: ignore[attr-defined]
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        reason = adapter.unavailable_reason(
+            account, DeliveryContext(now=utcnow(), last_inbound_at=last_on_channel,
+                                     sender_is_person=author_type == "agent")
+        )
+        if reason:
+            raise ConflictError(reason, type_slug="channel-unavailable", channel=chosen)
+        if adapter.max_text_length and len(text) > adapter.max_text_length and not adapter.capabilities.text:
+            raise InvalidInputError("text is too long for this channel")
+
+        now = utcnow()
+        message = Message(
+            thread_id=thread.id,  # type: ignore[arg-type]
+            channel_account_id=route.account_id,
+            identity_id=route.identity.id,
+            direction="out",
+            kind="text",
+            channel=chosen,
+            author_type=author_type,
+            author_id=agent.id if author_type == "agent" else None,
+            author_name=agent.name if author_type == "agent" else "Bot",
+            text=text,
+            delivery_status="queued",
+            meta={"recipient": route.identity.external_id},
+            created_at=now,
+            received_at=now,
+        )
+        session.add(message)
+        if author_type == "agent" and thread.assignee_id is None:
+            thread.assignee_id = agent.id
+        if thread.status == "bot" and author_type == "agent":
+            thread.status = "open"
+        note_message_on_thread(thread, message)
+        await session.flush()
+        _emit_message_created(tx, message, thread, contact)
+        assert message.id is not None
+        message_id = message.id
+        tx.on_commit(lambda: enqueue(message_id))
+        return message
+
+    return await writer.run(work)
+
+
+async def _thread_for_update(tx: Transaction, thread_id: int) -> Thread:
+    thread = await tx.session.get(Thread, thread_id)
+    if thread is None or thread.status == "merged":
+        raise NotFoundError(f"thread {thread_id} does not exist", type_slug="thread-not-found")
+    return thread
+
+
+async def do_add_note(writer: Writer, *, agent: Agent, thread_id: int, text: str) -> Message:
+    """An internal note: in the timeline for agents, never sent to the customer."""
+    if not text.strip():
+        raise InvalidInputError("a note needs text", type_slug="empty-text")
+
+    async def work(tx: Transaction) -> Message:
+        thread = await _thread_for_update(tx, thread_id)
+        contact = await live_contact(tx.session, thread.contact_id)
+        now = utcnow()
+        message = Message(
+            thread_id=thread_id, direction="out", kind="note", channel="note", author_type="agent",
+            author_id=agent.id, author_name=agent.name, text=text, created_at=now, received_at=now,
+        )
+        tx.session.add(message)
+        await tx.session.flush()
+        _emit_message_created(tx, message, thread, contact)
+        return message
+
+    return await writer.run(work)
+
+
+async def do_update_thread(
+    writer: Writer,
+    *,
+    agent: Agent,
+    thread_id: int,
+    status: str | None = None,
+    assignee_id: int | None = None,
+    unassign: bool = False,
+    snoozed_until: datetime | None = None,
+) -> Thread:
+    """Change status and/or assignee; each change leaves a system line and a ``thread.updated`` event."""
+    if status is not None and status not in THREAD_STATUSES:
+        raise InvalidInputError(f"status must be one of {', '.join(THREAD_STATUSES)}", type_slug="invalid-status")
+    if status == "snoozed" and snoozed_until is None:
+        raise InvalidInputError("snoozing needs snoozed_until", type_slug="invalid-status")
+
+    async def work(tx: Transaction) -> Thread:
+        session = tx.session
+        thread = await _thread_for_update(tx, thread_id)
+        contact = await live_contact(session, thread.contact_id)
+        changes: list[str] = []
+        if status is not None and status != thread.status:
+            thread.status = status
+            thread.snoozed_until = snoozed_until if status == "snoozed" else None
+            changes.append(f"status → {status}")
+        if unassign and thread.assignee_id is not None:
+            thread.assignee_id = None
+            changes.append("unassigned")
+        elif assignee_id is not None and assignee_id != thread.assignee_id:
+            assignee = await session.get(Agent, assignee_id)
+            if assignee is None or not assignee.is_active:
+                raise InvalidInputError(f"agent {assignee_id} does not exist", type_slug="agent-not-found")
+            thread.assignee_id = assignee_id
+            changes.append(f"assigned to {assignee.name}")
+        if not changes:
+            return thread
+        thread.updated_at = utcnow()
+        line = system_message(thread, f"{agent.name}: {', '.join(changes)}", event="thread-change",
+                              agent_id=agent.id)
+        session.add(line)
+        await session.flush()
+        _emit_message_created(tx, line, thread, contact)
+        _emit_thread_updated(tx, thread, contact, by_agent_id=agent.id)
+        return thread
+
+    return await writer.run(work)
+
+
+async def do_log_phone_note(
+    writer: Writer,
+    *,
+    agent: Agent,
+    phone: str,
+    text: str,
+    direction: Literal["inbound", "outbound"],
+    duration_seconds: int | None = None,
+    contact_id: int | None = None,
+) -> Message:
+    """Log a phone call in the caller's thread, found by number (E.164) or given contact.
+
+    An unknown number becomes a new contact with a verified phone identity (the agent spoke to
+    whoever answers it). An inbound call is the customer reaching out, so it reopens the thread.
+    """
+    if duration_seconds is not None and not 0 <= duration_seconds <= 86_400:
+        raise InvalidInputError("duration_seconds must be between 0 and 86400", type_slug="invalid-duration")
+
+    async def work(tx: Transaction) -> Message:
+        session = tx.session
+        now = utcnow()
+        claim = ContactClaim("phone", phone, verified=True)
+        if contact_id is not None:
+            contact_row = await session.get(Contact, contact_id)
+            if contact_row is None:
+                raise NotFoundError(f"contact {contact_id} does not exist", type_slug="contact-not-found")
+            contact = await live_contact(session, contact_id)
+            contact = await add_claim(tx, contact, claim)
+        else:
+            from app.domain.contacts.resolution import find_identity
+
+            identity = await find_identity(session, "phone", phone)
+            if identity is not None:
+                contact = await live_contact(session, identity.contact_id)
+            else:
+                contact = Contact(phone=phone)
+                session.add(contact)
+                await session.flush()
+                contact = await add_claim(tx, contact, claim)
+        phone_identity = (
+            await session.execute(
+                select(Identity).where(Identity.channel == "phone", Identity.external_id == phone)
+            )
+        ).scalar_one_or_none()
+        thread = await thread_of_contact(session, contact)
+        status_changed = False
+        if direction == "inbound":
+            status_changed = await _reopen_for_customer(tx, thread, "phone", now)
+        message = Message(
+            thread_id=thread.id,  # type: ignore[arg-type]
+            identity_id=phone_identity.id if phone_identity else None,
+            direction="in" if direction == "inbound" else "out",
+            kind="phone",
+            channel="phone",
+            author_type="agent",
+            author_id=agent.id,
+            author_name=agent.name,
+            text=text,
+            meta={"phone": phone, "call_direction": direction, "duration_seconds": duration_seconds},
+            created_at=now,
+            received_at=now,
+        )
+        session.add(message)
+        # A call never becomes the default reply channel: nothing can be "sent" on the phone.
+        note_message_on_thread(thread, message)
+        await session.flush()
+        _emit_message_created(tx, message, thread, contact)
+        if status_changed:
+            _emit_thread_updated(tx, thread, contact, reason="customer called")
+        return message
+
+    return await writer.run(work)
+
+
+async def thread_channels(writer: Writer, contact_id: int) -> list[str]:
+    async with writer.sessionmaker() as session:
+        return await channels_of_contact(session, contact_id)

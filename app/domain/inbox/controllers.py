@@ -1,0 +1,158 @@
+"""JSON API for threads, the timeline, replies, notes, phone notes and search (API.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, get, patch, post
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Agent
+from app.domain.accounts.auth import requires_agent
+from app.domain.channels.jobs import Jobs
+from app.domain.contacts.queries import search_contacts
+from app.domain.contacts.schemas import ContactOut, IdentityOut, identity_out
+from app.domain.inbox import actions, queries
+from app.domain.inbox.schemas import MessageOut, Page, ThreadOut, message_out, thread_out
+from app.domain.realtime.writer import Writer
+from app.lib.errors import InvalidInputError
+from app.settings import Settings
+from integrations.identifiers import InvalidIdentifierError, normalize_phone
+from integrations.registry import AdapterRegistry
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=65_536)]
+
+
+class ThreadDetail(msgspec.Struct):
+    thread: ThreadOut
+    identities: list[IdentityOut]
+
+
+class ThreadPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """``assignee_id: null`` unassigns; a field left out is left alone."""
+
+    status: Literal["bot", "open", "pending", "snoozed", "resolved"] | msgspec.UnsetType = msgspec.UNSET
+    assignee_id: int | None | msgspec.UnsetType = msgspec.UNSET
+    snoozed_until: datetime | None = None
+
+
+class ReplyIn(msgspec.Struct, forbid_unknown_fields=True):
+    text: Text
+    channel: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+
+
+class NoteIn(msgspec.Struct, forbid_unknown_fields=True):
+    text: Text
+
+
+class PhoneNoteIn(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Annotated[str, msgspec.Meta(min_length=3, max_length=40)]
+    text: Annotated[str, msgspec.Meta(max_length=65_536)]
+    direction: Literal["inbound", "outbound"]
+    duration_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] | None = None
+    contact_id: int | None = None
+
+
+class SearchResult(msgspec.Struct):
+    messages: list[MessageOut]
+    contacts: list[ContactOut]
+
+
+class ThreadController(Controller):
+    path = "/api/v1/threads"
+    guards = [requires_agent]
+    tags = ["threads"]
+
+    @get("/", summary="The inbox list, newest activity first")
+    async def list_threads(
+        self,
+        db_session: AsyncSession,
+        agent: Agent,
+        status: str | None = None,
+        channel: str | None = None,
+        assignee: str | None = None,
+        q: Annotated[str | None, Parameter(max_length=200)] = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> Page:
+        items, next_cursor = await queries.inbox_page(
+            db_session, agent, status=status, channel=channel, assignee=assignee, q=q, cursor=cursor, limit=limit
+        )
+        return Page(items=items, next_cursor=next_cursor)
+
+    @get("/{thread_id:int}", summary="A thread with its contact and the contact's identities")
+    async def get_thread(self, db_session: AsyncSession, thread_id: int) -> ThreadDetail:
+        thread, contact, identities = await queries.get_thread(db_session, thread_id)
+        channels = sorted({i.channel for i in identities})
+        return ThreadDetail(thread=thread_out(thread, contact, channels),
+                            identities=[identity_out(i) for i in identities])
+
+    @patch("/{thread_id:int}", summary="Change status and/or assignee")
+    async def update_thread(
+        self, writer: Writer, db_session: AsyncSession, agent: Agent, thread_id: int, data: ThreadPatch
+    ) -> ThreadDetail:
+        await actions.do_update_thread(
+            writer,
+            agent=agent,
+            thread_id=thread_id,
+            status=None if data.status is msgspec.UNSET else data.status,
+            assignee_id=None if data.assignee_id in (msgspec.UNSET, None) else data.assignee_id,  # type: ignore[arg-type]
+            unassign=data.assignee_id is None,
+            snoozed_until=data.snoozed_until,
+        )
+        return await self.get_thread.fn(self, db_session, thread_id)
+
+    @get("/{thread_id:int}/messages", summary="The unified timeline, oldest first within a page")
+    async def list_messages(
+        self,
+        db_session: AsyncSession,
+        thread_id: int,
+        before: int | None = None,
+        after: int | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> Page:
+        items, next_cursor = await queries.timeline_page(
+            db_session, thread_id, before=before, after=after, limit=limit
+        )
+        return Page(items=items, next_cursor=next_cursor)
+
+    @post("/{thread_id:int}/messages", status_code=202, summary="Reply on a channel (default: the last one used)")
+    async def reply(
+        self, writer: Writer, registry: AdapterRegistry, jobs: Jobs, agent: Agent, thread_id: int, data: ReplyIn
+    ) -> MessageOut:
+        message = await actions.do_send_reply(
+            writer, registry, jobs.enqueue_delivery, agent=agent, thread_id=thread_id, text=data.text,
+            channel=data.channel,
+        )
+        return message_out(message)
+
+    @post("/{thread_id:int}/notes", status_code=201, summary="Internal note, never sent to the customer")
+    async def add_note(self, writer: Writer, agent: Agent, thread_id: int, data: NoteIn) -> MessageOut:
+        return message_out(await actions.do_add_note(writer, agent=agent, thread_id=thread_id, text=data.text))
+
+
+@post("/api/v1/phone-notes", status_code=201, guards=[requires_agent], tags=["threads"],
+      summary="Log a phone call in the caller's thread")
+async def log_phone_note(writer: Writer, settings: Settings, agent: Agent, data: PhoneNoteIn) -> MessageOut:
+    try:
+        phone = normalize_phone(data.phone, settings.default_phone_region)
+    except InvalidIdentifierError as exc:
+        raise InvalidInputError(str(exc), type_slug="invalid-phone") from None
+    message = await actions.do_log_phone_note(
+        writer, agent=agent, phone=phone, text=data.text, direction=data.direction,
+        duration_seconds=data.duration_seconds, contact_id=data.contact_id,
+    )
+    return message_out(message)
+
+
+@get("/api/v1/search", guards=[requires_agent], tags=["search"], summary="Full-text search over messages and contacts")
+async def search(db_session: AsyncSession, q: Annotated[str, Parameter(min_length=1, max_length=200)]) -> SearchResult:
+    messages = await queries.search_messages(db_session, q)
+    contacts, _ = await search_contacts(db_session, q, limit=20)
+    return SearchResult(messages=messages, contacts=contacts)
+
+
+route_handlers = [ThreadController, log_phone_note, search]

@@ -1,0 +1,91 @@
+"""Thread bookkeeping shared by the writers: finding a contact's thread and its summary fields.
+
+Only called from inside a ``Writer`` transaction; the names say which rows they touch.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Contact, Identity, Message, Thread, utcnow
+
+PREVIEW_CHARS = 140
+
+
+def preview_of(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
+
+
+async def thread_of_contact(session: AsyncSession, contact: Contact) -> Thread:
+    """The contact's one thread, created on first need (the unique key on contact_id holds races off)."""
+    thread = (await session.execute(select(Thread).where(Thread.contact_id == contact.id))).scalar_one_or_none()
+    if thread is None:
+        assert contact.id is not None
+        thread = Thread(contact_id=contact.id, status="open")
+        session.add(thread)
+        await session.flush()
+    return thread
+
+
+async def channels_of_contact(session: AsyncSession, contact_id: int) -> list[str]:
+    """Channels the customer has an identity on, as the inbox shows them."""
+    rows = await session.execute(select(Identity.channel).where(Identity.contact_id == contact_id).distinct())
+    return sorted({row[0] for row in rows})
+
+
+def note_message_on_thread(thread: Thread, message: Message) -> None:
+    """Move the thread's summary forward for a new timeline entry."""
+    if message.kind != "system":
+        if message.created_at >= thread.last_message_at or not thread.last_message_preview:
+            thread.last_message_preview = preview_of(message.text)
+        thread.last_message_at = max(thread.last_message_at, message.created_at)
+    if message.direction == "in" and message.kind == "text":
+        thread.last_inbound_channel = message.channel
+        thread.last_inbound_at = message.received_at
+    thread.updated_at = utcnow()
+
+
+async def recompute_thread_summary(session: AsyncSession, thread: Thread) -> None:
+    """Rebuild the summary fields from the timeline (after messages moved between threads)."""
+    latest = (
+        await session.execute(
+            select(Message)
+            .where(Message.thread_id == thread.id, Message.kind != "system")
+            .order_by(Message.created_at.desc(), Message.id.desc())  # type: ignore[union-attr]
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    latest_in = (
+        await session.execute(
+            select(Message)
+            .where(Message.thread_id == thread.id, Message.direction == "in", Message.kind == "text")
+            .order_by(Message.received_at.desc(), Message.id.desc())  # type: ignore[union-attr]
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    thread.last_message_at = latest.created_at if latest else thread.created_at
+    thread.last_message_preview = preview_of(latest.text) if latest else ""
+    thread.last_inbound_channel = latest_in.channel if latest_in else None
+    thread.last_inbound_at = latest_in.received_at if latest_in else None
+    thread.updated_at = utcnow()
+
+
+def system_message(thread: Thread, text: str, *, at: datetime | None = None, **meta: object) -> Message:
+    """A timeline line for activity (reopen, merge, status change); never sent to the customer."""
+    assert thread.id is not None
+    now = at or utcnow()
+    return Message(
+        thread_id=thread.id,
+        direction="out",
+        kind="system",
+        channel="system",
+        author_type="system",
+        text=text,
+        meta=dict(meta),
+        created_at=now,
+        received_at=now,
+    )

@@ -1,0 +1,152 @@
+"""``WS /api/v1/events?last_event_id=N``: every event the agent may see, resumable.
+
+Order of operations matters: subscribe first, then replay from the database past the cursor, then
+stream live frames, skipping ids already sent. A live frame whose id jumps past the next expected
+one (a frame still on its way from another process, or one the agent may not see) is filled in
+from the log, so the client sees ids in order with none missing and none twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.channels import ChannelsPlugin
+from litestar.channels.subscriber import Subscriber
+from litestar.exceptions import WebSocketDisconnect
+from sqlalchemy import func, select
+
+from app.db.models import Agent, Event
+from app.domain.accounts.auth import requires_agent
+from app.domain.realtime.publisher import ADMINS_CHANNEL, AGENTS_CHANNEL, encode_frame
+from app.domain.realtime.writer import Writer, event_frame
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REPLAY_BATCH = 500
+
+
+class _Head(msgspec.Struct):
+    id: int
+
+
+class AgentEventStream:
+    """One agent's socket: replay, live frames with gap filling, heartbeats."""
+
+    def __init__(self, socket: WebSocket[Any, Any, Any], writer: Writer, agent: Agent, heartbeat: float) -> None:
+        self.socket = socket
+        self.writer = writer
+        self.audiences = ("agents", "admins") if agent.role == "admin" else ("agents",)
+        self.heartbeat = heartbeat
+        self.cursor = 0
+        self._decoder = msgspec.json.Decoder(_Head)
+
+    async def _bounds(self) -> tuple[int, int]:
+        async with self.writer.sessionmaker() as session:
+            low, high = (await session.execute(select(func.min(Event.id), func.max(Event.id)))).one()
+        return int(low or 0), int(high or 0)
+
+    async def start(self, last_event_id: int | None) -> None:
+        """Place the cursor: live-only without one, a replay with one, ``resync`` when it is unusable."""
+        low, high = await self._bounds()
+        if last_event_id is None:
+            self.cursor = high
+        elif last_event_id > high or (low and last_event_id < low - 1):
+            # Past the log's end (another database) or before its retention: the client cannot
+            # catch up event by event and must reload its state.
+            await self.socket.send_json({"type": "resync", "last_event_id": high})
+            self.cursor = high
+        else:
+            self.cursor = last_event_id
+            await self._replay_until(None)
+        await self.socket.send_json({"type": "ready", "last_event_id": self.cursor})
+
+    async def _replay_until(self, upto: int | None) -> None:
+        """Send every visible event after the cursor (up to ``upto``) from the database, in order."""
+        while True:
+            async with self.writer.sessionmaker() as session:
+                query = select(Event).where(Event.id > self.cursor).order_by(Event.id).limit(REPLAY_BATCH)  # type: ignore[arg-type,operator]
+                if upto is not None:
+                    query = query.where(Event.id <= upto)  # type: ignore[operator]
+                events = list((await session.execute(query)).scalars())
+            for event in events:
+                if event.audience in self.audiences:
+                    await self.socket.send_text(encode_frame(event_frame(event)).decode())
+                self.cursor = event.id or self.cursor
+            if len(events) < REPLAY_BATCH:
+                if upto is not None:
+                    self.cursor = max(self.cursor, upto)
+                return
+
+    async def on_frame(self, raw: bytes) -> None:
+        event_id = self._decoder.decode(raw).id
+        if event_id <= self.cursor:
+            return
+        if event_id == self.cursor + 1:
+            await self.socket.send_text(raw.decode())
+            self.cursor = event_id
+            return
+        await self._replay_until(event_id)
+
+    async def _live(self, subscriber: Subscriber) -> None:
+        async for raw in subscriber.iter_events():
+            await self.on_frame(raw)
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            await self.socket.send_json({"type": "ping"})
+
+    async def _drain_client(self) -> None:
+        # Clients may send anything (pongs, typing later); reading is how a close is noticed.
+        while True:
+            await self.socket.receive_data(mode="text")
+
+    async def run(self, subscriber: Subscriber) -> None:
+        tasks = [
+            asyncio.create_task(self._live(subscriber)),
+            asyncio.create_task(self._beat()),
+            asyncio.create_task(self._drain_client()),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                exc = task.exception()
+                if exc is not None and not isinstance(exc, WebSocketDisconnect | RuntimeError):
+                    log.warning("agent event stream ended: %r", exc)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
+@websocket("/api/v1/events", guards=[requires_agent])
+async def agent_events(
+    socket: WebSocket[Any, Any, Any],
+    channels: ChannelsPlugin,
+    writer: Writer,
+    settings: Settings,
+    last_event_id: int | None = None,
+) -> None:
+    agent: Agent = socket.user
+    await socket.accept()
+    names = [AGENTS_CHANNEL, ADMINS_CHANNEL] if agent.role == "admin" else [AGENTS_CHANNEL]
+    stream = AgentEventStream(socket, writer, agent, settings.ws_heartbeat_seconds)
+    try:
+        async with channels.start_subscription(names) as subscriber:
+            await stream.start(last_event_id)
+            await stream.run(subscriber)
+    except (WebSocketDisconnect, RuntimeError):
+        return
+    with contextlib.suppress(Exception):
+        await socket.close()
+
+
+route_handlers = [agent_events]

@@ -1,0 +1,156 @@
+"""The one way state changes: a transaction that appends its events, commits, then rings the bell.
+
+Every action runs its work through ``Writer.run``. Inside, the action changes rows and calls
+``tx.emit``; at the end the buffered events are inserted, the transaction commits, and only then are
+the events published. Subscribers therefore never hear of a change that is not in the database.
+
+Event ids must reach the log in commit order, or a client resuming from ``last_event_id`` could
+skip an event that committed late with a smaller id. On PostgreSQL the event inserts and the commit
+run under a transaction-scoped advisory lock, so ids are taken in commit order; SQLite has one
+writer at a time, which gives the same guarantee.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.models import Event, utcnow
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_EVENT_LOG_LOCK = 0x0E7E_1065  # any constant shared by every OneThread process
+
+
+class Publisher(Protocol):
+    """Sends committed event frames to live subscribers (memory or Redis channels)."""
+
+    async def publish(self, frames: list[dict[str, Any]]) -> None: ...
+
+
+class RetryTransaction(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised inside ``Writer.run`` to roll back and run the whole unit again."""
+
+
+@dataclass(slots=True)
+class Transaction:
+    """What an action sees: the session and the event buffer of one unit of work."""
+
+    session: AsyncSession
+    events: list[Event] = field(default_factory=list)
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def emit(
+        self,
+        type_: str,
+        data: dict[str, Any],
+        *,
+        thread_id: int | None = None,
+        contact_id: int | None = None,
+        audience: str = "agents",
+    ) -> Event:
+        """Buffer an event; it is written at the end of the transaction and published after commit."""
+        event = Event(type=type_, thread_id=thread_id, contact_id=contact_id, audience=audience, data=data)
+        self.events.append(event)
+        return event
+
+    def on_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` once the transaction has committed (enqueue a job, say)."""
+        self.after_commit.append(callback)
+
+
+def event_frame(event: Event) -> dict[str, Any]:
+    """The wire form of an event (API.md "Events")."""
+    return {
+        "id": event.id,
+        "type": event.type,
+        "thread_id": event.thread_id,
+        "data": event.data,
+        "audience": event.audience,
+    }
+
+
+class Writer:
+    """Runs actions as units of work and publishes their events after commit."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher, *, is_postgres: bool
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._publisher = publisher
+        self._is_postgres = is_postgres
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessionmaker
+
+    async def run(self, work: Callable[[Transaction], Awaitable[T]], *, attempts: int = 4) -> T:
+        """Run ``work`` in one transaction; retry it whole when a concurrent writer won a race.
+
+        A unique-key conflict (two webhooks creating the same contact at once, a retried message)
+        rolls back and runs ``work`` again, where it finds the other writer's row. ``work`` must
+        therefore be safe to re-run: read first, then write.
+        """
+        for attempt in range(1, attempts + 1):
+            async with self._sessionmaker() as session:
+                tx = Transaction(session)
+                try:
+                    result = await work(tx)
+                    await self._append_events(tx)
+                    await session.commit()
+                except (IntegrityError, RetryTransaction) as exc:
+                    await session.rollback()
+                    if attempt == attempts:
+                        raise
+                    log.debug("retrying unit of work after %s", type(exc).__name__)
+                    continue
+                except OperationalError as exc:
+                    await session.rollback()
+                    # SQLite reports a lost write race as "database is locked"; PostgreSQL as a
+                    # serialization failure. Both are safe to run again.
+                    if attempt == attempts or not _is_transient(exc):
+                        raise
+                    continue
+                except BaseException:
+                    await session.rollback()
+                    raise
+            await self._after_commit(tx)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _append_events(self, tx: Transaction) -> None:
+        if not tx.events:
+            return
+        if self._is_postgres:
+            await tx.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_LOG_LOCK})
+        now = utcnow()
+        for event in tx.events:
+            event.created_at = now
+            tx.session.add(event)
+        await tx.session.flush()
+
+    async def _after_commit(self, tx: Transaction) -> None:
+        if tx.events:
+            try:
+                await self._publisher.publish([event_frame(event) for event in tx.events])
+            except Exception:
+                # The database is the record: clients catch up from their cursor on reconnect.
+                log.exception("publishing %d event(s) failed", len(tx.events))
+        for callback in tx.after_commit:
+            try:
+                await callback()
+            except Exception:
+                log.exception("after-commit callback failed")
+
+
+def _is_transient(exc: OperationalError) -> bool:
+    message = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    return "locked" in message or "serialization" in message or "deadlock" in message

@@ -1,0 +1,78 @@
+"""Every error answer is ``application/problem+json`` (RFC 9457) with a stable ``type``.
+
+Domain errors carry their own slug; framework errors (validation, 404 routes, 405, 413) get one by
+status; anything unexpected is logged and answered as a bare 500 problem that leaks nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from app.lib.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://onethread.dev/problems/"
+_SLUG_BY_STATUS = {
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "body-too-large",
+    415: "unsupported-media-type",
+    422: "invalid-input",
+    429: "rate-limited",
+    503: "unavailable",
+}
+
+
+def problem(status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None,
+            **extra: Any) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    return problem(exc.status_code, exc.type_slug, exc.title, exc.detail, **exc.extra)
+
+
+def validation_error_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    detail = exc.detail or "the request is not valid"
+    if errors:
+        first = errors[0]
+        if isinstance(first, dict) and first.get("message"):
+            where = first.get("key") or first.get("source") or ""
+            detail = f"{first['message']}" + (f" ({where})" if where else "")
+    return problem(400, "validation-failed", "Invalid request", detail, errors=errors)
+
+
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    slug = _SLUG_BY_STATUS.get(status, "http-error")
+    title = slug.replace("-", " ").capitalize()
+    return problem(status, slug, title, exc.detail or title, headers=exc.headers)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "internal-error", "Internal error",
+                   "something went wrong on our side; it has been logged")
+
+
+exception_handlers: dict[Any, Any] = {
+    DomainError: domain_error_handler,
+    ValidationException: validation_error_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}
+
+__all__ = ["PROBLEM_MEDIA_TYPE", "MediaType", "exception_handlers", "problem"]

@@ -1,0 +1,65 @@
+"""Processes other than the web app: the job worker and one-shot CLI commands.
+
+They share the web app's database config and writer; their publisher talks to the channels
+backend directly (Redis in production). Without Redis there is no one to tell, and the event log
+alone carries the news to clients when they next resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar.channels.backends.base import ChannelsBackend
+
+from app.core import channels_backend, configure, default_registry
+from app.db.engine import build_db_config
+from app.domain.channels.jobs import Jobs
+from app.domain.realtime.publisher import BackendPublisher
+from app.domain.realtime.writer import Writer
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _NoSubscribers:
+    async def publish(self, frames: list[dict[str, Any]]) -> None:
+        return None
+
+
+@asynccontextmanager
+async def standalone_writer(settings: Settings) -> AsyncIterator[Writer]:
+    configure(settings)
+    db_config = build_db_config(settings)
+    backend: ChannelsBackend | None = channels_backend(settings) if settings.redis_url else None
+    if backend is not None:
+        await backend.on_startup()
+    publisher = BackendPublisher(backend) if backend is not None else _NoSubscribers()
+    try:
+        yield Writer(db_config.create_session_maker(), publisher, is_postgres=not settings.is_sqlite)
+    finally:
+        if backend is not None:
+            await backend.on_shutdown()
+        await db_config.get_engine().dispose()
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """Consume delivery jobs until ``stop`` is set (SIGINT/SIGTERM)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install = getattr(stop, "install", None)
+    if install is not None:
+        install()
+    registry = default_registry()
+    async with standalone_writer(settings) as writer:
+        jobs = Jobs(settings, writer, registry)
+        await jobs.start(as_worker=True)
+        log.info("worker started")
+        try:
+            await stop.wait()
+        finally:
+            await jobs.stop()
+            await registry.aclose()
+            log.info("worker stopped")

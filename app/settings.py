@@ -1,0 +1,95 @@
+"""Settings, read once from the environment (API.md "Environment").
+
+Every variable is optional: the defaults give the embedded shape (SQLite file, in-process realtime
+and jobs) so ``make run`` works on a fresh clone. Tests build their own ``Settings`` and pass it to
+``app.core.create_app`` instead of touching ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/onethread.db"
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def _load_or_create_secret(path: Path) -> str:
+    """The embedded shape keeps its secret in ./var so restarts keep sessions and credentials."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the process needs to know about its environment."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = ""
+    secret_key: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = "http://127.0.0.1:8000"
+    smtp_listen: str = ""
+    var_dir: Path = Path("var")
+    default_phone_region: str = "NL"
+    """Region used to read phone numbers written without a country code (ISO 3166 alpha-2)."""
+    max_request_bytes: int = 1_048_576
+    """Request bodies above this are refused with 413 (webhook bodies and API calls alike)."""
+    max_text_chars: int = 65_536
+    """Longest message text accepted from any source, in characters."""
+    event_retention_days: int = 30
+    delivery_max_attempts: int = 8
+    delivery_backoff_base: float = 2.0
+    """Seconds before the first retry; each further retry waits twice as long (capped)."""
+    delivery_backoff_cap: float = 300.0
+    login_rate_limit_per_minute: int = 10
+    ws_heartbeat_seconds: float = 25.0
+    """Idle sockets get a ``{"type": "ping"}`` this often so proxies keep them open."""
+    run_worker_in_process: bool = True
+    """The embedded shape runs jobs inside ``serve``; with Redis, ``onethread worker`` runs them."""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_url)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        var_dir = Path(_env("ONETHREAD_VAR_DIR", "var"))
+        redis_url = _env("ONETHREAD_REDIS_URL")
+        secret = _env("ONETHREAD_SECRET_KEY") or _load_or_create_secret(var_dir / "secret.key")
+        port = int(_env("ONETHREAD_PORT", "8000"))
+        host = _env("ONETHREAD_HOST", "127.0.0.1")
+        return cls(
+            database_url=_env("ONETHREAD_DATABASE_URL", DEFAULT_DATABASE_URL),
+            redis_url=redis_url,
+            secret_key=secret,
+            host=host,
+            port=port,
+            public_url=_env("ONETHREAD_PUBLIC_URL", f"http://{host}:{port}").rstrip("/"),
+            smtp_listen=_env("ONETHREAD_SMTP_LISTEN"),
+            var_dir=var_dir,
+            default_phone_region=_env("ONETHREAD_DEFAULT_PHONE_REGION", "NL").upper(),
+            delivery_backoff_base=float(_env("ONETHREAD_DELIVERY_BACKOFF_BASE", "2.0")),
+            delivery_max_attempts=int(_env("ONETHREAD_DELIVERY_MAX_ATTEMPTS", "8")),
+            login_rate_limit_per_minute=int(_env("ONETHREAD_LOGIN_RATE_LIMIT", "10")),
+            run_worker_in_process=_env("ONETHREAD_WORKER_IN_PROCESS", "" if redis_url else "1") == "1",
+        )

@@ -1,0 +1,81 @@
+"""The port every channel adapter implements for the outbound half.
+
+Inbound is a pure function per adapter (bytes and headers in, ``InboundMessage`` structs out) and
+needs no shared interface; outbound needs one, because the app's delivery job speaks to every channel
+the same way. Capabilities and limits are class attributes so the console and the bot can ask what
+a channel can do without an instance or a network call.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+from integrations.types import AccountConfig, OutboundMessage, SendResult
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a channel can carry."""
+
+    text: bool = True
+    attachments: bool = False
+    buttons: bool = False
+    html: bool = False
+    typing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryContext:
+    """What the app knows when asking whether a reply can go out on a channel right now."""
+
+    now: datetime
+    last_inbound_at: datetime | None
+    """When the customer last wrote on this channel (Messenger's 24-hour window needs it)."""
+    sender_is_person: bool = True
+
+
+class DeliveryError(Exception):
+    """A send failed. ``retryable`` decides between backoff-and-retry and marking the message failed."""
+
+    retryable: bool = True
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class RetryableDeliveryError(DeliveryError):
+    """The platform may accept this later: timeouts, 5xx, rate limits."""
+
+    retryable = True
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Sending again cannot help: the user blocked us, the address is invalid, the window closed."""
+
+    retryable = False
+
+
+class ChannelAdapter(ABC):
+    """Sends stored messages to one kind of channel."""
+
+    channel: ClassVar[str]
+    """The channel name used in messages, identities and accounts (``telegram``, ``api``, …)."""
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    max_text_length: ClassVar[int | None] = None
+    """Longest text one platform message may carry; longer replies are split or refused."""
+
+    def unavailable_reason(self, account: AccountConfig, context: DeliveryContext) -> str | None:
+        """Why a reply cannot go out on this channel now, or ``None`` when it can."""
+        return None
+
+    @abstractmethod
+    async def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
+        """Deliver one message or raise ``DeliveryError``."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
+        """Release connections held by the adapter."""

@@ -1,0 +1,112 @@
+"""The structs that cross the border between channel adapters and the app.
+
+Adapters turn platform bytes into these and never import ``app`` or ``litestar``; the app's ingest
+action takes them and never looks at platform payloads. Plain frozen dataclasses keep both sides
+honest and every adapter testable on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+ClaimKind = Literal["email", "phone"]
+Direction = Literal["in", "out"]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactClaim:
+    """An email address or phone number the sender is said to own.
+
+    ``verified`` means the source vouches for it (the platform confirmed the number, the site's
+    server signed it, an authenticated API client stated it). Only verified claims link contacts
+    automatically; unverified ones can only produce a merge suggestion.
+    """
+
+    kind: ClaimKind
+    value: str
+    verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSender:
+    """Who sent an inbound message, as the channel knows them.
+
+    ``(channel, external_id)`` is the identity key; adapters scope ids that are only unique per
+    account (Messenger PSIDs, custom-channel ids) by prefixing the account, so the key is global.
+    """
+
+    channel: str
+    external_id: str
+    name: str | None = None
+    claims: tuple[ContactClaim, ...] = ()
+    verified: bool = True
+    """Whether the platform authenticated this identity (a Telegram user id is; a From: header isn't)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundAttachment:
+    """A file that came with a message: either its bytes or a URL to fetch them from."""
+
+    filename: str
+    content_type: str = "application/octet-stream"
+    size: int = 0
+    url: str | None = None
+    data: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One message from a customer, parsed from a platform payload.
+
+    ``external_id`` is the dedupe key within ``account_id`` (a Telegram ``update_id``, a Messenger
+    ``mid``, an email ``Message-ID``, a custom source's id): the same pair stored twice is one message.
+    """
+
+    channel: str
+    account_id: str
+    external_id: str
+    sender: InboundSender
+    text: str
+    sent_at: datetime | None = None
+    html: str | None = None
+    subject: str | None = None
+    attachments: tuple[InboundAttachment, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """What an adapter needs to act for one channel account: its settings and decrypted secrets."""
+
+    id: str
+    channel: str
+    name: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A stored reply on its way out. ``idempotency_key`` lets receivers drop a redelivery."""
+
+    message_id: int
+    thread_id: int
+    recipient_id: str
+    """The recipient's identity external id on this channel (chat id, PSID, address, callback contact id)."""
+    text: str
+    author_name: str | None = None
+    subject: str | None = None
+    html: str | None = None
+    idempotency_key: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the platform told us after accepting a message."""
+
+    external_id: str | None = None
+    status: Literal["sent", "delivered"] = "sent"
