@@ -56,6 +56,8 @@ class Settings:
     login_rate_limit_per_minute: int = 10
     ws_heartbeat_seconds: float = 25.0
     """Idle sockets get a ``{"type": "ping"}`` this often so proxies keep them open."""
+    job_queue: str = "onethread:jobs"
+    """The Redis stream delivery jobs go through (tests give each run its own)."""
     run_worker_in_process: bool = True
     """The embedded shape runs jobs inside ``serve``; with Redis, ``onethread worker`` runs them."""
     extra: dict[str, str] = field(default_factory=dict)

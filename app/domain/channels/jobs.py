@@ -24,7 +24,6 @@ from integrations.registry import AdapterRegistry
 log = logging.getLogger(__name__)
 
 DELIVER_TASK = "onethread.deliver_message"
-STREAM = "onethread:jobs"
 
 
 class Jobs:
@@ -43,7 +42,7 @@ class Jobs:
         if settings.redis_url:
             self.broker = RedisStreamBroker(
                 url=settings.redis_url,
-                queue_name=STREAM,
+                queue_name=settings.job_queue,
                 consumer_group_name="onethread-workers",
                 idle_timeout=120_000,
             )
