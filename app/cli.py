@@ -65,7 +65,9 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> None:
     from app.runtime import run_worker
 
     if not settings.redis_url:
-        _fail("the worker needs ONETHREAD_REDIS_URL; in the embedded shape `onethread serve` runs jobs itself")
+        _fail(
+            "the worker needs ONETHREAD_REDIS_URL; in the embedded shape `onethread serve` runs jobs itself"
+        )
     asyncio.run(run_worker(settings, _stop_signal()))
 
 
@@ -88,7 +90,10 @@ def cmd_agent_create(settings: Settings, args: argparse.Namespace) -> None:
     agent = _run(
         settings,
         lambda writer: do_create_agent(
-            writer, email=args.email, name=args.name, password=args.password,
+            writer,
+            email=args.email,
+            name=args.name,
+            password=args.password,
             role="admin" if args.admin else "agent",
         ),
     )
@@ -109,7 +114,8 @@ def cmd_channel_add(settings: Settings, args: argparse.Namespace) -> None:
             raise UsageError("--origin must be an origin such as https://shop.example")
         config["origins"] = [args.origin.rstrip("/")]
     created = _run(
-        settings, lambda writer: do_add_channel_account(writer, channel=args.channel, name=args.name, config=config)
+        settings,
+        lambda writer: do_add_channel_account(writer, channel=args.channel, name=args.name, config=config),
     )
     account_id = created.account.id
     out: dict[str, Any] = {"id": account_id, "channel": args.channel, "name": created.account.name}
@@ -140,21 +146,33 @@ def cmd_demo(settings: Settings, _: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="onethread", description="One thread per customer, on every channel.")
+    parser = argparse.ArgumentParser(
+        prog="onethread", description="One thread per customer, on every channel."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the web server (and, embedded, the job worker)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--migrate", action="store_true", help="apply migrations first (always done on SQLite)")
-    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument(
+        "--migrate", action="store_true", help="apply migrations first (always done on SQLite)"
+    )
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
     serve.set_defaults(handler=cmd_serve)
 
-    commands.add_parser("worker", help="run the job worker (production shape)").set_defaults(handler=cmd_worker)
+    commands.add_parser("worker", help="run the job worker (production shape)").set_defaults(
+        handler=cmd_worker
+    )
     commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=cmd_migrate)
-    commands.add_parser("demo", help="load demo data (an admin, channels, customers)").set_defaults(handler=cmd_demo)
+    commands.add_parser("demo", help="load demo data (an admin, channels, customers)").set_defaults(
+        handler=cmd_demo
+    )
 
-    agent = commands.add_parser("agent", help="manage agents").add_subparsers(dest="agent_command", required=True)
+    agent = commands.add_parser("agent", help="manage agents").add_subparsers(
+        dest="agent_command", required=True
+    )
     create = agent.add_parser("create", help="create an agent")
     create.add_argument("--email", required=True)
     create.add_argument("--name", required=True)

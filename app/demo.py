@@ -41,10 +41,24 @@ async def _accounts(writer: Writer) -> dict[str, str]:
     return existing
 
 
-def _msg(accounts: dict[str, str], channel: str, ext: str, sender: InboundSender, text: str,
-         at: datetime, subject: str | None = None) -> InboundMessage:
-    return InboundMessage(channel=channel, account_id=accounts[channel], external_id=ext, sender=sender,
-                          text=text, sent_at=at, subject=subject)
+def _msg(
+    accounts: dict[str, str],
+    channel: str,
+    ext: str,
+    sender: InboundSender,
+    text: str,
+    at: datetime,
+    subject: str | None = None,
+) -> InboundMessage:
+    return InboundMessage(
+        channel=channel,
+        account_id=accounts[channel],
+        external_id=ext,
+        sender=sender,
+        text=text,
+        sent_at=at,
+        subject=subject,
+    )
 
 
 async def load_demo(writer: Writer, settings: Settings) -> str:
@@ -53,7 +67,9 @@ async def load_demo(writer: Writer, settings: Settings) -> str:
         admin = (await session.execute(select(Agent).where(Agent.email == ADMIN_EMAIL))).scalar_one_or_none()
     if admin is None:
         password = secrets.token_urlsafe(12)
-        admin = await do_create_agent(writer, email=ADMIN_EMAIL, name="Demo Admin", password=password, role="admin")
+        admin = await do_create_agent(
+            writer, email=ADMIN_EMAIL, name="Demo Admin", password=password, role="admin"
+        )
         creds_path.parent.mkdir(parents=True, exist_ok=True)
         creds_path.write_text(json.dumps({"email": ADMIN_EMAIL, "password": password}))
         creds_path.chmod(0o600)
@@ -64,34 +80,107 @@ async def load_demo(writer: Writer, settings: Settings) -> str:
     now = datetime.now(UTC)
     # The shop's site vouches for Anna's email and phone, so her Telegram account (same phone)
     # joins the same thread; Tom's Messenger account only earns a merge suggestion (same name).
-    anna_chat = InboundSender("webchat", "demo-visitor-anna", "Anna de Vries",
-                              (ContactClaim("email", "anna@example.nl", verified=True),
-                               ContactClaim("phone", "+31612345678", verified=True)))
-    anna_tg = InboundSender("telegram", "demo-tg-5550101", "Anna de Vries",
-                            (ContactClaim("phone", "+31612345678", verified=True),))
-    tom_mail = InboundSender("email", "tom.jansen@example.com", "Tom Jansen",
-                             (ContactClaim("email", "tom.jansen@example.com", verified=True),))
+    anna_chat = InboundSender(
+        "webchat",
+        "demo-visitor-anna",
+        "Anna de Vries",
+        (
+            ContactClaim("email", "anna@example.nl", verified=True),
+            ContactClaim("phone", "+31612345678", verified=True),
+        ),
+    )
+    anna_tg = InboundSender(
+        "telegram",
+        "demo-tg-5550101",
+        "Anna de Vries",
+        (ContactClaim("phone", "+31612345678", verified=True),),
+    )
+    tom_mail = InboundSender(
+        "email",
+        "tom.jansen@example.com",
+        "Tom Jansen",
+        (ContactClaim("email", "tom.jansen@example.com", verified=True),),
+    )
     tom_fb = InboundSender("messenger", "demo-page:psid-7788", "Tom Jansen")
-    order_sys = InboundSender("api", f"{accounts['api']}:cust-1042", "Sara Bakker",
-                              (ContactClaim("email", "sara@example.org", verified=True),))
+    order_sys = InboundSender(
+        "api",
+        f"{accounts['api']}:cust-1042",
+        "Sara Bakker",
+        (ContactClaim("email", "sara@example.org", verified=True),),
+    )
     results = [
-        await do_ingest(writer, _msg(accounts, "webchat", "demo-1", anna_chat,
-                                     "Hoi! Wanneer wordt mijn bestelling #1042 bezorgd?", now - timedelta(days=2))),
-        await do_ingest(writer, _msg(accounts, "telegram", "demo-2", anna_tg,
-                                     "Ik heb nog niks ontvangen, kunnen jullie kijken?", now - timedelta(days=1))),
-        await do_ingest(writer, _msg(accounts, "email", "<demo-3@example.com>", tom_mail,
-                                     "Hello, my invoice shows the wrong address. Can you fix it?",
-                                     now - timedelta(hours=20), subject="Wrong address on invoice")),
-        await do_ingest(writer, _msg(accounts, "messenger", "demo-4", tom_fb,
-                                     "Hi, following up on my email about the invoice", now - timedelta(hours=3))),
-        await do_ingest(writer, _msg(accounts, "api", "order-1042-return", order_sys,
-                                     "Return requested for order 1042 (reason: wrong size)", now - timedelta(hours=1))),
+        await do_ingest(
+            writer,
+            _msg(
+                accounts,
+                "webchat",
+                "demo-1",
+                anna_chat,
+                "Hoi! Wanneer wordt mijn bestelling #1042 bezorgd?",
+                now - timedelta(days=2),
+            ),
+        ),
+        await do_ingest(
+            writer,
+            _msg(
+                accounts,
+                "telegram",
+                "demo-2",
+                anna_tg,
+                "Ik heb nog niks ontvangen, kunnen jullie kijken?",
+                now - timedelta(days=1),
+            ),
+        ),
+        await do_ingest(
+            writer,
+            _msg(
+                accounts,
+                "email",
+                "<demo-3@example.com>",
+                tom_mail,
+                "Hello, my invoice shows the wrong address. Can you fix it?",
+                now - timedelta(hours=20),
+                subject="Wrong address on invoice",
+            ),
+        ),
+        await do_ingest(
+            writer,
+            _msg(
+                accounts,
+                "messenger",
+                "demo-4",
+                tom_fb,
+                "Hi, following up on my email about the invoice",
+                now - timedelta(hours=3),
+            ),
+        ),
+        await do_ingest(
+            writer,
+            _msg(
+                accounts,
+                "api",
+                "order-1042-return",
+                order_sys,
+                "Return requested for order 1042 (reason: wrong size)",
+                now - timedelta(hours=1),
+            ),
+        ),
     ]
     if not any(r.duplicate for r in results):
-        await do_log_phone_note(writer, agent=admin, phone="+31612345678", direction="inbound",
-                                duration_seconds=240, text="Anna called about the delayed parcel; promised an update.")
-        await do_add_note(writer, agent=admin, thread_id=results[2].thread_id,
-                          text="Tom also wrote on Messenger; merge suggested by name.")
+        await do_log_phone_note(
+            writer,
+            agent=admin,
+            phone="+31612345678",
+            direction="inbound",
+            duration_seconds=240,
+            text="Anna called about the delayed parcel; promised an update.",
+        )
+        await do_add_note(
+            writer,
+            agent=admin,
+            thread_id=results[2].thread_id,
+            text="Tom also wrote on Messenger; merge suggested by name.",
+        )
     return (
         f"Demo data loaded.\n  console/API login: {ADMIN_EMAIL} / {password}\n"
         f"  threads: {len({r.thread_id for r in results})} customers across webchat, Telegram, email, "

@@ -44,9 +44,9 @@ class RecordingAdapter(ChannelAdapter):
         self._sent_event.set()
         return SendResult(external_id=f"recorded-{message.message_id}-{self.attempts}")
 
-    async def wait_for_sends(self, count: int, timeout: float = 10.0) -> list[OutboundMessage]:
+    async def wait_for_sends(self, count: int, within: float = 10.0) -> list[OutboundMessage]:
         """Wait until at least ``count`` messages were sent and return them."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while len(self.sent) < count:
                 self._sent_event.clear()
                 await self._sent_event.wait()

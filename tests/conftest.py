@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
 import shutil
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -36,14 +35,25 @@ from app.settings import Settings
 from integrations.registry import AdapterRegistry
 from tests.helpers import Api
 
-PG_ADMIN_URL = os.environ.get("ONETHREAD_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "ONETHREAD_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("ONETHREAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 T = TypeVar("T")
 RUN_ID = uuid.uuid4().hex[:8]
 SECRET = "test-secret-key-not-for-production"
 TABLES = [
-    "attachments", "messages", "merges", "merge_suggestions", "threads", "identities", "contacts",
-    "api_tokens", "agents", "channel_accounts", "events",
+    "attachments",
+    "messages",
+    "merges",
+    "merge_suggestions",
+    "threads",
+    "identities",
+    "contacts",
+    "api_tokens",
+    "agents",
+    "channel_accounts",
+    "events",
 ]
 
 

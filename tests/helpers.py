@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-
 from litestar import Litestar
 
 from app.domain.accounts.actions import do_create_agent
@@ -43,30 +42,50 @@ class Api:
         return {"Authorization": f"Bearer {self.token}"}
 
     @classmethod
-    async def login(cls, client: httpx.AsyncClient, app: Litestar, *, email: str = "admin@example.com",
-                    role: str = "admin") -> Api:
+    async def login(
+        cls,
+        client: httpx.AsyncClient,
+        app: Litestar,
+        *,
+        email: str = "admin@example.com",
+        role: str = "admin",
+    ) -> Api:
         writer: Writer = app.state.writer
         agent = await do_create_agent(writer, email=email, name="Ada Admin", password=PASSWORD, role=role)
         response = await client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
         assert response.status_code == 200, response.text
         return cls(client=client, app=app, token=response.json()["token"], agent_id=agent.id or 0)
 
-    async def add_api_channel(self, name: str = "Order system", callback_url: str | None = None) -> ApiChannel:
+    async def add_api_channel(
+        self, name: str = "Order system", callback_url: str | None = None
+    ) -> ApiChannel:
         config = {"callback_url": callback_url} if callback_url else {}
         created = await do_add_channel_account(self.writer, channel="api", name=name, config=config)
-        channel = ApiChannel(created.account.id, created.secrets["inbound_token"], created.secrets["signing_secret"])
+        channel = ApiChannel(
+            created.account.id, created.secrets["inbound_token"], created.secrets["signing_secret"]
+        )
         self.channels[name] = channel
         return channel
 
-    async def inbound(self, channel: ApiChannel, text: str, *, contact_id: str = "c-1", external_id: str | None = None,
-                      expect: int = 202, **contact: Any) -> dict[str, Any]:
+    async def inbound(
+        self,
+        channel: ApiChannel,
+        text: str,
+        *,
+        contact_id: str = "c-1",
+        external_id: str | None = None,
+        expect: int = 202,
+        **contact: Any,
+    ) -> dict[str, Any]:
         body = {
             "external_id": external_id or uuid.uuid4().hex,
             "contact": {"external_id": contact_id, **contact},
             "text": text,
         }
         response = await self.client.post(
-            f"/api/v1/channels/{channel.id}/inbound", json=body, headers={"Authorization": f"Bearer {channel.token}"}
+            f"/api/v1/channels/{channel.id}/inbound",
+            json=body,
+            headers={"Authorization": f"Bearer {channel.token}"},
         )
         assert response.status_code == expect, response.text
         return response.json()  # type: ignore[no-any-return]

@@ -10,7 +10,7 @@ _key: str | None = None
 
 
 def set_encryption_key(key: str) -> None:
-    global _key  # noqa: PLW0603 - one process-wide key, set at start-up
+    global _key
     if not key:
         raise ValueError("the secret key must not be empty")
     _key = key

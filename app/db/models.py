@@ -57,7 +57,9 @@ class ApiToken(SQLModel, table=True):
     __tablename__ = "api_tokens"
 
     id: int | None = Field(default=None, primary_key=True)
-    agent_id: int = Field(sa_column=Column(ForeignKey("agents.id", ondelete="CASCADE"), nullable=False, index=True))
+    agent_id: int = Field(
+        sa_column=Column(ForeignKey("agents.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = _now()
     revoked_at: datetime | None = _maybe_ts()
@@ -133,9 +135,7 @@ class MergeSuggestion(SQLModel, table=True):
     created_at: datetime = _now()
     decided_at: datetime | None = _maybe_ts()
 
-    __table_args__ = (
-        UniqueConstraint("contact_id", "other_contact_id", name="uq_merge_suggestions_pair"),
-    )
+    __table_args__ = (UniqueConstraint("contact_id", "other_contact_id", name="uq_merge_suggestions_pair"),)
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,7 +178,9 @@ class Message(SQLModel, table=True):
     channel_account_id: uuid.UUID | None = Field(
         default=None, sa_column=Column(ForeignKey("channel_accounts.id"), nullable=True)
     )
-    identity_id: int | None = Field(default=None, sa_column=Column(ForeignKey("identities.id"), nullable=True))
+    identity_id: int | None = Field(
+        default=None, sa_column=Column(ForeignKey("identities.id"), nullable=True)
+    )
     external_id: str | None = Field(default=None, max_length=255)
     direction: str = Field(max_length=3)
     kind: str = Field(default="text", max_length=10)
@@ -213,7 +215,9 @@ class Attachment(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(
-        sa_column=Column(BigIntIdentity, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True)
+        sa_column=Column(
+            BigIntIdentity, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True
+        )
     )
     filename: str = Field(max_length=255)
     content_type: str = Field(default="application/octet-stream", max_length=255)

@@ -27,4 +27,6 @@ def decode_cursor(cursor: str) -> Position:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return msgspec.json.decode(raw, type=Position)
     except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
-        raise InvalidInputError("cursor is not one this server gave out", type_slug="invalid-cursor") from None
+        raise InvalidInputError(
+            "cursor is not one this server gave out", type_slug="invalid-cursor"
+        ) from None

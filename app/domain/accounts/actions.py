@@ -17,7 +17,9 @@ ROLES = ("admin", "agent")
 MIN_PASSWORD_CHARS = 8
 
 
-async def do_create_agent(writer: Writer, *, email: str, name: str, password: str, role: str = "agent") -> Agent:
+async def do_create_agent(
+    writer: Writer, *, email: str, name: str, password: str, role: str = "agent"
+) -> Agent:
     try:
         address = normalize_email(email)
     except InvalidIdentifierError as exc:
@@ -25,8 +27,9 @@ async def do_create_agent(writer: Writer, *, email: str, name: str, password: st
     if role not in ROLES:
         raise InvalidInputError("role must be admin or agent", type_slug="invalid-role")
     if len(password) < MIN_PASSWORD_CHARS:
-        raise InvalidInputError(f"password must be at least {MIN_PASSWORD_CHARS} characters",
-                                type_slug="weak-password")
+        raise InvalidInputError(
+            f"password must be at least {MIN_PASSWORD_CHARS} characters", type_slug="weak-password"
+        )
     if not name.strip():
         raise InvalidInputError("an agent needs a name", type_slug="invalid-name")
     password_hash = hash_password(password)

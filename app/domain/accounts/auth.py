@@ -47,7 +47,9 @@ async def agent_for_token(writer: Writer, token: str) -> Agent | None:
 class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
     """Sets ``connection.user`` to the agent behind a valid bearer token, else leaves it ``None``."""
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         token = bearer_token(connection)
         agent = None
         if token:

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import msgspec
 from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from app.db.models import Agent
 from app.domain.accounts.actions import do_issue_token
@@ -30,12 +32,12 @@ class AgentOut(msgspec.Struct):
 
 
 @post("/api/v1/auth/token", status_code=200, tags=["auth"], summary="Exchange email and password for a token")
-async def issue_token(writer: Writer, request: Request, data: TokenIn) -> TokenOut:  # type: ignore[type-arg]
+async def issue_token(writer: NamedDependency[Writer], request: Request, data: JSONBody[TokenIn]) -> TokenOut:  # type: ignore[type-arg]
     return TokenOut(token=await do_issue_token(writer, email=data.email, password=data.password))
 
 
 @get("/api/v1/me", guards=[requires_agent], tags=["auth"])
-async def me(agent: Agent) -> AgentOut:
+async def me(agent: NamedDependency[Agent]) -> AgentOut:
     return AgentOut(id=agent.id or 0, email=agent.email, name=agent.name, role=agent.role)
 
 

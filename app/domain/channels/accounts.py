@@ -63,7 +63,9 @@ def forget_cached_account(account_id: uuid.UUID) -> None:
     _cache.pop(account_id, None)
 
 
-async def authenticate_inbound(writer: Writer, account_id: str, channel: str, bearer: str | None) -> AccountConfig:
+async def authenticate_inbound(
+    writer: Writer, account_id: str, channel: str, bearer: str | None
+) -> AccountConfig:
     """The account behind an inbound call, if ``bearer`` is its inbound token (constant-time check)."""
     account = await cached_account(writer, account_id)
     if account is None or account.channel != channel:
@@ -95,7 +97,11 @@ async def do_add_channel_account(
         raise InvalidInputError(f"channel must be one of {', '.join(CHANNELS)}", type_slug="invalid-channel")
     if not name.strip():
         raise InvalidInputError("an account needs a name", type_slug="invalid-name")
-    all_secrets = {"inbound_token": new_token("ot_in_"), "signing_secret": new_token("ot_sig_"), **(secrets or {})}
+    all_secrets = {
+        "inbound_token": new_token("ot_in_"),
+        "signing_secret": new_token("ot_sig_"),
+        **(secrets or {}),
+    }
 
     async def work(tx: Transaction) -> ChannelAccount:
         account = ChannelAccount(

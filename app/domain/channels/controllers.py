@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Request, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from app.domain.accounts.auth import bearer_token
 from app.domain.channels.accounts import authenticate_inbound
@@ -16,30 +18,39 @@ from integrations.custom import InboundPayloadError, parse_inbound
 
 class InboundAccepted(msgspec.Struct):
     message_id: int
-    thread_id: int
-    contact_id: int
+    thread_id: FromPath[int]
+    contact_id: FromPath[int]
     duplicate: bool
 
 
-@post("/api/v1/channels/{account_id:str}/inbound", status_code=202, tags=["channels"],
-      summary="A message from a custom source; retries with the same external_id are stored once")
+@post(
+    "/api/v1/channels/{account_id:str}/inbound",
+    status_code=202,
+    tags=["channels"],
+    summary="A message from a custom source; retries with the same external_id are stored once",
+)
 async def custom_inbound(
     request: Request,  # type: ignore[type-arg]
-    writer: Writer,
-    settings: Settings,
-    account_id: str,
+    writer: NamedDependency[Writer],
+    settings: NamedDependency[Settings],
+    account_id: FromPath[str],
 ) -> InboundAccepted:
     account = await authenticate_inbound(writer, account_id, "api", bearer_token(request))
     body = await request.body()
     try:
         inbound = parse_inbound(
-            account.id, body, default_region=settings.default_phone_region, max_text_chars=settings.max_text_chars
+            account.id,
+            body,
+            default_region=settings.default_phone_region,
+            max_text_chars=settings.max_text_chars,
         )
     except InboundPayloadError as exc:
         raise InvalidInputError(str(exc), type_slug="invalid-inbound-message") from None
     result = await do_ingest(writer, inbound)
     return InboundAccepted(
-        message_id=result.message_id, thread_id=result.thread_id, contact_id=result.contact_id,
+        message_id=result.message_id,
+        thread_id=result.thread_id,
+        contact_id=result.contact_id,
         duplicate=result.duplicate,
     )
 

@@ -88,8 +88,9 @@ async def _claim(writer: Writer, message_id: int) -> _Claim | None:
     return await writer.run(work)
 
 
-async def _record(writer: Writer, message_id: int, *, status: str, error: str | None,
-                  external_id: str | None = None) -> None:
+async def _record(
+    writer: Writer, message_id: int, *, status: str, error: str | None, external_id: str | None = None
+) -> None:
     async def work(tx: Transaction) -> None:
         message = await tx.session.get(Message, message_id)
         if message is None:
@@ -135,19 +136,29 @@ async def deliver_message(
             return "failed"
         except DeliveryError as exc:
             if claim.attempt >= policy.max_attempts:
-                await _record(writer, message_id, status="failed",
-                              error=f"gave up after {claim.attempt} attempts: {exc.reason}"[:500])
+                await _record(
+                    writer,
+                    message_id,
+                    status="failed",
+                    error=f"gave up after {claim.attempt} attempts: {exc.reason}"[:500],
+                )
                 return "failed"
             delay = policy.delay(claim.attempt, exc.retry_after)
-            await _record(writer, message_id, status="queued",
-                          error=f"attempt {claim.attempt} failed ({exc.reason}); retrying in {delay:g}s"[:500])
+            await _record(
+                writer,
+                message_id,
+                status="queued",
+                error=f"attempt {claim.attempt} failed ({exc.reason}); retrying in {delay:g}s"[:500],
+            )
             await asyncio.sleep(delay)
             continue
         except Exception as exc:
             # An adapter bug must not strand the message as queued forever; treat it as retryable.
             log.exception("adapter %s crashed sending message %s", claim.account.channel, message_id)
             if claim.attempt >= policy.max_attempts:
-                await _record(writer, message_id, status="failed", error=f"adapter error: {type(exc).__name__}")
+                await _record(
+                    writer, message_id, status="failed", error=f"adapter error: {type(exc).__name__}"
+                )
                 return "failed"
             await asyncio.sleep(policy.delay(claim.attempt))
             continue

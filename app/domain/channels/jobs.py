@@ -9,6 +9,7 @@ be claimed again; the message row's status makes a repeated job a no-op once del
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -77,10 +78,8 @@ class Jobs:
     async def stop(self) -> None:
         if self._receiver is not None:
             self._receiver.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._receiver
-            except (asyncio.CancelledError, Exception):
-                pass
         if isinstance(self.broker, InMemoryBroker):
             for task in list(self.broker._running_tasks):
                 task.cancel()

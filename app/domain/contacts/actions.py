@@ -48,8 +48,11 @@ async def do_update_contact(
     async def work(tx: Transaction) -> int:
         contact = await _contact(tx, contact_id)
         if contact.merged_into_id is not None:
-            raise ConflictError("this contact was merged into another; edit that one",
-                                type_slug="contact-merged", merged_into_id=contact.merged_into_id)
+            raise ConflictError(
+                "this contact was merged into another; edit that one",
+                type_slug="contact-merged",
+                merged_into_id=contact.merged_into_id,
+            )
         if name is not None:
             contact.name = name.strip() or None
         if attributes is not None:
@@ -80,8 +83,10 @@ async def do_merge(writer: Writer, *, agent: Agent, contact_id: int, other_id: i
         if primary.merged_into_id is not None:
             primary = await live_contact(tx.session, contact_id)
         if other.merged_into_id is not None:
-            raise ConflictError(f"contact {other_id} is already merged into contact {other.merged_into_id}",
-                                type_slug="merge-merged")
+            raise ConflictError(
+                f"contact {other_id} is already merged into contact {other.merged_into_id}",
+                type_slug="merge-merged",
+            )
         return await merge_contacts(tx, primary, other, reason=f"merged by {agent.name}", agent_id=agent.id)
 
     return await writer.run(work)
@@ -102,9 +107,13 @@ async def do_dismiss_suggestion(writer: Writer, *, agent: Agent, suggestion_id: 
     async def work(tx: Transaction) -> None:
         suggestion = await tx.session.get(MergeSuggestion, suggestion_id)
         if suggestion is None:
-            raise NotFoundError(f"suggestion {suggestion_id} does not exist", type_slug="suggestion-not-found")
+            raise NotFoundError(
+                f"suggestion {suggestion_id} does not exist", type_slug="suggestion-not-found"
+            )
         if suggestion.status != "open":
-            raise ConflictError(f"this suggestion was already {suggestion.status}", type_slug="suggestion-decided")
+            raise ConflictError(
+                f"this suggestion was already {suggestion.status}", type_slug="suggestion-decided"
+            )
         suggestion.status = "dismissed"
         suggestion.decided_at = utcnow()
         tx.emit("merge_suggestion.dismissed", {"suggestion_id": suggestion_id, "by_agent_id": agent.id})

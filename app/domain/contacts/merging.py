@@ -55,7 +55,9 @@ async def merge_contacts(
         if not getattr(primary, field) and getattr(other, field):
             filled[field] = getattr(other, field)
             setattr(primary, field, getattr(other, field))
-    added_attributes = {k: v for k, v in (other.attributes or {}).items() if k not in (primary.attributes or {})}
+    added_attributes = {
+        k: v for k, v in (other.attributes or {}).items() if k not in (primary.attributes or {})
+    }
     if added_attributes:
         primary.attributes = {**(primary.attributes or {}), **added_attributes}
 
@@ -128,7 +130,12 @@ async def merge_contacts(
 
     tx.emit(
         "contact.merged",
-        {"merge_id": merge.id, "primary_contact_id": primary.id, "other_contact_id": other.id, "reason": reason},
+        {
+            "merge_id": merge.id,
+            "primary_contact_id": primary.id,
+            "other_contact_id": other.id,
+            "reason": reason,
+        },
         thread_id=primary_thread.id,
         contact_id=primary.id,
     )
@@ -161,7 +168,8 @@ async def undo_merge(tx: Transaction, merge: Merge, *, agent_id: int | None = No
     identity_ids = snap["moved_identity_ids"]
     # Messages that came in after the merge through the other contact's identities belong to it too.
     later = select(Message.id).where(
-        Message.thread_id == primary_thread.id, Message.identity_id.in_(identity_ids)  # type: ignore[union-attr]
+        Message.thread_id == primary_thread.id,
+        Message.identity_id.in_(identity_ids),  # type: ignore[union-attr]
     )
     message_ids = set(snap["moved_message_ids"]) | set((await session.execute(later)).scalars())
     if message_ids:

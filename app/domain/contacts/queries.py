@@ -11,15 +11,18 @@ from app.domain.inbox.queries import identities_by_contact, like_pattern
 from app.lib.errors import NotFoundError
 
 
-async def search_contacts(session: AsyncSession, q: str | None, *, after_id: int | None = None,
-                          limit: int = 50) -> tuple[list[ContactOut], str | None]:
+async def search_contacts(
+    session: AsyncSession, q: str | None, *, after_id: int | None = None, limit: int = 50
+) -> tuple[list[ContactOut], str | None]:
     """Live contacts matching ``q`` in name, email, phone or any identity; newest first."""
     limit = max(1, min(limit, 200))
     query = select(Contact).where(Contact.merged_into_id.is_(None))  # type: ignore[union-attr]
     if q and q.strip():
         pattern = like_pattern(q)
         digits = "".join(ch for ch in q if ch.isdigit())
-        by_identity = select(Identity.contact_id).where(func.lower(Identity.external_id).like(pattern, escape="\\"))
+        by_identity = select(Identity.contact_id).where(
+            func.lower(Identity.external_id).like(pattern, escape="\\")
+        )
         conditions = [
             func.lower(Contact.name).like(pattern, escape="\\"),
             func.lower(Contact.email).like(pattern, escape="\\"),
@@ -59,11 +62,16 @@ async def get_contact(session: AsyncSession, contact_id: int) -> ContactOut:
 
 async def open_suggestions(session: AsyncSession, limit: int = 100) -> list[SuggestionOut]:
     rows = await session.execute(
-        select(MergeSuggestion).where(MergeSuggestion.status == "open").order_by(MergeSuggestion.id.desc()).limit(limit)  # type: ignore[union-attr]
+        select(MergeSuggestion)
+        .where(MergeSuggestion.status == "open")
+        .order_by(MergeSuggestion.id.desc())
+        .limit(limit)  # type: ignore[union-attr]
     )
     suggestions = list(rows.scalars())
     ids = sorted({s.contact_id for s in suggestions} | {s.other_contact_id for s in suggestions})
-    contacts = {c.id: c for c in (await session.execute(select(Contact).where(Contact.id.in_(ids)))).scalars()}  # type: ignore[union-attr]
+    contacts = {
+        c.id: c for c in (await session.execute(select(Contact).where(Contact.id.in_(ids)))).scalars()
+    }  # type: ignore[union-attr]
     identities = await identities_by_contact(session, ids)
     out = []
     for s in suggestions:
@@ -80,4 +88,3 @@ async def open_suggestions(session: AsyncSession, limit: int = 100) -> list[Sugg
             )
         )
     return out
-

@@ -83,7 +83,9 @@ async def add_claim(
     holder = await find_identity(session, claim.kind, claim.value)
     if holder is None:
         session.add(
-            Identity(contact_id=contact.id, channel=claim.kind, external_id=claim.value, verified=claim.verified)
+            Identity(
+                contact_id=contact.id, channel=claim.kind, external_id=claim.value, verified=claim.verified
+            )
         )
         _fill_display_field(contact, claim)
         await session.flush()

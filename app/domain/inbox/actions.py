@@ -18,7 +18,12 @@ from app.db.models import Agent, Attachment, Contact, Identity, Message, Thread,
 from app.domain.channels.accounts import account_config
 from app.domain.contacts.resolution import add_claim, live_contact, resolve_sender
 from app.domain.inbox.schemas import message_out, thread_out, to_builtins
-from app.domain.inbox.threads import channels_of_contact, note_message_on_thread, system_message, thread_of_contact
+from app.domain.inbox.threads import (
+    channels_of_contact,
+    note_message_on_thread,
+    system_message,
+    thread_of_contact,
+)
 from app.domain.realtime.writer import Transaction, Writer
 from app.lib.errors import ConflictError, InvalidInputError, NotFoundError
 from integrations.base import DeliveryContext
@@ -56,8 +61,13 @@ def _message_time(sent_at: datetime | None, now: datetime) -> datetime:
     return min(sent_at, now)
 
 
-def _emit_message_created(tx: Transaction, message: Message, thread: Thread, contact: Contact,
-                          attachments: list[Attachment] | None = None) -> None:
+def _emit_message_created(
+    tx: Transaction,
+    message: Message,
+    thread: Thread,
+    contact: Contact,
+    attachments: list[Attachment] | None = None,
+) -> None:
     tx.emit(
         "message.created",
         {
@@ -85,8 +95,15 @@ async def _reopen_for_customer(tx: Transaction, thread: Thread, channel: str, no
         thread.episode += 1
         thread.snoozed_until = None
         label = CHANNEL_LABELS.get(channel, channel)
-        tx.session.add(system_message(thread, f"Conversation reopened: the customer wrote on {label}",
-                                      at=now, event="reopened", episode=thread.episode))
+        tx.session.add(
+            system_message(
+                thread,
+                f"Conversation reopened: the customer wrote on {label}",
+                at=now,
+                event="reopened",
+                episode=thread.episode,
+            )
+        )
         return True
     if thread.status in ("pending", "snoozed"):
         thread.status = "open"
@@ -197,7 +214,8 @@ async def _route_for(tx: Transaction, thread: Thread, contact: Contact, channel:
     ).first()
     if last is None:
         raise ConflictError(
-            f"the customer has not written on {CHANNEL_LABELS.get(channel, channel)}, so there is no address to reply to",
+            f"the customer has not written on {CHANNEL_LABELS.get(channel, channel)}, "
+            "so there is no address to reply to",
             type_slug="channel-unavailable",
             channel=channel,
         )
@@ -236,16 +254,23 @@ async def do_send_reply(
         contact = await live_contact(session, thread.contact_id)
         chosen = channel or thread.last_inbound_channel
         if not chosen:
-            raise ConflictError("the customer has not written on any channel yet; pick one",
-                                type_slug="channel-unavailable")
+            raise ConflictError(
+                "the customer has not written on any channel yet; pick one", type_slug="channel-unavailable"
+            )
         if chosen not in registry:
-            raise ConflictError(f"OneThread cannot send on {CHANNEL_LABELS.get(chosen, chosen)}",
-                                type_slug="channel-unavailable", channel=chosen)
+            raise ConflictError(
+                f"OneThread cannot send on {CHANNEL_LABELS.get(chosen, chosen)}",
+                type_slug="channel-unavailable",
+                channel=chosen,
+            )
         route = await _route_for(tx, thread, contact, chosen)
         account = await account_config(session, route.account_id)
         if account is None:
-            raise ConflictError("the channel account this customer used is disabled or removed",
-                                type_slug="channel-unavailable", channel=chosen)
+            raise ConflictError(
+                "the channel account this customer used is disabled or removed",
+                type_slug="channel-unavailable",
+                channel=chosen,
+            )
         adapter = registry.get(chosen)
         last_on_channel = (
             await session.execute(
@@ -256,8 +281,10 @@ async def do_send_reply(
             )
         ).scalar_one_or_none()
         reason = adapter.unavailable_reason(
-            account, DeliveryContext(now=utcnow(), last_inbound_at=last_on_channel,
-                                     sender_is_person=author_type == "agent")
+            account,
+            DeliveryContext(
+                now=utcnow(), last_inbound_at=last_on_channel, sender_is_person=author_type == "agent"
+            ),
         )
         if reason:
             raise ConflictError(reason, type_slug="channel-unavailable", channel=chosen)
@@ -314,8 +341,16 @@ async def do_add_note(writer: Writer, *, agent: Agent, thread_id: int, text: str
         contact = await live_contact(tx.session, thread.contact_id)
         now = utcnow()
         message = Message(
-            thread_id=thread_id, direction="out", kind="note", channel="note", author_type="agent",
-            author_id=agent.id, author_name=agent.name, text=text, created_at=now, received_at=now,
+            thread_id=thread_id,
+            direction="out",
+            kind="note",
+            channel="note",
+            author_type="agent",
+            author_id=agent.id,
+            author_name=agent.name,
+            text=text,
+            created_at=now,
+            received_at=now,
         )
         tx.session.add(message)
         await tx.session.flush()
@@ -337,7 +372,9 @@ async def do_update_thread(
 ) -> Thread:
     """Change status and/or assignee; each change leaves a system line and a ``thread.updated`` event."""
     if status is not None and status not in THREAD_STATUSES:
-        raise InvalidInputError(f"status must be one of {', '.join(THREAD_STATUSES)}", type_slug="invalid-status")
+        raise InvalidInputError(
+            f"status must be one of {', '.join(THREAD_STATUSES)}", type_slug="invalid-status"
+        )
     if status == "snoozed" and snoozed_until is None:
         raise InvalidInputError("snoozing needs snoozed_until", type_slug="invalid-status")
 
@@ -362,8 +399,9 @@ async def do_update_thread(
         if not changes:
             return thread
         thread.updated_at = utcnow()
-        line = system_message(thread, f"{agent.name}: {', '.join(changes)}", event="thread-change",
-                              agent_id=agent.id)
+        line = system_message(
+            thread, f"{agent.name}: {', '.join(changes)}", event="thread-change", agent_id=agent.id
+        )
         session.add(line)
         await session.flush()
         _emit_message_created(tx, line, thread, contact)

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, get, patch, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Agent
@@ -35,7 +36,7 @@ class ThreadPatch(msgspec.Struct, forbid_unknown_fields=True):
     """``assignee_id: null`` unassigns; a field left out is left alone."""
 
     status: Literal["bot", "open", "pending", "snoozed", "resolved"] | msgspec.UnsetType = msgspec.UNSET
-    assignee_id: int | None | msgspec.UnsetType = msgspec.UNSET
+    assignee_id: int | msgspec.UnsetType | None = msgspec.UNSET
     snoozed_until: datetime | None = None
 
 
@@ -53,7 +54,7 @@ class PhoneNoteIn(msgspec.Struct, forbid_unknown_fields=True):
     text: Annotated[str, msgspec.Meta(max_length=65_536)]
     direction: Literal["inbound", "outbound"]
     duration_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] | None = None
-    contact_id: int | None = None
+    contact_id: FromPath[int] | None = None
 
 
 class SearchResult(msgspec.Struct):
@@ -69,30 +70,45 @@ class ThreadController(Controller):
     @get("/", summary="The inbox list, newest activity first")
     async def list_threads(
         self,
-        db_session: AsyncSession,
-        agent: Agent,
-        status: str | None = None,
-        channel: str | None = None,
-        assignee: str | None = None,
-        q: Annotated[str | None, Parameter(max_length=200)] = None,
-        cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        db_session: NamedDependency[AsyncSession],
+        agent: NamedDependency[Agent],
+        status: FromQuery[str | None] = None,
+        channel: FromQuery[str | None] = None,
+        assignee: FromQuery[str | None] = None,
+        q: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> Page:
         items, next_cursor = await queries.inbox_page(
-            db_session, agent, status=status, channel=channel, assignee=assignee, q=q, cursor=cursor, limit=limit
+            db_session,
+            agent,
+            status=status,
+            channel=channel,
+            assignee=assignee,
+            q=q,
+            cursor=cursor,
+            limit=limit,
         )
         return Page(items=items, next_cursor=next_cursor)
 
     @get("/{thread_id:int}", summary="A thread with its contact and the contact's identities")
-    async def get_thread(self, db_session: AsyncSession, thread_id: int) -> ThreadDetail:
+    async def get_thread(
+        self, db_session: NamedDependency[AsyncSession], thread_id: FromPath[int]
+    ) -> ThreadDetail:
         thread, contact, identities = await queries.get_thread(db_session, thread_id)
         channels = sorted({i.channel for i in identities})
-        return ThreadDetail(thread=thread_out(thread, contact, channels),
-                            identities=[identity_out(i) for i in identities])
+        return ThreadDetail(
+            thread=thread_out(thread, contact, channels), identities=[identity_out(i) for i in identities]
+        )
 
     @patch("/{thread_id:int}", summary="Change status and/or assignee")
     async def update_thread(
-        self, writer: Writer, db_session: AsyncSession, agent: Agent, thread_id: int, data: ThreadPatch
+        self,
+        writer: NamedDependency[Writer],
+        db_session: NamedDependency[AsyncSession],
+        agent: NamedDependency[Agent],
+        thread_id: FromPath[int],
+        data: JSONBody[ThreadPatch],
     ) -> ThreadDetail:
         await actions.do_update_thread(
             writer,
@@ -108,48 +124,93 @@ class ThreadController(Controller):
     @get("/{thread_id:int}/messages", summary="The unified timeline, oldest first within a page")
     async def list_messages(
         self,
-        db_session: AsyncSession,
-        thread_id: int,
-        before: int | None = None,
-        after: int | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        db_session: NamedDependency[AsyncSession],
+        thread_id: FromPath[int],
+        before: FromQuery[int | None] = None,
+        after: FromQuery[int | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> Page:
         items, next_cursor = await queries.timeline_page(
             db_session, thread_id, before=before, after=after, limit=limit
         )
         return Page(items=items, next_cursor=next_cursor)
 
-    @post("/{thread_id:int}/messages", status_code=202, summary="Reply on a channel (default: the last one used)")
+    @post(
+        "/{thread_id:int}/messages",
+        status_code=202,
+        summary="Reply on a channel (default: the last one used)",
+    )
     async def reply(
-        self, writer: Writer, registry: AdapterRegistry, jobs: Jobs, agent: Agent, thread_id: int, data: ReplyIn
+        self,
+        writer: NamedDependency[Writer],
+        registry: NamedDependency[AdapterRegistry],
+        jobs: NamedDependency[Jobs],
+        agent: NamedDependency[Agent],
+        thread_id: FromPath[int],
+        data: JSONBody[ReplyIn],
     ) -> MessageOut:
         message = await actions.do_send_reply(
-            writer, registry, jobs.enqueue_delivery, agent=agent, thread_id=thread_id, text=data.text,
+            writer,
+            registry,
+            jobs.enqueue_delivery,
+            agent=agent,
+            thread_id=thread_id,
+            text=data.text,
             channel=data.channel,
         )
         return message_out(message)
 
     @post("/{thread_id:int}/notes", status_code=201, summary="Internal note, never sent to the customer")
-    async def add_note(self, writer: Writer, agent: Agent, thread_id: int, data: NoteIn) -> MessageOut:
-        return message_out(await actions.do_add_note(writer, agent=agent, thread_id=thread_id, text=data.text))
+    async def add_note(
+        self,
+        writer: NamedDependency[Writer],
+        agent: NamedDependency[Agent],
+        thread_id: FromPath[int],
+        data: JSONBody[NoteIn],
+    ) -> MessageOut:
+        return message_out(
+            await actions.do_add_note(writer, agent=agent, thread_id=thread_id, text=data.text)
+        )
 
 
-@post("/api/v1/phone-notes", status_code=201, guards=[requires_agent], tags=["threads"],
-      summary="Log a phone call in the caller's thread")
-async def log_phone_note(writer: Writer, settings: Settings, agent: Agent, data: PhoneNoteIn) -> MessageOut:
+@post(
+    "/api/v1/phone-notes",
+    status_code=201,
+    guards=[requires_agent],
+    tags=["threads"],
+    summary="Log a phone call in the caller's thread",
+)
+async def log_phone_note(
+    writer: NamedDependency[Writer],
+    settings: NamedDependency[Settings],
+    agent: NamedDependency[Agent],
+    data: JSONBody[PhoneNoteIn],
+) -> MessageOut:
     try:
         phone = normalize_phone(data.phone, settings.default_phone_region)
     except InvalidIdentifierError as exc:
         raise InvalidInputError(str(exc), type_slug="invalid-phone") from None
     message = await actions.do_log_phone_note(
-        writer, agent=agent, phone=phone, text=data.text, direction=data.direction,
-        duration_seconds=data.duration_seconds, contact_id=data.contact_id,
+        writer,
+        agent=agent,
+        phone=phone,
+        text=data.text,
+        direction=data.direction,
+        duration_seconds=data.duration_seconds,
+        contact_id=data.contact_id,
     )
     return message_out(message)
 
 
-@get("/api/v1/search", guards=[requires_agent], tags=["search"], summary="Full-text search over messages and contacts")
-async def search(db_session: AsyncSession, q: Annotated[str, Parameter(min_length=1, max_length=200)]) -> SearchResult:
+@get(
+    "/api/v1/search",
+    guards=[requires_agent],
+    tags=["search"],
+    summary="Full-text search over messages and contacts",
+)
+async def search(
+    db_session: NamedDependency[AsyncSession], q: Annotated[str, QueryParameter(min_length=1, max_length=200)]
+) -> SearchResult:
     messages = await queries.search_messages(db_session, q)
     contacts, _ = await search_contacts(db_session, q, limit=20)
     return SearchResult(messages=messages, contacts=contacts)

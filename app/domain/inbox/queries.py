@@ -61,7 +61,9 @@ async def inbox_page(
         query = query.where(Thread.assignee_id.is_(None))  # type: ignore[union-attr]
     elif assignee and assignee != "all":
         if not assignee.isdigit():
-            raise InvalidInputError("assignee must be me, none, all or an agent id", type_slug="invalid-filter")
+            raise InvalidInputError(
+                "assignee must be me, none, all or an agent id", type_slug="invalid-filter"
+            )
         query = query.where(Thread.assignee_id == int(assignee))
     if channel:
         query = query.where(
@@ -132,11 +134,15 @@ async def _attachments_for(session: AsyncSession, message_ids: list[int]) -> dic
 async def _position(session: AsyncSession, thread_id: int, message_id: int) -> tuple[Any, int]:
     row = (
         await session.execute(
-            select(Message.created_at, Message.id).where(Message.id == message_id, Message.thread_id == thread_id)
+            select(Message.created_at, Message.id).where(
+                Message.id == message_id, Message.thread_id == thread_id
+            )
         )
     ).first()
     if row is None:
-        raise InvalidInputError(f"message {message_id} is not in thread {thread_id}", type_slug="invalid-cursor")
+        raise InvalidInputError(
+            f"message {message_id} is not in thread {thread_id}", type_slug="invalid-cursor"
+        )
     return row[0], row[1]
 
 
@@ -160,9 +166,13 @@ async def timeline_page(
     query = select(Message).where(Message.thread_id == thread_id)
     if after is not None:
         at, id_ = await _position(session, thread_id, after)
-        query = query.where(
-            or_(order_key[0] > at, and_(order_key[0] == at, order_key[1] > id_))  # type: ignore[operator]
-        ).order_by(Message.created_at, Message.id).limit(limit + 1)  # type: ignore[arg-type]
+        query = (
+            query.where(
+                or_(order_key[0] > at, and_(order_key[0] == at, order_key[1] > id_))  # type: ignore[operator]
+            )
+            .order_by(Message.created_at, Message.id)
+            .limit(limit + 1)
+        )  # type: ignore[arg-type]
         rows = list((await session.execute(query)).scalars())
         more = len(rows) > limit
         rows = rows[:limit]
@@ -211,8 +221,10 @@ async def search_messages(session: AsyncSession, q: str, limit: int = 50) -> lis
         match = _fts5_query(q)
         if not match:
             return []
-        ids = select(literal_column("rowid")).select_from(text("messages_fts")).where(
-            text("messages_fts MATCH :match")
+        ids = (
+            select(literal_column("rowid"))
+            .select_from(text("messages_fts"))
+            .where(text("messages_fts MATCH :match"))
         )
         query = (
             select(Message)

@@ -22,7 +22,9 @@ def preview_of(text: str) -> str:
 
 async def thread_of_contact(session: AsyncSession, contact: Contact) -> Thread:
     """The contact's one thread, created on first need (the unique key on contact_id holds races off)."""
-    thread = (await session.execute(select(Thread).where(Thread.contact_id == contact.id))).scalar_one_or_none()
+    thread = (
+        await session.execute(select(Thread).where(Thread.contact_id == contact.id))
+    ).scalar_one_or_none()
     if thread is None:
         assert contact.id is not None
         thread = Thread(contact_id=contact.id, status="open")

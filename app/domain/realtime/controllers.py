@@ -17,7 +17,9 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.channels import ChannelsPlugin
 from litestar.channels.subscriber import Subscriber
+from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromQuery
 from sqlalchemy import func, select
 
 from app.db.models import Agent, Event
@@ -38,7 +40,13 @@ class _Head(msgspec.Struct):
 class AgentEventStream:
     """One agent's socket: replay, live frames with gap filling, heartbeats."""
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], writer: Writer, agent: Agent, heartbeat: float) -> None:
+    def __init__(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        writer: NamedDependency[Writer],
+        agent: NamedDependency[Agent],
+        heartbeat: float,
+    ) -> None:
         self.socket = socket
         self.writer = writer
         self.audiences = ("agents", "admins") if agent.role == "admin" else ("agents",)
@@ -130,12 +138,12 @@ class AgentEventStream:
 @websocket("/api/v1/events", guards=[requires_agent])
 async def agent_events(
     socket: WebSocket[Any, Any, Any],
-    channels: ChannelsPlugin,
-    writer: Writer,
-    settings: Settings,
-    last_event_id: int | None = None,
+    channels: NamedDependency[ChannelsPlugin],
+    writer: NamedDependency[Writer],
+    settings: NamedDependency[Settings],
+    last_event_id: FromQuery[int | None] = None,
 ) -> None:
-    agent: Agent = socket.user
+    agent: NamedDependency[Agent] = socket.user
     await socket.accept()
     names = [AGENTS_CHANNEL, ADMINS_CHANNEL] if agent.role == "admin" else [AGENTS_CHANNEL]
     stream = AgentEventStream(socket, writer, agent, settings.ws_heartbeat_seconds)

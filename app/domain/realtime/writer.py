@@ -36,7 +36,7 @@ class Publisher(Protocol):
     async def publish(self, frames: list[dict[str, Any]]) -> None: ...
 
 
-class RetryTransaction(Exception):  # noqa: N818 - a control-flow signal, not an error
+class RetryTransaction(Exception):
     """Raised inside ``Writer.run`` to roll back and run the whole unit again."""
 
 
