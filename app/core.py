@@ -7,7 +7,7 @@ their own ``Settings`` (and, where they need one, their own adapter registry).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Request, Router
@@ -26,6 +26,7 @@ from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.crypto import set_encryption_key
 from app.db.engine import build_db_config
@@ -88,9 +89,8 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         subscriber_max_backlog=10_000,
         subscriber_backlog_strategy="dropleft",
     )
-    writer = Writer(
-        db_config.create_session_maker(), ChannelsPublisher(channels), is_postgres=not settings.is_sqlite
-    )
+    sessionmaker = cast("async_sessionmaker[AsyncSession]", db_config.create_session_maker())
+    writer = Writer(sessionmaker, ChannelsPublisher(channels), is_postgres=not settings.is_sqlite)
     adapters = registry or default_registry()
     jobs = Jobs(settings, writer, adapters)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from app.db.models import Agent, ChannelAccount
 from app.domain.accounts.actions import do_create_agent
@@ -22,7 +24,7 @@ from integrations.types import ContactClaim, InboundMessage, InboundSender
 
 ADMIN_EMAIL = "admin@onethread.local"
 
-_ACCOUNTS = [
+_ACCOUNTS: list[tuple[str, str, dict[str, Any]]] = [
     ("webchat", "Demo shop website", {"origins": ["http://127.0.0.1:8000"]}),
     ("telegram", "Demo Telegram bot", {}),
     ("messenger", "Demo Facebook page", {}),
@@ -64,7 +66,9 @@ def _msg(
 async def load_demo(writer: Writer, settings: Settings) -> str:
     creds_path = settings.var_dir / "demo-credentials.json"
     async with writer.sessionmaker() as session:
-        admin = (await session.execute(select(Agent).where(Agent.email == ADMIN_EMAIL))).scalar_one_or_none()
+        admin = (
+            await session.execute(select(Agent).where(col(Agent.email) == ADMIN_EMAIL))
+        ).scalar_one_or_none()
     if admin is None:
         password = secrets.token_urlsafe(12)
         admin = await do_create_agent(

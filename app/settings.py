@@ -93,5 +93,7 @@ class Settings:
             delivery_backoff_base=float(_env("ONETHREAD_DELIVERY_BACKOFF_BASE", "2.0")),
             delivery_max_attempts=int(_env("ONETHREAD_DELIVERY_MAX_ATTEMPTS", "8")),
             login_rate_limit_per_minute=int(_env("ONETHREAD_LOGIN_RATE_LIMIT", "10")),
+            ws_heartbeat_seconds=float(_env("ONETHREAD_WS_HEARTBEAT_SECONDS", "25")),
+            job_queue=_env("ONETHREAD_JOB_QUEUE", "onethread:jobs"),
             run_worker_in_process=_env("ONETHREAD_WORKER_IN_PROCESS", "" if redis_url else "1") == "1",
         )

@@ -20,6 +20,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def pk(value: int | None) -> int:
+    """The primary key of a row that has been flushed (SQLModel types ids as optional)."""
+    if value is None:
+        raise RuntimeError("row has no id yet: flush the session first")
+    return value
+
+
 def _now(*, index: bool = False) -> Any:
     return Field(default_factory=utcnow, sa_type=DateTimeUTC(timezone=True), index=index)  # type: ignore[call-overload]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlmodel import col
 
-from app.db.models import Agent, ApiToken, utcnow
+from app.db.models import Agent, ApiToken, pk, utcnow
 from app.domain.accounts.passwords import hash_password, verify_password
 from app.domain.realtime.writer import Transaction, Writer
 from app.lib.errors import AuthenticationError, ConflictError, InvalidInputError
@@ -35,7 +36,7 @@ async def do_create_agent(
     password_hash = hash_password(password)
 
     async def work(tx: Transaction) -> Agent:
-        taken = (await tx.session.execute(select(Agent.id).where(Agent.email == address))).first()
+        taken = (await tx.session.execute(select(col(Agent.id)).where(col(Agent.email) == address))).first()
         if taken is not None:
             raise ConflictError(f"an agent with email {address} exists", type_slug="agent-exists")
         agent = Agent(email=address, name=name.strip(), password_hash=password_hash, role=role)
@@ -51,14 +52,14 @@ async def do_issue_token(writer: Writer, *, email: str, password: str) -> str:
     """A new API token for valid credentials; the same answer for unknown email and wrong password."""
     address = email.strip().lower()
     async with writer.sessionmaker() as session:
-        agent = (await session.execute(select(Agent).where(Agent.email == address))).scalar_one_or_none()
+        agent = (await session.execute(select(Agent).where(col(Agent.email) == address))).scalar_one_or_none()
     ok = verify_password(agent.password_hash if agent else None, password)
     if agent is None or not ok or not agent.is_active:
         raise AuthenticationError("wrong email or password", type_slug="bad-credentials")
     token = new_token("ot_")
 
     async def work(tx: Transaction) -> None:
-        tx.session.add(ApiToken(agent_id=agent.id, token_hash=token_digest(token)))
+        tx.session.add(ApiToken(agent_id=pk(agent.id), token_hash=token_digest(token)))
 
     await writer.run(work)
     return token
@@ -67,7 +68,7 @@ async def do_issue_token(writer: Writer, *, email: str, password: str) -> str:
 async def do_revoke_token(writer: Writer, token: str, now: datetime | None = None) -> None:
     async def work(tx: Transaction) -> None:
         row = (
-            await tx.session.execute(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+            await tx.session.execute(select(ApiToken).where(col(ApiToken.token_hash) == token_digest(token)))
         ).scalar_one_or_none()
         if row is not None and row.revoked_at is None:
             row.revoked_at = now or utcnow()

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from sqlalchemy import select
+from sqlmodel import col
 
 from app.db.models import Agent, ApiToken
 from app.domain.realtime.writer import Writer
@@ -25,7 +27,7 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    if connection.scope["type"] == "websocket":
+    if connection.scope["type"] == ScopeType.WEBSOCKET:
         return connection.query_params.get("token") or None
     return None
 
@@ -35,8 +37,8 @@ async def agent_for_token(writer: Writer, token: str) -> Agent | None:
         row = (
             await session.execute(
                 select(Agent)
-                .join(ApiToken, ApiToken.agent_id == Agent.id)  # type: ignore[arg-type]
-                .where(ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+                .join(ApiToken, col(ApiToken.agent_id) == col(Agent.id))
+                .where(col(ApiToken.token_hash) == token_digest(token), col(ApiToken.revoked_at).is_(None))
             )
         ).scalar_one_or_none()
     if row is None or not row.is_active:

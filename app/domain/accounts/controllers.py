@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
+from litestar.types import ControllerRouterHandler
 
 from app.db.models import Agent
 from app.domain.accounts.actions import do_issue_token
@@ -41,4 +42,4 @@ async def me(agent: NamedDependency[Agent]) -> AgentOut:
     return AgentOut(id=agent.id or 0, email=agent.email, name=agent.name, role=agent.role)
 
 
-route_handlers = [issue_token, me]
+route_handlers: list[ControllerRouterHandler] = [issue_token, me]

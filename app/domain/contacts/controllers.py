@@ -7,6 +7,7 @@ from typing import Annotated
 from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Agent, Merge
@@ -110,4 +111,9 @@ async def dismiss_suggestion(
     await actions.do_dismiss_suggestion(writer, agent=agent, suggestion_id=suggestion_id)
 
 
-route_handlers = [ContactController, undo_merge, list_suggestions, dismiss_suggestion]
+route_handlers: list[ControllerRouterHandler] = [
+    ContactController,
+    undo_merge,
+    list_suggestions,
+    dismiss_suggestion,
+]

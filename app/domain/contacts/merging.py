@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from app.db.models import Contact, Identity, Merge, MergeSuggestion, Message, Thread, utcnow
 from app.domain.inbox.schemas import to_builtins
@@ -25,7 +26,8 @@ _STATUS_RANK = {"open": 5, "bot": 4, "pending": 3, "snoozed": 2, "resolved": 1, 
 
 
 def _thread_state(thread: Thread) -> dict[str, Any]:
-    return to_builtins({field: getattr(thread, field) for field in _THREAD_FIELDS})
+    state: dict[str, Any] = to_builtins({field: getattr(thread, field) for field in _THREAD_FIELDS})
+    return state
 
 
 def display_name(contact: Contact) -> str:
@@ -45,10 +47,14 @@ async def merge_contacts(
     other_thread = await thread_of_contact(session, other)
 
     moved_messages = list(
-        (await session.execute(select(Message.id).where(Message.thread_id == other_thread.id))).scalars()
+        (
+            await session.execute(select(col(Message.id)).where(col(Message.thread_id) == other_thread.id))
+        ).scalars()
     )
     moved_identities = list(
-        (await session.execute(select(Identity.id).where(Identity.contact_id == other.id))).scalars()
+        (
+            await session.execute(select(col(Identity.id)).where(col(Identity.contact_id) == other.id))
+        ).scalars()
     )
     filled = {}
     for field in _CONTACT_FIELDS:
@@ -74,11 +80,13 @@ async def merge_contacts(
 
     if moved_messages:
         await session.execute(
-            update(Message).where(Message.thread_id == other_thread.id).values(thread_id=primary_thread.id)
+            update(Message)
+            .where(col(Message.thread_id) == other_thread.id)
+            .values(thread_id=primary_thread.id)
         )
     if moved_identities:
         await session.execute(
-            update(Identity).where(Identity.contact_id == other.id).values(contact_id=primary.id)
+            update(Identity).where(col(Identity.contact_id) == other.id).values(contact_id=primary.id)
         )
     if _STATUS_RANK.get(other_thread.status, 0) > _STATUS_RANK.get(primary_thread.status, 0):
         primary_thread.status = other_thread.status
@@ -94,9 +102,9 @@ async def merge_contacts(
     accepted = (
         await session.execute(
             select(MergeSuggestion).where(
-                MergeSuggestion.status == "open",
-                MergeSuggestion.contact_id.in_(sorted((primary.id or 0, other.id or 0))),  # type: ignore[attr-defined]
-                MergeSuggestion.other_contact_id.in_(sorted((primary.id or 0, other.id or 0))),  # type: ignore[attr-defined]
+                col(MergeSuggestion.status) == "open",
+                col(MergeSuggestion.contact_id).in_(sorted((primary.id or 0, other.id or 0))),
+                col(MergeSuggestion.other_contact_id).in_(sorted((primary.id or 0, other.id or 0))),
             )
         )
     ).scalars()
@@ -167,20 +175,18 @@ async def undo_merge(tx: Transaction, merge: Merge, *, agent_id: int | None = No
 
     identity_ids = snap["moved_identity_ids"]
     # Messages that came in after the merge through the other contact's identities belong to it too.
-    later = select(Message.id).where(
-        Message.thread_id == primary_thread.id,
-        Message.identity_id.in_(identity_ids),  # type: ignore[union-attr]
+    later = select(col(Message.id)).where(
+        col(Message.thread_id) == primary_thread.id,
+        col(Message.identity_id).in_(identity_ids),
     )
     message_ids = set(snap["moved_message_ids"]) | set((await session.execute(later)).scalars())
     if message_ids:
         await session.execute(
-            update(Message)
-            .where(Message.id.in_(sorted(message_ids)))  # type: ignore[union-attr]
-            .values(thread_id=other_thread.id)
+            update(Message).where(col(Message.id).in_(sorted(message_ids))).values(thread_id=other_thread.id)
         )
     if identity_ids:
         await session.execute(
-            update(Identity).where(Identity.id.in_(identity_ids)).values(contact_id=other.id)  # type: ignore[union-attr]
+            update(Identity).where(col(Identity.id).in_(identity_ids)).values(contact_id=other.id)
         )
     line_id = snap.get("system_message_id")
     if line_id is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.db.models import Contact, Identity, MergeSuggestion, Thread
 from app.domain.contacts.schemas import ContactOut, SuggestionOut, contact_out
@@ -16,24 +17,24 @@ async def search_contacts(
 ) -> tuple[list[ContactOut], str | None]:
     """Live contacts matching ``q`` in name, email, phone or any identity; newest first."""
     limit = max(1, min(limit, 200))
-    query = select(Contact).where(Contact.merged_into_id.is_(None))  # type: ignore[union-attr]
+    query = select(Contact).where(col(Contact.merged_into_id).is_(None))
     if q and q.strip():
         pattern = like_pattern(q)
         digits = "".join(ch for ch in q if ch.isdigit())
-        by_identity = select(Identity.contact_id).where(
-            func.lower(Identity.external_id).like(pattern, escape="\\")
+        by_identity = select(col(Identity.contact_id)).where(
+            func.lower(col(Identity.external_id)).like(pattern, escape="\\")
         )
         conditions = [
-            func.lower(Contact.name).like(pattern, escape="\\"),
-            func.lower(Contact.email).like(pattern, escape="\\"),
-            Contact.id.in_(by_identity),  # type: ignore[union-attr]
+            func.lower(col(Contact.name)).like(pattern, escape="\\"),
+            func.lower(col(Contact.email)).like(pattern, escape="\\"),
+            col(Contact.id).in_(by_identity),
         ]
         if len(digits) >= 4:
-            conditions.append(Contact.phone.like(f"%{digits}%"))  # type: ignore[union-attr]
+            conditions.append(col(Contact.phone).like(f"%{digits}%"))
         query = query.where(or_(*conditions))
     if after_id is not None:
-        query = query.where(Contact.id < after_id)  # type: ignore[operator]
-    rows = list((await session.execute(query.order_by(Contact.id.desc()).limit(limit + 1))).scalars())  # type: ignore[union-attr]
+        query = query.where(col(Contact.id) < after_id)
+    rows = list((await session.execute(query.order_by(col(Contact.id).desc()).limit(limit + 1))).scalars())
     more = len(rows) > limit
     rows = rows[:limit]
     identities = await identities_by_contact(session, [c.id for c in rows if c.id is not None])
@@ -46,7 +47,7 @@ async def _thread_ids(session: AsyncSession, contact_ids: list[int]) -> dict[int
     if not contact_ids:
         return {}
     rows = await session.execute(
-        select(Thread.contact_id, Thread.id).where(Thread.contact_id.in_(contact_ids))  # type: ignore[attr-defined]
+        select(col(Thread.contact_id), col(Thread.id)).where(col(Thread.contact_id).in_(contact_ids))
     )
     return {contact_id: thread_id for contact_id, thread_id in rows.all()}
 
@@ -63,15 +64,15 @@ async def get_contact(session: AsyncSession, contact_id: int) -> ContactOut:
 async def open_suggestions(session: AsyncSession, limit: int = 100) -> list[SuggestionOut]:
     rows = await session.execute(
         select(MergeSuggestion)
-        .where(MergeSuggestion.status == "open")
-        .order_by(MergeSuggestion.id.desc())
-        .limit(limit)  # type: ignore[union-attr]
+        .where(col(MergeSuggestion.status) == "open")
+        .order_by(col(MergeSuggestion.id).desc())
+        .limit(limit)
     )
     suggestions = list(rows.scalars())
     ids = sorted({s.contact_id for s in suggestions} | {s.other_contact_id for s in suggestions})
     contacts = {
-        c.id: c for c in (await session.execute(select(Contact).where(Contact.id.in_(ids)))).scalars()
-    }  # type: ignore[union-attr]
+        c.id: c for c in (await session.execute(select(Contact).where(col(Contact.id).in_(ids)))).scalars()
+    }
     identities = await identities_by_contact(session, ids)
     out = []
     for s in suggestions:

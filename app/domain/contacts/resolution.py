@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from app.db.models import Contact, Identity, MergeSuggestion
+from app.db.models import Contact, Identity, MergeSuggestion, pk
 from app.domain.realtime.writer import Transaction
 from integrations.types import ContactClaim, InboundSender
 
@@ -36,7 +37,7 @@ async def live_contact(session: AsyncSession, contact_id: int) -> Contact:
     contact = await session.get(Contact, contact_id)
     seen: set[int] = set()
     while contact is not None and contact.merged_into_id is not None and contact.id not in seen:
-        seen.add(contact.id)  # type: ignore[arg-type]
+        seen.add(pk(contact.id))
         contact = await session.get(Contact, contact.merged_into_id)
     if contact is None:
         raise LookupError(f"contact {contact_id} does not exist")
@@ -46,7 +47,7 @@ async def live_contact(session: AsyncSession, contact_id: int) -> Contact:
 async def find_identity(session: AsyncSession, channel: str, external_id: str) -> Identity | None:
     return (
         await session.execute(
-            select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
+            select(Identity).where(col(Identity.channel) == channel, col(Identity.external_id) == external_id)
         )
     ).scalar_one_or_none()
 
@@ -58,8 +59,8 @@ async def suggest_merge(session: AsyncSession, a: int, b: int, reason: str) -> N
         return
     exists = (
         await session.execute(
-            select(MergeSuggestion.id).where(
-                MergeSuggestion.contact_id == first, MergeSuggestion.other_contact_id == second
+            select(col(MergeSuggestion.id)).where(
+                col(MergeSuggestion.contact_id) == first, col(MergeSuggestion.other_contact_id) == second
             )
         )
     ).first()
@@ -122,7 +123,7 @@ async def resolve_sender(tx: Transaction, sender: InboundSender) -> Resolved:
     if identity is not None:
         contact = await live_contact(session, identity.contact_id)
         if identity.contact_id != contact.id:
-            identity.contact_id = contact.id  # type: ignore[assignment]
+            identity.contact_id = pk(contact.id)
         if sender.name and not contact.name:
             contact.name = sender.name
         for claim in sender.claims:
@@ -176,11 +177,11 @@ async def _suggest_by_name(session: AsyncSession, contact: Contact, name: str) -
     if len(normalized) < 3 or " " not in normalized:
         return  # a first name alone ("Anna") matches too many strangers to be worth an agent's time
     rows = await session.execute(
-        select(Contact.id)
+        select(col(Contact.id))
         .where(
-            func.lower(Contact.name) == normalized,
-            Contact.id != contact.id,
-            Contact.merged_into_id.is_(None),  # type: ignore[union-attr]
+            func.lower(col(Contact.name)) == normalized,
+            col(Contact.id) != contact.id,
+            col(Contact.merged_into_id).is_(None),
         )
         .limit(5)
     )

@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import select
+from sqlmodel import col
 
-from app.db.models import Agent, Attachment, Contact, Identity, Message, Thread, utcnow
+from app.db.models import Agent, Attachment, Contact, Identity, Message, Thread, pk, utcnow
 from app.domain.channels.accounts import account_config
 from app.domain.contacts.resolution import add_claim, live_contact, resolve_sender
 from app.domain.inbox.schemas import message_out, thread_out, to_builtins
@@ -74,7 +75,7 @@ def _emit_message_created(
             "message": to_builtins(message_out(message, attachments)),
             "thread": to_builtins(thread_out(thread, contact)),
         },
-        thread_id=thread.id,
+        thread_id=pk(thread.id),
         contact_id=contact.id,
     )
 
@@ -83,7 +84,7 @@ def _emit_thread_updated(tx: Transaction, thread: Thread, contact: Contact, **ex
     tx.emit(
         "thread.updated",
         {"thread": to_builtins(thread_out(thread, contact)), **extra},
-        thread_id=thread.id,
+        thread_id=pk(thread.id),
         contact_id=contact.id,
     )
 
@@ -127,8 +128,9 @@ async def do_ingest(writer: Writer, inbound: InboundMessage) -> IngestResult:
         session = tx.session
         existing = (
             await session.execute(
-                select(Message.id, Message.thread_id).where(
-                    Message.channel_account_id == account_uuid, Message.external_id == inbound.external_id
+                select(col(Message.id), col(Message.thread_id)).where(
+                    col(Message.channel_account_id) == account_uuid,
+                    col(Message.external_id) == inbound.external_id,
                 )
             )
         ).first()
@@ -143,7 +145,7 @@ async def do_ingest(writer: Writer, inbound: InboundMessage) -> IngestResult:
         thread = await thread_of_contact(session, contact)
         status_changed = await _reopen_for_customer(tx, thread, inbound.channel, now)
         message = Message(
-            thread_id=thread.id,  # type: ignore[arg-type]
+            thread_id=pk(thread.id),
             channel_account_id=account_uuid,
             identity_id=resolved.identity.id,
             external_id=inbound.external_id,
@@ -163,7 +165,7 @@ async def do_ingest(writer: Writer, inbound: InboundMessage) -> IngestResult:
         await session.flush()
         attachments = [
             Attachment(
-                message_id=message.id,  # type: ignore[arg-type]
+                message_id=pk(message.id),
                 filename=item.filename[:255],
                 content_type=item.content_type,
                 size=item.size,
@@ -200,15 +202,15 @@ async def _route_for(tx: Transaction, thread: Thread, contact: Contact, channel:
     session = tx.session
     last = (
         await session.execute(
-            select(Message.channel_account_id, Message.identity_id)
+            select(col(Message.channel_account_id), col(Message.identity_id))
             .where(
-                Message.thread_id == thread.id,
-                Message.channel == channel,
-                Message.direction == "in",
-                Message.channel_account_id.is_not(None),  # type: ignore[union-attr]
-                Message.identity_id.is_not(None),  # type: ignore[union-attr]
+                col(Message.thread_id) == thread.id,
+                col(Message.channel) == channel,
+                col(Message.direction) == "in",
+                col(Message.channel_account_id).is_not(None),
+                col(Message.identity_id).is_not(None),
             )
-            .order_by(Message.received_at.desc(), Message.id.desc())  # type: ignore[union-attr]
+            .order_by(col(Message.received_at).desc(), col(Message.id).desc())
             .limit(1)
         )
     ).first()
@@ -274,9 +276,9 @@ async def do_send_reply(
         adapter = registry.get(chosen)
         last_on_channel = (
             await session.execute(
-                select(Message.received_at)
-                .where(Message.identity_id == route.identity.id, Message.direction == "in")
-                .order_by(Message.received_at.desc())  # type: ignore[attr-defined]
+                select(col(Message.received_at))
+                .where(col(Message.identity_id) == route.identity.id, col(Message.direction) == "in")
+                .order_by(col(Message.received_at).desc())
                 .limit(1)
             )
         ).scalar_one_or_none()
@@ -293,7 +295,7 @@ async def do_send_reply(
 
         now = utcnow()
         message = Message(
-            thread_id=thread.id,  # type: ignore[arg-type]
+            thread_id=pk(thread.id),
             channel_account_id=route.account_id,
             identity_id=route.identity.id,
             direction="out",
@@ -452,7 +454,7 @@ async def do_log_phone_note(
                 contact = await add_claim(tx, contact, claim)
         phone_identity = (
             await session.execute(
-                select(Identity).where(Identity.channel == "phone", Identity.external_id == phone)
+                select(Identity).where(col(Identity.channel) == "phone", col(Identity.external_id) == phone)
             )
         ).scalar_one_or_none()
         thread = await thread_of_contact(session, contact)
@@ -460,7 +462,7 @@ async def do_log_phone_note(
         if direction == "inbound":
             status_changed = await _reopen_for_customer(tx, thread, "phone", now)
         message = Message(
-            thread_id=thread.id,  # type: ignore[arg-type]
+            thread_id=pk(thread.id),
             identity_id=phone_identity.id if phone_identity else None,
             direction="in" if direction == "inbound" else "out",
             kind="phone",

@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Agent
@@ -62,6 +63,14 @@ class SearchResult(msgspec.Struct):
     contacts: list[ContactOut]
 
 
+async def _thread_detail(session: AsyncSession, thread_id: int) -> ThreadDetail:
+    thread, contact, identities = await queries.get_thread(session, thread_id)
+    channels = sorted({i.channel for i in identities})
+    return ThreadDetail(
+        thread=thread_out(thread, contact, channels), identities=[identity_out(i) for i in identities]
+    )
+
+
 class ThreadController(Controller):
     path = "/api/v1/threads"
     guards = [requires_agent]
@@ -95,11 +104,7 @@ class ThreadController(Controller):
     async def get_thread(
         self, db_session: NamedDependency[AsyncSession], thread_id: FromPath[int]
     ) -> ThreadDetail:
-        thread, contact, identities = await queries.get_thread(db_session, thread_id)
-        channels = sorted({i.channel for i in identities})
-        return ThreadDetail(
-            thread=thread_out(thread, contact, channels), identities=[identity_out(i) for i in identities]
-        )
+        return await _thread_detail(db_session, thread_id)
 
     @patch("/{thread_id:int}", summary="Change status and/or assignee")
     async def update_thread(
@@ -119,7 +124,7 @@ class ThreadController(Controller):
             unassign=data.assignee_id is None,
             snoozed_until=data.snoozed_until,
         )
-        return await self.get_thread.fn(self, db_session, thread_id)
+        return await _thread_detail(db_session, thread_id)
 
     @get("/{thread_id:int}/messages", summary="The unified timeline, oldest first within a page")
     async def list_messages(
@@ -216,4 +221,4 @@ async def search(
     return SearchResult(messages=messages, contacts=contacts)
 
 
-route_handlers = [ThreadController, log_phone_note, search]
+route_handlers: list[ControllerRouterHandler] = [ThreadController, log_phone_note, search]

@@ -6,8 +6,9 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import and_, func, literal_column, or_, select, text
+from sqlalchemy import Select, and_, func, literal_column, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.db.models import Agent, Attachment, Contact, Identity, Message, Thread
 from app.domain.inbox.schemas import MessageOut, ThreadOut, message_out, thread_out
@@ -27,7 +28,7 @@ async def identities_by_contact(session: AsyncSession, contact_ids: list[int]) -
     if not contact_ids:
         return result
     rows = await session.execute(
-        select(Identity).where(Identity.contact_id.in_(contact_ids)).order_by(Identity.id)  # type: ignore[attr-defined]
+        select(Identity).where(col(Identity.contact_id).in_(contact_ids)).order_by(col(Identity.id))
     )
     for identity in rows.scalars():
         result[identity.contact_id].append(identity)
@@ -49,47 +50,47 @@ async def inbox_page(
     limit = max(1, min(limit, MAX_PAGE))
     query = (
         select(Thread, Contact)
-        .join(Contact, Contact.id == Thread.contact_id)  # type: ignore[arg-type]
-        .where(Thread.status != "merged")
+        .join(Contact, col(Contact.id) == col(Thread.contact_id))
+        .where(col(Thread.status) != "merged")
     )
     if status:
         statuses = [s for s in status.split(",") if s]
-        query = query.where(Thread.status.in_(statuses))  # type: ignore[attr-defined]
+        query = query.where(col(Thread.status).in_(statuses))
     if assignee == "me":
-        query = query.where(Thread.assignee_id == agent.id)
+        query = query.where(col(Thread.assignee_id) == agent.id)
     elif assignee in ("none", "unassigned"):
-        query = query.where(Thread.assignee_id.is_(None))  # type: ignore[union-attr]
+        query = query.where(col(Thread.assignee_id).is_(None))
     elif assignee and assignee != "all":
         if not assignee.isdigit():
             raise InvalidInputError(
                 "assignee must be me, none, all or an agent id", type_slug="invalid-filter"
             )
-        query = query.where(Thread.assignee_id == int(assignee))
+        query = query.where(col(Thread.assignee_id) == int(assignee))
     if channel:
         query = query.where(
-            select(Identity.id)
-            .where(Identity.contact_id == Thread.contact_id, Identity.channel == channel)
+            select(col(Identity.id))
+            .where(col(Identity.contact_id) == col(Thread.contact_id), col(Identity.channel) == channel)
             .exists()
         )
     if q and q.strip():
         pattern = like_pattern(q)
         query = query.where(
             or_(
-                func.lower(Contact.name).like(pattern, escape="\\"),
-                func.lower(Contact.email).like(pattern, escape="\\"),
-                Contact.phone.like(pattern, escape="\\"),  # type: ignore[union-attr]
-                func.lower(Thread.last_message_preview).like(pattern, escape="\\"),
+                func.lower(col(Contact.name)).like(pattern, escape="\\"),
+                func.lower(col(Contact.email)).like(pattern, escape="\\"),
+                col(Contact.phone).like(pattern, escape="\\"),
+                func.lower(col(Thread.last_message_preview)).like(pattern, escape="\\"),
             )
         )
     if cursor:
         position = decode_cursor(cursor)
         query = query.where(
             or_(
-                Thread.last_message_at < position.at,
-                and_(Thread.last_message_at == position.at, Thread.id < position.id),  # type: ignore[arg-type,operator]
+                col(Thread.last_message_at) < position.at,
+                and_(col(Thread.last_message_at) == position.at, col(Thread.id) < position.id),
             )
         )
-    query = query.order_by(Thread.last_message_at.desc(), Thread.id.desc()).limit(limit + 1)  # type: ignore[attr-defined,union-attr]
+    query = query.order_by(col(Thread.last_message_at).desc(), col(Thread.id).desc()).limit(limit + 1)
     rows = list((await session.execute(query)).all())
     more = len(rows) > limit
     rows = rows[:limit]
@@ -109,8 +110,8 @@ async def get_thread(session: AsyncSession, thread_id: int) -> tuple[Thread, Con
     row = (
         await session.execute(
             select(Thread, Contact)
-            .join(Contact, Contact.id == Thread.contact_id)  # type: ignore[arg-type]
-            .where(Thread.id == thread_id, Thread.status != "merged")
+            .join(Contact, col(Contact.id) == col(Thread.contact_id))
+            .where(col(Thread.id) == thread_id, col(Thread.status) != "merged")
         )
     ).first()
     if row is None:
@@ -124,7 +125,7 @@ async def _attachments_for(session: AsyncSession, message_ids: list[int]) -> dic
     grouped: dict[int, list[Attachment]] = defaultdict(list)
     if message_ids:
         rows = await session.execute(
-            select(Attachment).where(Attachment.message_id.in_(message_ids)).order_by(Attachment.id)  # type: ignore[attr-defined]
+            select(Attachment).where(col(Attachment.message_id).in_(message_ids)).order_by(col(Attachment.id))
         )
         for attachment in rows.scalars():
             grouped[attachment.message_id].append(attachment)
@@ -134,8 +135,8 @@ async def _attachments_for(session: AsyncSession, message_ids: list[int]) -> dic
 async def _position(session: AsyncSession, thread_id: int, message_id: int) -> tuple[Any, int]:
     row = (
         await session.execute(
-            select(Message.created_at, Message.id).where(
-                Message.id == message_id, Message.thread_id == thread_id
+            select(col(Message.created_at), col(Message.id)).where(
+                col(Message.id) == message_id, col(Message.thread_id) == thread_id
             )
         )
     ).first()
@@ -162,17 +163,15 @@ async def timeline_page(
     """
     limit = max(1, min(limit, MAX_PAGE))
     await get_thread(session, thread_id)
-    order_key = (Message.created_at, Message.id)
-    query = select(Message).where(Message.thread_id == thread_id)
+    order_key = (col(Message.created_at), col(Message.id))
+    query = select(Message).where(col(Message.thread_id) == thread_id)
     if after is not None:
         at, id_ = await _position(session, thread_id, after)
         query = (
-            query.where(
-                or_(order_key[0] > at, and_(order_key[0] == at, order_key[1] > id_))  # type: ignore[operator]
-            )
-            .order_by(Message.created_at, Message.id)
+            query.where(or_(order_key[0] > at, and_(order_key[0] == at, order_key[1] > id_)))
+            .order_by(col(Message.created_at), col(Message.id))
             .limit(limit + 1)
-        )  # type: ignore[arg-type]
+        )
         rows = list((await session.execute(query)).scalars())
         more = len(rows) > limit
         rows = rows[:limit]
@@ -180,10 +179,8 @@ async def timeline_page(
     else:
         if before is not None:
             at, id_ = await _position(session, thread_id, before)
-            query = query.where(
-                or_(order_key[0] < at, and_(order_key[0] == at, order_key[1] < id_))  # type: ignore[operator]
-            )
-        query = query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)  # type: ignore[attr-defined,union-attr]
+            query = query.where(or_(order_key[0] < at, and_(order_key[0] == at, order_key[1] < id_)))
+        query = query.order_by(col(Message.created_at).desc(), col(Message.id).desc()).limit(limit + 1)
         rows = list((await session.execute(query)).scalars())
         more = len(rows) > limit
         rows = list(reversed(rows[:limit]))
@@ -207,29 +204,33 @@ async def search_messages(session: AsyncSession, q: str, limit: int = 50) -> lis
     if not q:
         return []
     dialect = session.bind.dialect.name if session.bind else "sqlite"
-    visible = select(Thread.id).where(Thread.status != "merged")
+    visible = select(col(Thread.id)).where(col(Thread.status) != "merged")
     if dialect == "postgresql":
         tsquery = func.websearch_to_tsquery(literal_column("'simple'"), q)
-        document = func.to_tsvector(literal_column("'simple'"), Message.text)
+        document = func.to_tsvector(literal_column("'simple'"), col(Message.text))
         query = (
             select(Message)
-            .where(document.op("@@")(tsquery), Message.kind != "system", Message.thread_id.in_(visible))  # type: ignore[attr-defined]
-            .order_by(func.ts_rank(document, tsquery).desc(), Message.id.desc())  # type: ignore[union-attr]
+            .where(
+                document.op("@@")(tsquery), col(Message.kind) != "system", col(Message.thread_id).in_(visible)
+            )
+            .order_by(func.ts_rank(document, tsquery).desc(), col(Message.id).desc())
             .limit(limit)
         )
     else:
         match = _fts5_query(q)
         if not match:
             return []
-        ids = (
+        ids: Select[Any] = (
             select(literal_column("rowid"))
             .select_from(text("messages_fts"))
             .where(text("messages_fts MATCH :match"))
         )
         query = (
             select(Message)
-            .where(Message.id.in_(ids), Message.kind != "system", Message.thread_id.in_(visible))  # type: ignore[union-attr,attr-defined]
-            .order_by(Message.id.desc())  # type: ignore[union-attr]
+            .where(
+                col(Message.id).in_(ids), col(Message.kind) != "system", col(Message.thread_id).in_(visible)
+            )
+            .order_by(col(Message.id).desc())
             .limit(limit)
             .params(match=match)
         )

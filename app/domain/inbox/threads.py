@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.db.models import Contact, Identity, Message, Thread, utcnow
 
@@ -23,7 +24,7 @@ def preview_of(text: str) -> str:
 async def thread_of_contact(session: AsyncSession, contact: Contact) -> Thread:
     """The contact's one thread, created on first need (the unique key on contact_id holds races off)."""
     thread = (
-        await session.execute(select(Thread).where(Thread.contact_id == contact.id))
+        await session.execute(select(Thread).where(col(Thread.contact_id) == contact.id))
     ).scalar_one_or_none()
     if thread is None:
         assert contact.id is not None
@@ -35,7 +36,9 @@ async def thread_of_contact(session: AsyncSession, contact: Contact) -> Thread:
 
 async def channels_of_contact(session: AsyncSession, contact_id: int) -> list[str]:
     """Channels the customer has an identity on, as the inbox shows them."""
-    rows = await session.execute(select(Identity.channel).where(Identity.contact_id == contact_id).distinct())
+    rows = await session.execute(
+        select(col(Identity.channel)).where(col(Identity.contact_id) == contact_id).distinct()
+    )
     return sorted({row[0] for row in rows})
 
 
@@ -56,16 +59,20 @@ async def recompute_thread_summary(session: AsyncSession, thread: Thread) -> Non
     latest = (
         await session.execute(
             select(Message)
-            .where(Message.thread_id == thread.id, Message.kind != "system")
-            .order_by(Message.created_at.desc(), Message.id.desc())  # type: ignore[union-attr]
+            .where(col(Message.thread_id) == thread.id, col(Message.kind) != "system")
+            .order_by(col(Message.created_at).desc(), col(Message.id).desc())
             .limit(1)
         )
     ).scalar_one_or_none()
     latest_in = (
         await session.execute(
             select(Message)
-            .where(Message.thread_id == thread.id, Message.direction == "in", Message.kind == "text")
-            .order_by(Message.received_at.desc(), Message.id.desc())  # type: ignore[union-attr]
+            .where(
+                col(Message.thread_id) == thread.id,
+                col(Message.direction) == "in",
+                col(Message.kind) == "text",
+            )
+            .order_by(col(Message.received_at).desc(), col(Message.id).desc())
             .limit(1)
         )
     ).scalar_one_or_none()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import get
+from litestar.types import ControllerRouterHandler
 
 
 class Health(msgspec.Struct):
@@ -15,4 +16,4 @@ async def health() -> Health:
     return Health(status="ok")
 
 
-route_handlers = [health]
+route_handlers: list[ControllerRouterHandler] = [health]
