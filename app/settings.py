@@ -56,6 +56,8 @@ class Settings:
     login_rate_limit_per_minute: int = 10
     ws_heartbeat_seconds: float = 25.0
     """Idle sockets get a ``{"type": "ping"}`` this often so proxies keep them open."""
+    redis_prefix: str = "onethread"
+    """Namespace of this instance's keys in a shared Redis (rate limits, stores)."""
     job_queue: str = "onethread:jobs"
     """The Redis stream delivery jobs go through (tests give each run its own)."""
     run_worker_in_process: bool = True
@@ -95,5 +97,6 @@ class Settings:
             login_rate_limit_per_minute=int(_env("ONETHREAD_LOGIN_RATE_LIMIT", "10")),
             ws_heartbeat_seconds=float(_env("ONETHREAD_WS_HEARTBEAT_SECONDS", "25")),
             job_queue=_env("ONETHREAD_JOB_QUEUE", "onethread:jobs"),
+            redis_prefix=_env("ONETHREAD_REDIS_PREFIX", "onethread"),
             run_worker_in_process=_env("ONETHREAD_WORKER_IN_PROCESS", "" if redis_url else "1") == "1",
         )

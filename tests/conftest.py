@@ -137,6 +137,7 @@ def base_settings(**overrides: object) -> Settings:
         "ws_heartbeat_seconds": 25.0,
         "run_worker_in_process": True,
         "job_queue": f"onethread:test:{RUN_ID}:{uuid.uuid4().hex[:6]}",
+        "redis_prefix": f"onethread-test-{RUN_ID}-{uuid.uuid4().hex[:6]}",
     }
     defaults.update(overrides)
     return Settings(**defaults)  # type: ignore[arg-type]

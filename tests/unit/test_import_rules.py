@@ -1,0 +1,66 @@
+"""The layering rules of DESIGN.md, held by walking every module's imports.
+
+- ``integrations`` imports nothing from ``app`` or ``litestar`` (adapters stay testable alone);
+- ``app.lib`` imports no domain;
+- only ``app.core`` (and the process entry points built on it) imports every domain;
+- a domain's controllers never write: only ``actions`` (and the helpers they call) commit.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def modules_under(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def test_integrations_import_no_app_and_no_web_framework() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            name for name in imported_modules(path) if name.split(".")[0] in {"app", "litestar"}
+        )
+        for path in modules_under("integrations")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_lib_imports_no_domain() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(n for n in imported_modules(path) if n.startswith("app.domain"))
+        for path in modules_under("app/lib")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_controllers_do_not_commit_or_add_rows() -> None:
+    writes = (".commit(", ".add(", ".add_all(", ".delete(", "insert(", "update(")
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in ROOT.glob("app/domain/*/controllers.py")
+        if any(marker in path.read_text() for marker in writes)
+    ]
+    assert offenders == []
+
+
+def test_every_domain_is_wired_only_in_core() -> None:
+    domains = {
+        p.name for p in (ROOT / "app" / "domain").iterdir() if p.is_dir() and not p.name.startswith("_")
+    }
+    core_imports = imported_modules(ROOT / "app" / "core.py")
+    wired = {name.split(".")[2] for name in core_imports if name.startswith("app.domain.")}
+    assert domains - {"reports", "bot"} <= wired | {"system"}
