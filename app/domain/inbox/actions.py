@@ -290,8 +290,6 @@ async def do_send_reply(
         )
         if reason:
             raise ConflictError(reason, type_slug="channel-unavailable", channel=chosen)
-        if adapter.max_text_length and len(text) > adapter.max_text_length and not adapter.capabilities.text:
-            raise InvalidInputError("text is too long for this channel")
 
         now = utcnow()
         message = Message(
