@@ -80,9 +80,9 @@ fmt: $(STAMP_DEV) ## rewrite the code: ruff format + ruff check --fix
 
 # --- bench ----------------------------------------------------------------------------------------
 
-bench: $(STAMP_DEV) ## ingest benchmark against PostgreSQL + Redis (ONETHREAD_BENCH_*_URL)
+bench: $(STAMP_DEV) ## ingest benchmark against PostgreSQL + Redis (ONETHREAD_BENCH_*_URL, BENCH_ARGS)
 	@test -f bench/ingest.py || { echo "make bench: bench/ingest.py is missing" >&2; exit 1; }
-	$(PY) bench/ingest.py
+	$(PY) bench/ingest.py $(BENCH_ARGS)
 
 # --- cleaning -------------------------------------------------------------------------------------
 
