@@ -69,7 +69,9 @@ def channels_backend(settings: Settings) -> ChannelsBackend:
 
 def _store(settings: Settings, namespace: str) -> Store:
     if settings.redis_url:
-        return RedisStore.with_client(url=settings.redis_url, namespace=f"{settings.redis_prefix}:{namespace}")
+        return RedisStore.with_client(
+            url=settings.redis_url, namespace=f"{settings.redis_prefix}:{namespace}"
+        )
     return MemoryStore()
 
 

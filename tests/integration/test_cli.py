@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import asyncpg
 import pytest
 
 from app.settings import Settings
-from tests.conftest import SECRET
+from tests.conftest import SECRET, base_settings, truncate_postgres
 
 
 def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -28,10 +29,17 @@ def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def embedded(settings: Settings, shape: str) -> Settings:
-    if shape != "embedded":
-        pytest.skip("the CLI is exercised on the embedded shape; the production shape runs the same code")
-    return settings
+def embedded(sqlite_template: Path, tmp_path: Path) -> Settings:
+    """The CLI runs the same code on both shapes; the embedded one is the operator's first contact."""
+    db = tmp_path / "cli.db"
+    shutil.copy(sqlite_template, db)
+    return base_settings(database_url=f"sqlite+aiosqlite:///{db}", var_dir=tmp_path / "var")
+
+
+@pytest.fixture
+async def production(pg_url: str, tmp_path: Path) -> Settings:
+    await truncate_postgres(pg_url)
+    return base_settings(database_url=pg_url, var_dir=tmp_path / "var")
 
 
 def test_agent_create_and_bad_input_exit_codes(embedded: Settings) -> None:
@@ -93,13 +101,11 @@ def test_demo_loads_customers_across_channels_and_is_repeatable(embedded: Settin
     assert password in first.stdout and password in second.stdout
 
 
-async def test_channel_credentials_are_encrypted_at_rest(settings: Settings, shape: str) -> None:
-    if shape != "production":
-        pytest.skip("read back raw from PostgreSQL")
-    result = run(settings, "channel", "add", "api", "--name", "Secret holder", "--json")
+async def test_channel_credentials_are_encrypted_at_rest(production: Settings) -> None:
+    result = run(production, "channel", "add", "api", "--name", "Secret holder", "--json")
     assert result.returncode == 0, result.stderr
     token = json.loads(result.stdout)["token"]
-    conn = await asyncpg.connect(settings.database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await asyncpg.connect(production.database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         raw = await conn.fetchval("SELECT secrets FROM channel_accounts")
     finally:
