@@ -58,15 +58,17 @@ def parse_inbound(
         raise InboundPayloadError("contact.name is longer than 200 characters")
 
     claims: list[ContactClaim] = []
-    try:
-        if payload.contact.email:
+    if payload.contact.email:
+        try:
             claims.append(ContactClaim("email", normalize_email(payload.contact.email), verified=True))
-        if payload.contact.phone:
-            claims.append(
-                ContactClaim("phone", normalize_phone(payload.contact.phone, default_region), verified=True)
-            )
-    except InvalidIdentifierError as exc:
-        raise InboundPayloadError(f"contact: {exc}") from None
+        except InvalidIdentifierError as exc:
+            raise InboundPayloadError(f"contact.email: {exc}") from None
+    if payload.contact.phone:
+        try:
+            phone = normalize_phone(payload.contact.phone, default_region)
+        except InvalidIdentifierError as exc:
+            raise InboundPayloadError(f"contact.phone: {exc}") from None
+        claims.append(ContactClaim("phone", phone, verified=True))
 
     sent_at = payload.sent_at
     if sent_at is not None and sent_at.tzinfo is None:
