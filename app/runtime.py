@@ -11,9 +11,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from litestar.channels.backends.base import ChannelsBackend
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core import channels_backend, configure, default_registry
 from app.db.engine import build_db_config
@@ -39,7 +40,8 @@ async def standalone_writer(settings: Settings) -> AsyncIterator[Writer]:
         await backend.on_startup()
     publisher = BackendPublisher(backend) if backend is not None else _NoSubscribers()
     try:
-        yield Writer(db_config.create_session_maker(), publisher, is_postgres=not settings.is_sqlite)
+        sessionmaker = cast("async_sessionmaker[AsyncSession]", db_config.create_session_maker())
+        yield Writer(sessionmaker, publisher, is_postgres=not settings.is_sqlite)
     finally:
         if backend is not None:
             await backend.on_shutdown()
@@ -53,13 +55,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     if install is not None:
         install()
     registry = default_registry()
-    async with standalone_writer(settings) as writer:
-        jobs = Jobs(settings, writer, registry)
-        await jobs.start(as_worker=True)
-        log.info("worker started")
-        try:
-            await stop.wait()
-        finally:
-            await jobs.stop()
-            await registry.aclose()
-            log.info("worker stopped")
+    try:
+        async with standalone_writer(settings) as writer:
+            jobs = Jobs(settings, writer, registry)
+            try:
+                await jobs.start(as_worker=True)
+                log.info("worker started")
+                await stop.wait()
+            finally:
+                await jobs.stop()
+                log.info("worker stopped")
+    finally:
+        await registry.aclose()

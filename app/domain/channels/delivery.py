@@ -2,29 +2,51 @@
 
 The message row is the record: a delivery attempt reads it, sends through the channel's adapter,
 and writes the outcome back as a ``message.updated`` event. Retryable failures back off
-exponentially (``base · 2^(attempt-1)``, capped, or the platform's ``Retry-After``) up to a number
-of attempts; permanent failures stop at once. Every status change is an event.
+exponentially (``base · 2^(attempt-1)``, capped; a platform's ``Retry-After`` is honoured when it
+asks for longer) up to a number of attempts; permanent failures stop at once. Every status change,
+including each failed attempt that will be retried, is an event.
+
+One message is delivered by one job at a time. Jobs for the same message can meet: a worker
+re-enqueues every queued message when it starts, a Redis stream hands an unacknowledged job to
+another consumer after a while, the periodic sweep re-enqueues stragglers. Each delivery
+therefore holds a per-message lock (in-process embedded, a Redis lock with a renewed lease in
+production) for as long as it works on the message, backoff waits included; a job that finds the
+lock taken leaves the message to its holder. A holder that dies loses the lock when its lease
+runs out, and the next job for the message takes over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import select
+from redis.asyncio import Redis
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, RedisError
+from sqlmodel import col, select
 
 from app.db.models import Message, utcnow
 from app.domain.channels.accounts import account_config
 from app.domain.inbox.schemas import message_out, to_builtins
 from app.domain.realtime.writer import Transaction, Writer
-from integrations.base import DeliveryError, PermanentDeliveryError
+from integrations.base import DeliveryError, RetryableDeliveryError
 from integrations.registry import AdapterRegistry, UnknownChannelError
 from integrations.types import AccountConfig, OutboundMessage
 
 log = logging.getLogger(__name__)
 
 PENDING = ("queued",)
+MAX_ERROR_CHARS = 500
+
+Pause = Callable[[float], Awaitable[bool]]
+"""Wait before the next attempt; ``False`` means the process is stopping and the job should end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,15 +54,111 @@ class RetryPolicy:
     max_attempts: int = 8
     base_delay: float = 2.0
     max_delay: float = 300.0
+    max_retry_after: float = 3600.0
+    """Longest ``Retry-After`` obeyed; a receiver asking for more gets retried after this long."""
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        if retry_after is not None:
-            return min(self.max_delay, max(backoff, retry_after))
+        """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+        ``base · 2^(attempt-1)`` capped at ``max_delay``; a receiver's ``Retry-After`` wins when it
+        asks for longer (up to ``max_retry_after``), since coming back earlier only earns another
+        refusal.
+        """
+        exponent = min(max(attempt, 1), 64) - 1
+        backoff = min(self.max_delay, self.base_delay * 2.0**exponent)
+        if retry_after is not None and retry_after > backoff:
+            return min(retry_after, max(self.max_retry_after, backoff))
         return backoff
 
 
+# ------------------------------------------------------------------------------------------------
+# one delivery at a time per message
+# ------------------------------------------------------------------------------------------------
+class DeliveryLocks(Protocol):
+    def hold(self, message_id: int) -> AbstractAsyncContextManager[bool]:
+        """Enter with ``True`` when this job now owns the message, ``False`` when another job does."""
+        ...
+
+    async def is_held(self, message_id: int) -> bool:
+        """Whether some job owns the message right now."""
+        ...
+
+
+class LocalLocks:
+    """Ownership within one process: enough where one process runs every job (embedded)."""
+
+    def __init__(self) -> None:
+        self._held: set[int] = set()
+
+    async def is_held(self, message_id: int) -> bool:
+        return message_id in self._held
+
+    @asynccontextmanager
+    async def hold(self, message_id: int) -> AsyncIterator[bool]:
+        if message_id in self._held:
+            yield False
+            return
+        self._held.add(message_id)
+        try:
+            yield True
+        finally:
+            self._held.discard(message_id)
+
+
+class RedisLocks:
+    """Ownership across processes: a Redis lock per message whose lease the holder keeps renewing.
+
+    A holder that dies stops renewing, so the lock frees itself after ``lease`` seconds.
+    """
+
+    def __init__(self, redis: Redis, prefix: str, *, lease: float = 30.0) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.lease = lease
+
+    def key(self, message_id: int) -> str:
+        return f"{self.prefix}:{message_id}"
+
+    async def is_held(self, message_id: int) -> bool:
+        return bool(await self.redis.exists(self.key(message_id)))
+
+    @asynccontextmanager
+    async def hold(self, message_id: int) -> AsyncIterator[bool]:
+        lock = self.redis.lock(self.key(message_id), timeout=self.lease, blocking=False, thread_local=False)
+        if not await lock.acquire(token=uuid.uuid4().hex):
+            yield False
+            return
+        keeper = asyncio.create_task(self._renew(lock, message_id))
+        try:
+            yield True
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            with contextlib.suppress(LockError, RedisError):
+                await asyncio.shield(lock.release())
+
+    async def _renew(self, lock: Lock, message_id: int) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                await lock.reacquire()
+            except (LockError, RedisError):
+                log.warning("lost the delivery lock of message %s; another job may take over", message_id)
+                return
+
+
+_process_locks = LocalLocks()
+
+
+async def _sleep(delay: float) -> bool:
+    await asyncio.sleep(delay)
+    return True
+
+
+# ------------------------------------------------------------------------------------------------
+# the units of work
+# ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class _Claim:
     account: AccountConfig
@@ -56,21 +174,29 @@ def _emit_update(tx: Transaction, message: Message) -> None:
     )
 
 
+def _fail(tx: Transaction, message: Message, reason: str) -> None:
+    message.delivery_status = "failed"
+    message.delivery_error = reason[:MAX_ERROR_CHARS]
+    message.updated_at = utcnow()
+    _emit_update(tx, message)
+
+
 async def _claim(writer: Writer, message_id: int) -> _Claim | None:
     """Read what to send and count the attempt; ``None`` when there is nothing (left) to send."""
 
     async def work(tx: Transaction) -> _Claim | None:
         message = await tx.session.get(Message, message_id)
-        if message is None or message.delivery_status not in PENDING or message.channel_account_id is None:
+        if message is None or message.delivery_status not in PENDING:
+            return None
+        if message.channel_account_id is None:
+            _fail(tx, message, "the message has no channel account to send from")
             return None
         account = await account_config(tx.session, message.channel_account_id)
         if account is None:
-            message.delivery_status = "failed"
-            message.delivery_error = "the channel account is disabled or removed"
-            message.updated_at = utcnow()
-            _emit_update(tx, message)
+            _fail(tx, message, "the channel account is disabled or removed")
             return None
         message.delivery_attempts += 1
+        message.updated_at = utcnow()
         assert message.id is not None
         outbound = OutboundMessage(
             message_id=message.id,
@@ -96,80 +222,108 @@ async def _record(
         if message is None:
             return
         message.delivery_status = status
-        message.delivery_error = error
+        message.delivery_error = error[:MAX_ERROR_CHARS] if error else None
         message.updated_at = utcnow()
         if external_id and message.external_id is None:
             duplicate = (
                 await tx.session.execute(
-                    select(Message.id).where(
-                        Message.channel_account_id == message.channel_account_id,
-                        Message.external_id == external_id,
+                    select(col(Message.id)).where(
+                        col(Message.channel_account_id) == message.channel_account_id,
+                        col(Message.external_id) == external_id,
                     )
                 )
             ).first()
             if duplicate is None:
-                message.external_id = external_id
+                message.external_id = external_id[:255]
         _emit_update(tx, message)
 
     await writer.run(work)
 
 
 async def deliver_message(
-    writer: Writer, registry: AdapterRegistry, message_id: int, policy: RetryPolicy
+    writer: Writer,
+    registry: AdapterRegistry,
+    message_id: int,
+    policy: RetryPolicy,
+    *,
+    locks: DeliveryLocks | None = None,
+    pause: Pause = _sleep,
 ) -> str | None:
     """Deliver one queued message, retrying until sent, permanently failed or out of attempts.
 
-    Returns the final delivery status (``None`` when the message had nothing to deliver).
+    Returns the final delivery status; ``None`` when there was nothing to deliver or another job
+    is delivering it; ``"queued"`` when ``pause`` said to stop before the next attempt.
     """
+    async with (locks or _process_locks).hold(message_id) as owned:
+        if not owned:
+            log.info("message %s is already being delivered by another job", message_id)
+            return None
+        return await _deliver_owned(writer, registry, message_id, policy, pause)
+
+
+async def _deliver_owned(
+    writer: Writer, registry: AdapterRegistry, message_id: int, policy: RetryPolicy, pause: Pause
+) -> str | None:
     while True:
         claim = await _claim(writer, message_id)
         if claim is None:
             return None
         try:
             adapter = registry.get(claim.account.channel)
-            result = await adapter.send(claim.account, claim.outbound)
         except UnknownChannelError:
-            await _record(writer, message_id, status="failed", error="no adapter can send on this channel")
-            return "failed"
-        except PermanentDeliveryError as exc:
-            await _record(writer, message_id, status="failed", error=exc.reason[:500])
-            return "failed"
-        except DeliveryError as exc:
-            if claim.attempt >= policy.max_attempts:
-                await _record(
-                    writer,
-                    message_id,
-                    status="failed",
-                    error=f"gave up after {claim.attempt} attempts: {exc.reason}"[:500],
-                )
-                return "failed"
-            delay = policy.delay(claim.attempt, exc.retry_after)
             await _record(
                 writer,
                 message_id,
-                status="queued",
-                error=f"attempt {claim.attempt} failed ({exc.reason}); retrying in {delay:g}s"[:500],
+                status="failed",
+                error=f"no adapter can send on the {claim.account.channel} channel",
             )
-            await asyncio.sleep(delay)
-            continue
+            return "failed"
+        try:
+            result = await adapter.send(claim.account, claim.outbound)
+        except DeliveryError as exc:
+            error: DeliveryError = exc
         except Exception as exc:
-            # An adapter bug must not strand the message as queued forever; treat it as retryable.
+            # An adapter bug must not strand the message as queued forever; retry it, visibly.
             log.exception("adapter %s crashed sending message %s", claim.account.channel, message_id)
-            if claim.attempt >= policy.max_attempts:
-                await _record(
-                    writer, message_id, status="failed", error=f"adapter error: {type(exc).__name__}"
-                )
-                return "failed"
-            await asyncio.sleep(policy.delay(claim.attempt))
-            continue
-        await _record(writer, message_id, status=result.status, error=None, external_id=result.external_id)
-        return result.status
+            error = RetryableDeliveryError(f"adapter error: {type(exc).__name__}")
+        else:
+            await _record(
+                writer, message_id, status=result.status, error=None, external_id=result.external_id
+            )
+            return result.status
 
-
-async def queued_message_ids(writer: Writer, limit: int = 10_000) -> list[int]:
-    """Messages still waiting for delivery (after a restart the worker picks them up again)."""
-    async with writer.sessionmaker() as session:
-        rows = await session.execute(
-            select(Message.id).where(Message.delivery_status == "queued").order_by(Message.id).limit(limit)  # type: ignore[arg-type]
+        if not error.retryable:
+            await _record(writer, message_id, status="failed", error=error.reason)
+            return "failed"
+        if claim.attempt >= policy.max_attempts:
+            await _record(
+                writer,
+                message_id,
+                status="failed",
+                error=f"gave up after {claim.attempt} attempts: {error.reason}",
+            )
+            return "failed"
+        delay = policy.delay(claim.attempt, error.retry_after)
+        await _record(
+            writer,
+            message_id,
+            status="queued",
+            error=f"attempt {claim.attempt} failed ({error.reason}); retrying in {delay:g}s",
         )
-        return [row[0] for row in rows]
+        if not await pause(delay):
+            return "queued"
+
+
+async def queued_message_ids(
+    writer: Writer, *, limit: int = 10_000, untouched_since: datetime | None = None
+) -> list[int]:
+    """Messages still waiting for delivery, oldest first (a starting worker picks them up again).
+
+    ``untouched_since`` keeps only rows no delivery has written to since then (the stragglers).
+    """
+    query = select(col(Message.id)).where(col(Message.delivery_status).in_(PENDING))
+    if untouched_since is not None:
+        query = query.where(col(Message.updated_at) < untouched_since)
+    async with writer.sessionmaker() as session:
+        rows = await session.execute(query.order_by(col(Message.id)).limit(limit))
+        return [int(row[0]) for row in rows]
