@@ -1,0 +1,189 @@
+"""A real HTTP/1.1 server on 127.0.0.1 that stands in for a custom channel's callback receiver.
+
+It speaks the protocol over a socket (asyncio streams, no framework), so the code under test uses
+its real HTTP client: DNS-free connect, request bytes on the wire, status codes, headers. Every
+request is recorded with its raw body bytes and headers; ``answer_next`` scripts the replies.
+
+    async with CallbackServer() as server:
+        server.answer_next(500, count=2)
+        server.answer_next(429, headers={"Retry-After": "1"})
+        ...  # point the account's callback_url at server.url
+        [request] = await server.wait_for(1)
+        request.json()["text"]
+
+Replies not scripted are ``200`` with ``{"ok": true}`` and an ``X-Message-Id`` header.
+Each connection carries one request (``Connection: close``), so the client never reuses a socket
+that the server may already have dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any
+
+MAX_HEADER_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as it arrived: header names lower-cased, body exactly the bytes received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    received_at: float
+    """``time.monotonic()`` when the request was complete."""
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b'{"ok":true}'
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (for "the receiver is down" tests)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class CallbackServer:
+    """Records requests; answers from a script, then ``200``."""
+
+    def __init__(self, port: int = 0, *, path: str = "/callback", latency: float = 0.0) -> None:
+        self._port = port
+        self.path = path
+        self.latency = latency
+        """Seconds to wait before answering (makes concurrent senders overlap)."""
+        self.requests: list[RecordedRequest] = []
+        self._script: deque[Reply] = deque()
+        self._server: asyncio.Server | None = None
+        self._arrived = asyncio.Condition()
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> CallbackServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self._port)
+        self._port = int(self._server.sockets[0].getsockname()[1])
+        return self
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        for task in list(self._handlers):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*self._handlers, return_exceptions=True)
+        await self._server.wait_closed()
+        self._server = None
+
+    async def __aenter__(self) -> CallbackServer:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}{self.path}"
+
+    # -- scripting and inspection ---------------------------------------------------------------
+    def answer_next(
+        self, status: int, *, count: int = 1, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> None:
+        """The next ``count`` requests (after those already scripted) get this answer."""
+        for _ in range(count):
+            self._script.append(Reply(status, dict(headers or {}), body))
+
+    async def wait_for(self, count: int, within: float = 10.0) -> list[RecordedRequest]:
+        """Wait until at least ``count`` requests arrived; return all of them."""
+        async with asyncio.timeout(within), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.requests) >= count)
+        return list(self.requests)
+
+    # -- the protocol -----------------------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            request = await self._read_request(reader)
+            if request is None:
+                return
+            reply = self._script.popleft() if self._script else None
+            async with self._arrived:
+                self.requests.append(request)
+                self._arrived.notify_all()
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if reply is None:
+                reply = Reply(headers={"X-Message-Id": f"cb-{len(self.requests)}"})
+            writer.write(_response(reply))
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            self._handlers.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _read_request(self, reader: asyncio.StreamReader) -> RecordedRequest | None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if len(head) > MAX_HEADER_BYTES:
+            return None
+        request_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
+        method, target, _version = request_line.split(" ", 2)
+        headers: dict[str, str] = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = await _read_chunked(reader)
+        else:
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+        return RecordedRequest(method, target, headers, body, time.monotonic())
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    body = bytearray()
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0].strip(), 16)
+        if size == 0:
+            await reader.readuntil(b"\r\n")
+            return bytes(body)
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)
+
+
+def _response(reply: Reply) -> bytes:
+    reason = HTTPStatus(reply.status).phrase if reply.status in HTTPStatus._value2member_map_ else "Status"
+    headers = {
+        "Content-Type": "application/json",
+        **reply.headers,
+        "Content-Length": str(len(reply.body)),
+        "Connection": "close",
+    }
+    lines = [f"HTTP/1.1 {reply.status} {reason}", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + reply.body
