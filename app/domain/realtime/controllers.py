@@ -21,10 +21,11 @@ from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromQuery
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from app.db.models import Agent, Event
 from app.domain.accounts.auth import requires_agent
-from app.domain.realtime.publisher import ADMINS_CHANNEL, AGENTS_CHANNEL, encode_frame
+from app.domain.realtime.publisher import audiences_for, encode_frame, subscriber_channels
 from app.domain.realtime.writer import Writer, event_frame
 from app.settings import Settings
 
@@ -49,10 +50,11 @@ class AgentEventStream:
     ) -> None:
         self.socket = socket
         self.writer = writer
-        self.audiences = ("agents", "admins") if agent.role == "admin" else ("agents",)
+        self.audiences = audiences_for(agent.role)
         self.heartbeat = heartbeat
         self.cursor = 0
         self._decoder = msgspec.json.Decoder(_Head)
+        self._foreign_frames = 0
 
     async def _bounds(self) -> tuple[int, int]:
         async with self.writer.sessionmaker() as session:
@@ -64,7 +66,7 @@ class AgentEventStream:
         low, high = await self._bounds()
         if last_event_id is None:
             self.cursor = high
-        elif last_event_id > high or (low and last_event_id < low - 1):
+        elif last_event_id > high or last_event_id < 0 or (low and last_event_id < low - 1):
             # Past the log's end (another database) or before its retention: the client cannot
             # catch up event by event and must reload its state.
             await self.socket.send_json({"type": "resync", "last_event_id": high})
@@ -75,31 +77,54 @@ class AgentEventStream:
         await self.socket.send_json({"type": "ready", "last_event_id": self.cursor})
 
     async def _replay_until(self, upto: int | None) -> None:
-        """Send every visible event after the cursor (up to ``upto``) from the database, in order."""
+        """Send every visible event after the cursor (up to ``upto``) from the database, in order.
+
+        The cursor moves over every row read, visible to this agent or not, and never past the
+        log's last row: a frame whose id the log does not hold moves nothing.
+        """
         while True:
             async with self.writer.sessionmaker() as session:
-                query = select(Event).where(Event.id > self.cursor).order_by(Event.id).limit(REPLAY_BATCH)  # type: ignore[arg-type,operator]
+                query = select(Event).where(col(Event.id) > self.cursor)
                 if upto is not None:
-                    query = query.where(Event.id <= upto)  # type: ignore[operator]
+                    query = query.where(col(Event.id) <= upto)
+                query = query.order_by(col(Event.id)).limit(REPLAY_BATCH)
                 events = list((await session.execute(query)).scalars())
             for event in events:
                 if event.audience in self.audiences:
                     await self.socket.send_text(encode_frame(event_frame(event)).decode())
                 self.cursor = event.id or self.cursor
             if len(events) < REPLAY_BATCH:
-                if upto is not None:
-                    self.cursor = max(self.cursor, upto)
                 return
 
     async def on_frame(self, raw: bytes) -> None:
-        event_id = self._decoder.decode(raw).id
+        """A live frame: send it if it is the next one, fill a gap from the log, skip a repeat."""
+        try:
+            event_id = self._decoder.decode(raw).id
+        except msgspec.DecodeError:
+            self._foreign("undecodable", raw)
+            return
         if event_id <= self.cursor:
             return
         if event_id == self.cursor + 1:
             await self.socket.send_text(raw.decode())
             self.cursor = event_id
             return
+        # Events between the cursor and this one were committed before it (ids are taken in
+        # commit order) but their frames are still on their way, or were for another audience.
         await self._replay_until(event_id)
+        if self.cursor < event_id:
+            # Published after commit, so the row must be there: this frame is not from our log.
+            self._foreign("unknown id", raw)
+
+    def _foreign(self, why: str, raw: bytes) -> None:
+        self._foreign_frames += 1
+        if self._foreign_frames == 1:
+            log.warning(
+                "ignoring a frame on %s (%s): %.200r; is another deployment publishing on it?",
+                self.writer.channel_namespace or "the default channels",
+                why,
+                raw,
+            )
 
     async def _live(self, subscriber: Subscriber) -> None:
         async for raw in subscriber.iter_events():
@@ -145,7 +170,7 @@ async def agent_events(
 ) -> None:
     agent: NamedDependency[Agent] = socket.user
     await socket.accept()
-    names = [AGENTS_CHANNEL, ADMINS_CHANNEL] if agent.role == "admin" else [AGENTS_CHANNEL]
+    names = subscriber_channels(agent.role, writer.channel_namespace)
     stream = AgentEventStream(socket, writer, agent, settings.ws_heartbeat_seconds)
     try:
         async with channels.start_subscription(names) as subscriber:

@@ -2,28 +2,75 @@
 
 Pub/sub is only a doorbell: a subscriber that misses a frame catches up from the event log. Frames
 are encoded once here and forwarded as text by every socket.
+
+Channel names carry the event log's namespace (by default the database's name, see
+``log_namespace``): event ids only mean something within one database, and a Redis shared by two
+deployments (or by a test run and a benchmark on one machine) must not ring one's bell with the
+other's ids. Every process on the same database derives the same names.
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import msgspec
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.base import ChannelsBackend
+from sqlalchemy.engine import URL
 
 AGENTS_CHANNEL = "events.agents"
 ADMINS_CHANNEL = "events.admins"
+"""Names without a namespace (a ``Writer`` built with ``channel_namespace=""``)."""
+
+_INTERNAL_KEYS = frozenset({"audience", "channels"})
 
 
-def channels_for(audience: str) -> list[str]:
-    """The channels a frame for ``audience`` goes to (admins see everything agents see)."""
-    return [ADMINS_CHANNEL] if audience == "admins" else [AGENTS_CHANNEL]
+def channel_name(audience: str, namespace: str = "") -> str:
+    """The channel events for ``audience`` (``agents`` or ``admins``) go to."""
+    suffix = "admins" if audience == "admins" else "agents"
+    return f"events.{namespace}.{suffix}" if namespace else f"events.{suffix}"
+
+
+def channels_for(audience: str, namespace: str = "") -> list[str]:
+    """The channels a frame for ``audience`` goes to (admins subscribe to both channels)."""
+    return [channel_name(audience, namespace)]
+
+
+def audiences_for(role: str) -> tuple[str, ...]:
+    """The audiences an agent with ``role`` may hear: admins see everything agents see."""
+    return ("agents", "admins") if role == "admin" else ("agents",)
+
+
+def subscriber_channels(role: str, namespace: str = "") -> list[str]:
+    """The channels a socket of an agent with ``role`` subscribes to."""
+    return [channel_name(audience, namespace) for audience in audiences_for(role)]
+
+
+def log_namespace(url: URL) -> str:
+    """The namespace of the event log in the database at ``url``.
+
+    PostgreSQL: the database's name, the same for the app, the worker and the CLI whatever host
+    name each uses to reach it. SQLite: a digest of the file's absolute path.
+    """
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite":
+        if database and database != ":memory:":
+            database = str(Path(database).resolve())
+        return "sqlite-" + hashlib.sha256(database.encode()).hexdigest()[:12]
+    return database
 
 
 def encode_frame(frame: dict[str, Any]) -> bytes:
-    public = {key: value for key, value in frame.items() if key != "audience"}
+    """The wire form: the frame without its routing keys (``audience``, ``channels``)."""
+    public = {key: value for key, value in frame.items() if key not in _INTERNAL_KEYS}
     return msgspec.json.encode(public)
+
+
+def _route(frame: dict[str, Any]) -> list[str]:
+    channels: list[str] | None = frame.get("channels")
+    return channels or channels_for(frame["audience"])
 
 
 class ChannelsPublisher:
@@ -34,7 +81,7 @@ class ChannelsPublisher:
 
     async def publish(self, frames: list[dict[str, Any]]) -> None:
         for frame in frames:
-            await self._plugin.wait_published(encode_frame(frame), channels_for(frame["audience"]))
+            await self._plugin.wait_published(encode_frame(frame), _route(frame))
 
 
 class BackendPublisher:
@@ -45,4 +92,4 @@ class BackendPublisher:
 
     async def publish(self, frames: list[dict[str, Any]]) -> None:
         for frame in frames:
-            await self._backend.publish(encode_frame(frame), channels_for(frame["audience"]))
+            await self._backend.publish(encode_frame(frame), _route(frame))

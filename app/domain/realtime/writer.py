@@ -19,9 +19,10 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.models import Event, utcnow
+from app.domain.realtime.publisher import channels_for, log_namespace
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +83,30 @@ class Writer:
     """Runs actions as units of work and publishes their events after commit."""
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher, *, is_postgres: bool
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        publisher: Publisher,
+        *,
+        is_postgres: bool,
+        channel_namespace: str | None = None,
     ) -> None:
+        """``channel_namespace`` names this event log's channels; by default the database's name
+        (``publisher.log_namespace``), which every process on the same database agrees on."""
         self._sessionmaker = sessionmaker
         self._publisher = publisher
         self._is_postgres = is_postgres
+        if channel_namespace is None:
+            bind = sessionmaker.kw.get("bind")
+            channel_namespace = log_namespace(bind.url) if isinstance(bind, AsyncEngine) else ""
+        self.channel_namespace = channel_namespace
 
     @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         return self._sessionmaker
+
+    def routed_frame(self, event: Event) -> dict[str, Any]:
+        """``event_frame`` plus the channels it is published on (stripped from the wire form)."""
+        return {**event_frame(event), "channels": channels_for(event.audience, self.channel_namespace)}
 
     async def run(self, work: Callable[[Transaction], Awaitable[T]], *, attempts: int = 4) -> T:
         """Run ``work`` in one transaction; retry it whole when a concurrent writer won a race.
@@ -140,7 +156,7 @@ class Writer:
     async def _after_commit(self, tx: Transaction) -> None:
         if tx.events:
             try:
-                await self._publisher.publish([event_frame(event) for event in tx.events])
+                await self._publisher.publish([self.routed_frame(event) for event in tx.events])
             except Exception:
                 # The database is the record: clients catch up from their cursor on reconnect.
                 log.exception("publishing %d event(s) failed", len(tx.events))
