@@ -38,7 +38,7 @@ from app.domain.channels.jobs import Jobs
 from app.domain.contacts import controllers as contacts_controllers
 from app.domain.inbox import controllers as inbox_controllers
 from app.domain.realtime import controllers as realtime_controllers
-from app.domain.realtime.publisher import ADMINS_CHANNEL, AGENTS_CHANNEL, ChannelsPublisher
+from app.domain.realtime.publisher import ChannelsPublisher
 from app.domain.realtime.writer import Writer
 from app.domain.system import controllers as system_controllers
 from app.lib.problems import exception_handlers
@@ -86,7 +86,6 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
     db_config = build_db_config(settings)
     channels = ChannelsPlugin(
         backend=channels_backend(settings),
-        channels=[AGENTS_CHANNEL, ADMINS_CHANNEL],
         arbitrary_channels_allowed=True,
         subscriber_max_backlog=10_000,
         subscriber_backlog_strategy="dropleft",

@@ -44,6 +44,9 @@ class Settings:
     var_dir: Path = Path("var")
     default_phone_region: str = "NL"
     """Region used to read phone numbers written without a country code (ISO 3166 alpha-2)."""
+    db_pool_size: int = 10
+    db_max_overflow: int = 5
+    """Connections per process: keep processes * (pool + overflow) under PostgreSQL's max_connections."""
     max_request_bytes: int = 1_048_576
     """Request bodies above this are refused with 413 (webhook bodies and API calls alike)."""
     max_text_chars: int = 65_536
@@ -94,6 +97,9 @@ class Settings:
             default_phone_region=_env("ONETHREAD_DEFAULT_PHONE_REGION", "NL").upper(),
             delivery_backoff_base=float(_env("ONETHREAD_DELIVERY_BACKOFF_BASE", "2.0")),
             delivery_max_attempts=int(_env("ONETHREAD_DELIVERY_MAX_ATTEMPTS", "8")),
+            db_pool_size=int(_env("ONETHREAD_DB_POOL_SIZE", "10")),
+            db_max_overflow=int(_env("ONETHREAD_DB_MAX_OVERFLOW", "5")),
+            delivery_backoff_cap=float(_env("ONETHREAD_DELIVERY_BACKOFF_CAP", "300")),
             login_rate_limit_per_minute=int(_env("ONETHREAD_LOGIN_RATE_LIMIT", "10")),
             ws_heartbeat_seconds=float(_env("ONETHREAD_WS_HEARTBEAT_SECONDS", "25")),
             job_queue=_env("ONETHREAD_JOB_QUEUE", "onethread:jobs"),

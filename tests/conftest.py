@@ -27,10 +27,12 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from argon2 import PasswordHasher
 from litestar import Litestar
 
 from app.core import create_app
 from app.db.migrate import upgrade
+from app.domain.accounts import passwords
 from app.settings import Settings
 from integrations.registry import AdapterRegistry
 from tests.helpers import Api
@@ -148,18 +150,38 @@ def shape(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 at production cost takes ~0.5 s a login; tests check behaviour, not hash strength."""
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+async def forget_redis_keys(url: str, *patterns: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    try:
+        for pattern in patterns:
+            keys = [key async for key in client.scan_iter(match=pattern, count=500)]
+            if keys:
+                await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
 @pytest.fixture
-async def settings(shape: str, request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """Settings for one test on the requested shape, on a clean database."""
+async def settings(shape: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Settings]:
+    """Settings for one test on the requested shape, on a clean database (and its Redis keys removed after)."""
     if shape == "production":
         url = request.getfixturevalue("pg_url")
         redis = request.getfixturevalue("redis_url")
         await truncate_postgres(url)
-        return base_settings(database_url=url, redis_url=redis, var_dir=tmp_path / "var")
+        settings = base_settings(database_url=url, redis_url=redis, var_dir=tmp_path / "var")
+        yield settings
+        await forget_redis_keys(redis, f"{settings.job_queue}*", f"{settings.redis_prefix}*")
+        return
     template = request.getfixturevalue("sqlite_template")
     db = tmp_path / "onethread.db"
     shutil.copy(template, db)
-    return base_settings(database_url=f"sqlite+aiosqlite:///{db}", var_dir=tmp_path / "var")
+    yield base_settings(database_url=f"sqlite+aiosqlite:///{db}", var_dir=tmp_path / "var")
 
 
 @pytest.fixture

@@ -41,7 +41,9 @@ def build_db_config(settings: Settings) -> SQLAlchemyAsyncConfig:
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         engine_config = EngineConfig(connect_args={"timeout": 30})
     else:
-        engine_config = EngineConfig(pool_size=20, max_overflow=20, pool_pre_ping=True)
+        engine_config = EngineConfig(
+            pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow, pool_pre_ping=True
+        )
     config = SQLAlchemyAsyncConfig(
         connection_string=settings.database_url,
         engine_config=engine_config,

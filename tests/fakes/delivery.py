@@ -6,15 +6,10 @@ import asyncio
 import re
 from typing import Any
 
-import pytest
-import redis.asyncio as aioredis
-from argon2 import PasswordHasher
 from sqlmodel import col, select
 
 from app.db.models import Event, Message
-from app.domain.accounts import passwords
 from app.domain.realtime.writer import Writer
-from app.settings import Settings
 
 FINAL = ("sent", "delivered", "failed")
 
@@ -78,27 +73,6 @@ async def reply(api: Any, thread_id: int, text: str, *, expect: int = 202, **bod
     response = await api.post(f"/api/v1/threads/{thread_id}/messages", {"text": text, **body})
     assert response.status_code == expect, response.text
     return response.json()  # type: ignore[no-any-return]
-
-
-async def drop_queue(settings: Settings) -> None:
-    """Delete this test's job stream and delivery locks from Redis (production shape)."""
-    if not settings.redis_url:
-        return
-    client = aioredis.Redis.from_url(settings.redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{settings.job_queue}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
-CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-
-
-def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2 at RFC 9106 strength costs ~0.6 s per logged-in test; these tests are not about it."""
-    monkeypatch.setattr(passwords, "_hasher", CHEAP_HASHER)
 
 
 async def wait_for_events(writer: Writer, message_id: int, count: int, within: float = 10.0) -> list[Event]:

@@ -13,8 +13,6 @@ import pytest
 from app.settings import Settings
 from tests.fakes.callback_server import CallbackServer, RecordedRequest, free_port
 from tests.fakes.delivery import (
-    cheap_passwords,
-    drop_queue,
     message_events,
     message_row,
     reply,
@@ -31,13 +29,6 @@ TEXT = "Dank je wel — €5 korting op je volgende bestelling"  # non-ASCII: ra
 def settings(settings: Settings) -> Settings:
     # Two more attempts than the default test settings: room to bring a receiver back up.
     return settings.with_overrides(delivery_max_attempts=6)
-
-
-@pytest.fixture(autouse=True)
-async def _clean_queue(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
-    cheap_passwords(monkeypatch)
-    yield
-    await drop_queue(settings)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import httpx
@@ -31,8 +30,6 @@ from integrations.types import ContactClaim, InboundMessage, InboundSender
 from tests.conftest import running
 from tests.fakes.delivery import (
     announced_delays,
-    cheap_passwords,
-    drop_queue,
     message_events,
     message_row,
     reply,
@@ -53,13 +50,6 @@ def recorder(registry: AdapterRegistry) -> RecordingAdapter:
     adapter = registry.get("api")
     assert isinstance(adapter, RecordingAdapter)
     return adapter
-
-
-@pytest.fixture(autouse=True)
-async def _clean_queue(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
-    cheap_passwords(monkeypatch)
-    yield
-    await drop_queue(settings)
 
 
 async def _customer_thread(api: Api, text: str = "Where is my order?") -> tuple[int, str]:

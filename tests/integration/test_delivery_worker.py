@@ -9,7 +9,6 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,6 @@ from app.settings import Settings
 from tests.conftest import SECRET
 from tests.fakes.callback_server import CallbackServer
 from tests.fakes.delivery import (
-    cheap_passwords,
-    drop_queue,
     message_events,
     message_row,
     reply,
@@ -37,13 +34,6 @@ def shape() -> str:
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.with_overrides(run_worker_in_process=False)
-
-
-@pytest.fixture(autouse=True)
-async def _clean_queue(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
-    cheap_passwords(monkeypatch)
-    yield
-    await drop_queue(settings)
 
 
 class Worker:

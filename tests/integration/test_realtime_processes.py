@@ -378,11 +378,6 @@ async def test_bearer_header_is_accepted_too(production: Deployment) -> None:
     assert ready["type"] == "ready"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="uvicorn's 'WebSocket /path?query' log line (logger uvicorn.error) prints ?token=; "
-    "app/asgi.py or app/cli.py should install a redacting logging.Filter",
-)
 async def test_tokens_given_in_the_url_stay_out_of_server_logs(production: Deployment) -> None:
     server = production.servers[0]
     async with await EventSocket.open(server, production.agent_token) as socket:
