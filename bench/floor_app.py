@@ -1,0 +1,181 @@
+"""The floor: the least a Litestar app must do to take a message in and push it to an agent socket.
+
+``POST /api/v1/channels/{account_id}/inbound`` (same body and bearer check as OneThread's custom
+channel) does one ``INSERT … RETURNING id`` through a pooled asyncpg connection and one Redis
+``PUBLISH``; ``WS /api/v1/events`` relays what one Redis subscriber hears to every open socket.
+Served by uvicorn with the settings ``onethread serve`` uses (factory, single worker, uvloop +
+httptools, lifespan on, no protocol pings), so the difference to OneThread is the application.
+
+Run: ``python bench/floor_app.py --port P`` with ``FLOOR_DATABASE_URL`` (a ``postgresql://`` DSN),
+``FLOOR_REDIS_URL``, ``FLOOR_TOKEN`` (the accepted bearer token) and ``FLOOR_CHANNEL`` (the Redis
+channel, unique per run) in the environment. The table is created by the benchmark beforehand.
+
+Not tuned beyond that: the asyncpg pool resets each connection on release (one extra round trip
+per request), as an application using a pool normally would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hmac
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import msgspec
+from litestar import Litestar, Request, WebSocket, get, post, websocket
+from litestar.exceptions import NotAuthorizedException, WebSocketDisconnect
+from redis.asyncio import Redis
+
+TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS floor_messages (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id text NOT NULL,
+    external_id text NOT NULL,
+    contact_external_id text NOT NULL,
+    contact_name text,
+    text text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (account_id, external_id)
+)
+"""
+INSERT_SQL = (
+    "INSERT INTO floor_messages (account_id, external_id, contact_external_id, contact_name, text) "
+    "VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at"
+)
+
+
+class Contact(msgspec.Struct):
+    external_id: str
+    name: str | None = None
+
+
+class Inbound(msgspec.Struct):
+    external_id: str
+    contact: Contact
+    text: str
+
+
+class Accepted(msgspec.Struct):
+    message_id: int
+
+
+class Hub:
+    """One Redis subscription per process, fanned out to a queue per open socket."""
+
+    def __init__(self, redis: Redis, channel: str) -> None:
+        self.redis = redis
+        self.channel = channel
+        self.sockets: set[asyncio.Queue[bytes]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(self.channel)
+        self._task = asyncio.create_task(self._listen(pubsub))
+
+    async def _listen(self, pubsub: Any) -> None:
+        async for item in pubsub.listen():
+            data = item.get("data")
+            if isinstance(data, bytes):
+                for queue in self.sockets:
+                    queue.put_nowait(data)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def create_app() -> Litestar:
+    """The floor app, configured from the environment."""
+    database_url = os.environ["FLOOR_DATABASE_URL"]
+    redis = Redis.from_url(os.environ["FLOOR_REDIS_URL"])
+    token = os.environ["FLOOR_TOKEN"].encode()
+    hub = Hub(redis, os.environ["FLOOR_CHANNEL"])
+    pool: asyncpg.Pool | None = None
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        nonlocal pool
+        pool = await asyncpg.create_pool(database_url, min_size=10, max_size=20)
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await pool.close()
+            await redis.aclose()
+
+    @post("/api/v1/channels/{account_id:str}/inbound", status_code=202)
+    async def inbound(request: Request[Any, Any, Any], account_id: str, data: Inbound) -> Accepted:
+        header = request.headers.get("authorization", "")
+        if not hmac.compare_digest(header.removeprefix("Bearer ").encode(), token):
+            raise NotAuthorizedException("bad account token")
+        assert pool is not None
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(
+                INSERT_SQL,
+                account_id,
+                data.external_id,
+                data.contact.external_id,
+                data.contact.name,
+                data.text,
+            )
+        frame = {
+            "id": row["id"],
+            "type": "message.created",
+            "thread_id": None,
+            "data": {"message": {"id": row["id"], "text": data.text, "created_at": row["created_at"]}},
+        }
+        await redis.publish(hub.channel, msgspec.json.encode(frame))
+        return Accepted(message_id=row["id"])
+
+    @websocket("/api/v1/events")
+    async def events(socket: WebSocket[Any, Any, Any]) -> None:
+        await socket.accept()
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        hub.sockets.add(queue)
+        try:
+            await socket.send_json({"type": "ready", "last_event_id": 0})
+            while True:
+                await socket.send_text((await queue.get()).decode())
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            hub.sockets.discard(queue)
+
+    @get("/health", sync_to_thread=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return Litestar(route_handlers=[inbound, events, health], lifespan=[lifespan], debug=False)
+
+
+def main() -> None:
+    """Serve with the uvicorn settings of ``onethread serve`` (``app/cli.py``)."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="the floor app of bench/ingest.py")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args()
+    uvicorn.run(
+        "floor_app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ws_ping_interval=None,
+        lifespan="on",
+    )
+
+
+if __name__ == "__main__":
+    main()
