@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
     async def stop_jobs() -> None:
         await jobs.stop()
         await adapters.aclose()
+        await writer.aclose()
 
     app = Litestar(
         route_handlers=[

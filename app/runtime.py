@@ -41,7 +41,11 @@ async def standalone_writer(settings: Settings) -> AsyncIterator[Writer]:
     publisher = BackendPublisher(backend) if backend is not None else _NoSubscribers()
     try:
         sessionmaker = cast("async_sessionmaker[AsyncSession]", db_config.create_session_maker())
-        yield Writer(sessionmaker, publisher, is_postgres=not settings.is_sqlite)
+        writer = Writer(sessionmaker, publisher, is_postgres=not settings.is_sqlite)
+        try:
+            yield writer
+        finally:
+            await writer.aclose()
     finally:
         if backend is not None:
             await backend.on_shutdown()

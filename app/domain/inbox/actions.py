@@ -18,6 +18,7 @@ from sqlmodel import col
 from app.db.models import Agent, Attachment, Contact, Identity, Message, Thread, pk, utcnow
 from app.domain.channels.accounts import account_config
 from app.domain.contacts.resolution import add_claim, live_contact, resolve_sender
+from app.domain.inbox import fast_ingest
 from app.domain.inbox.schemas import message_out, thread_out, to_builtins
 from app.domain.inbox.threads import (
     channels_of_contact,
@@ -123,6 +124,13 @@ async def do_ingest(writer: Writer, inbound: InboundMessage) -> IngestResult:
         account_uuid = uuid.UUID(inbound.account_id)
     except ValueError:
         raise InvalidInputError("account id is not a UUID") from None
+    if writer.supports_direct and fast_ingest.eligible(inbound):
+        received = utcnow()
+        fast = await fast_ingest.try_fast_ingest(
+            writer, inbound, account_uuid, _message_time(inbound.sent_at, received), received
+        )
+        if fast is not None:
+            return fast
 
     async def work(tx: Transaction) -> IngestResult:
         session = tx.session
