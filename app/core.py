@@ -38,9 +38,10 @@ from app.domain.channels.jobs import Jobs
 from app.domain.contacts import controllers as contacts_controllers
 from app.domain.inbox import controllers as inbox_controllers
 from app.domain.realtime import controllers as realtime_controllers
-from app.domain.realtime.publisher import ChannelsPublisher
-from app.domain.realtime.writer import Writer
+from app.domain.realtime.publisher import ChannelsPublisher, RedisPublisher
+from app.domain.realtime.writer import Publisher, Writer
 from app.domain.system import controllers as system_controllers
+from app.domain.system.services import Services
 from app.lib.problems import exception_handlers
 from app.settings import Settings
 from integrations.custom import CustomChannelAdapter
@@ -91,9 +92,12 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         subscriber_backlog_strategy="dropleft",
     )
     sessionmaker = cast("async_sessionmaker[AsyncSession]", db_config.create_session_maker())
-    writer = Writer(sessionmaker, ChannelsPublisher(channels), is_postgres=not settings.is_sqlite)
+    redis_publisher = RedisPublisher(Redis.from_url(settings.redis_url)) if settings.redis_url else None
+    publisher: Publisher = redis_publisher or ChannelsPublisher(channels)
+    writer = Writer(sessionmaker, publisher, is_postgres=not settings.is_sqlite)
     adapters = registry or default_registry()
     jobs = Jobs(settings, writer, adapters)
+    services = Services(settings=settings, writer=writer, jobs=jobs, registry=adapters)
 
     login_limit = RateLimitConfig(
         rate_limit=("minute", settings.login_rate_limit_per_minute),
@@ -111,6 +115,8 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         await jobs.stop()
         await adapters.aclose()
         await writer.aclose()
+        if redis_publisher is not None:
+            await redis_publisher.aclose()
 
     app = Litestar(
         route_handlers=[
@@ -128,6 +134,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             "writer": Provide(lambda: writer, use_cache=True, sync_to_thread=False),
             "registry": Provide(lambda: adapters, use_cache=True, sync_to_thread=False),
             "jobs": Provide(lambda: jobs, use_cache=True, sync_to_thread=False),
+            "services": Provide(lambda: services, use_cache=True, sync_to_thread=False),
             "agent": Provide(_current_agent, sync_to_thread=False),
         },
         middleware=[DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS)],

@@ -1,7 +1,7 @@
 """Processes other than the web app: the job worker and one-shot CLI commands.
 
-They share the web app's database config and writer; their publisher talks to the channels
-backend directly (Redis in production). Without Redis there is no one to tell, and the event log
+They share the web app's database config and writer; their publisher talks to Redis directly
+(production). Without Redis there is no one to tell, and the event log
 alone carries the news to clients when they next resume.
 """
 
@@ -13,14 +13,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from litestar.channels.backends.base import ChannelsBackend
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core import channels_backend, configure, default_registry
+from app.core import configure, default_registry
 from app.db.engine import build_db_config
 from app.domain.channels.jobs import Jobs
-from app.domain.realtime.publisher import BackendPublisher
-from app.domain.realtime.writer import Writer
+from app.domain.realtime.publisher import RedisPublisher
+from app.domain.realtime.writer import Publisher, Writer
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,10 +35,8 @@ class _NoSubscribers:
 async def standalone_writer(settings: Settings) -> AsyncIterator[Writer]:
     configure(settings)
     db_config = build_db_config(settings)
-    backend: ChannelsBackend | None = channels_backend(settings) if settings.redis_url else None
-    if backend is not None:
-        await backend.on_startup()
-    publisher = BackendPublisher(backend) if backend is not None else _NoSubscribers()
+    redis_publisher = RedisPublisher(Redis.from_url(settings.redis_url)) if settings.redis_url else None
+    publisher: Publisher = redis_publisher or _NoSubscribers()
     try:
         sessionmaker = cast("async_sessionmaker[AsyncSession]", db_config.create_session_maker())
         writer = Writer(sessionmaker, publisher, is_postgres=not settings.is_sqlite)
@@ -47,8 +45,8 @@ async def standalone_writer(settings: Settings) -> AsyncIterator[Writer]:
         finally:
             await writer.aclose()
     finally:
-        if backend is not None:
-            await backend.on_shutdown()
+        if redis_publisher is not None:
+            await redis_publisher.aclose()
         await db_config.get_engine().dispose()
 
 

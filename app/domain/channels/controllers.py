@@ -10,9 +10,8 @@ from litestar.params import FromPath
 from app.domain.accounts.auth import bearer_token
 from app.domain.channels.accounts import authenticate_inbound
 from app.domain.inbox.actions import do_ingest
-from app.domain.realtime.writer import Writer
+from app.domain.system.services import Services
 from app.lib.errors import InvalidInputError
-from app.settings import Settings
 from integrations.custom import InboundPayloadError, parse_inbound
 
 
@@ -31,10 +30,10 @@ class InboundAccepted(msgspec.Struct):
 )
 async def custom_inbound(
     request: Request,  # type: ignore[type-arg]
-    writer: NamedDependency[Writer],
-    settings: NamedDependency[Settings],
+    services: NamedDependency[Services],
     account_id: FromPath[str],
 ) -> InboundAccepted:
+    writer, settings = services.writer, services.settings
     account = await authenticate_inbound(writer, account_id, "api", bearer_token(request))
     body = await request.body()
     try:

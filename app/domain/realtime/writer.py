@@ -148,7 +148,11 @@ class Writer:
                 if self._direct_pool is None:
                     assert self._direct_dsn is not None
                     self._direct_pool = await asyncpg.create_pool(
-                        self._direct_dsn, min_size=1, max_size=10, max_inactive_connection_lifetime=300
+                        self._direct_dsn,
+                        min_size=1,
+                        max_size=10,
+                        max_inactive_connection_lifetime=300,
+                        reset=_nothing_to_reset,
                     )
         return self._direct_pool
 
@@ -170,20 +174,21 @@ class Writer:
                 if tx.frames:
                     raise RuntimeError("run_direct work emitted events but returned None")
                 return None
-            if tx.frames:
-                now = utcnow()
-                await connection.execute("SELECT pg_advisory_xact_lock($1)", _EVENT_LOG_LOCK)
-                for frame, contact_id in zip(tx.frames, tx.contact_ids, strict=True):
-                    frame["id"] = await connection.fetchval(
-                        "INSERT INTO events (type, thread_id, contact_id, audience, data, created_at)"
-                        " VALUES ($1, $2, $3, $4, $5::jsonb, $6) RETURNING id",
-                        frame["type"],
-                        frame["thread_id"],
-                        contact_id,
-                        frame["audience"],
-                        msgspec.json.encode(frame["data"]).decode(),
-                        now,
-                    )
+            now = utcnow()
+            for frame, contact_id in zip(tx.frames, tx.contact_ids, strict=True):
+                # Selecting from the lock makes PostgreSQL take it before it forms the row (and its id).
+                frame["id"] = await connection.fetchval(
+                    "WITH event_log AS (SELECT pg_advisory_xact_lock($1))"
+                    " INSERT INTO events (type, thread_id, contact_id, audience, data, created_at)"
+                    " SELECT $2, $3, $4, $5, $6::jsonb, $7 FROM event_log RETURNING id",
+                    _EVENT_LOG_LOCK,
+                    frame["type"],
+                    frame["thread_id"],
+                    contact_id,
+                    frame["audience"],
+                    msgspec.json.encode(frame["data"]).decode(),
+                    now,
+                )
         if tx.frames:
             frames = [
                 {**frame, "channels": channels_for(frame["audience"], self.channel_namespace)}
@@ -261,6 +266,11 @@ class Writer:
                 await callback()
             except Exception:
                 log.exception("after-commit callback failed")
+
+
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    """Pool release hook: ``run_direct`` always ends its transaction and sets no session state, so
+    asyncpg's default reset (one more round trip per use) has nothing to undo."""
 
 
 def _is_transient(exc: OperationalError) -> bool:
