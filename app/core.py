@@ -15,7 +15,6 @@ from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
-from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -141,7 +140,6 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         stores={"login_rate_limit": _store(settings, "login-rate-limit")},
         exception_handlers=exception_handlers,
         request_max_body_size=settings.max_request_bytes,
-        compression_config=CompressionConfig(backend="gzip", minimum_size=2048),
         openapi_config=OpenAPIConfig(
             title="OneThread",
             version="0.1.0",

@@ -4,6 +4,8 @@ path, on PostgreSQL the second message onwards takes the fast one."""
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -53,3 +55,32 @@ async def test_pending_thread_reopens_when_the_customer_writes(api: Api) -> None
     assert (await api.get(f"/api/v1/threads/{thread_id}"))["thread"]["status"] == "open"
     updates = await _events(api, "thread.updated")
     assert updates[-1].data["thread"]["status"] == "open"
+
+
+async def test_fast_path_takes_known_customers_and_leaves_the_rest(api: Api, shape: str) -> None:
+    """On PostgreSQL the fast path must really run for the common case, and write nothing otherwise."""
+    from app.db.models import Message, utcnow
+    from app.domain.inbox.fast_ingest import try_fast_ingest
+    from integrations.types import InboundMessage, InboundSender
+
+    channel = await api.add_api_channel()
+    known = await api.inbound(channel, "hello", contact_id="f", name="Fay")
+    account = uuid.UUID(channel.id)
+
+    def message(contact: str, external_id: str) -> InboundMessage:
+        sender = InboundSender("api", f"{channel.id}:{contact}", None)
+        return InboundMessage("api", channel.id, external_id, sender, "via the fast path")
+
+    now = utcnow()
+    if shape == "embedded":
+        assert not api.writer.supports_direct
+        return
+    fast = await try_fast_ingest(api.writer, message("f", "fast-1"), account, now, now)
+    assert fast is not None and fast.thread_id == known["thread_id"] and not fast.duplicate
+    assert await try_fast_ingest(api.writer, message("f", "fast-1"), account, now, now) is None  # duplicate
+    assert await try_fast_ingest(api.writer, message("stranger", "fast-2"), account, now, now) is None
+    async with api.writer.sessionmaker() as session:
+        texts = list((await session.execute(select(col(Message.text)).order_by(col(Message.id)))).scalars())
+    assert texts == ["hello", "via the fast path"]
+    events = await _events(api, "message.created")
+    assert [e.data["message"]["text"] for e in events] == texts

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
-import msgspec
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -31,7 +30,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_EVENT_LOG_LOCK = 0x0E7E_1065  # any constant shared by every OneThread process
+EVENT_LOG_LOCK = 0x0E7E_1065
+"""The advisory lock that orders event ids by commit (any constant shared by every process)."""
 
 
 class Publisher(Protocol):
@@ -69,28 +69,6 @@ class Transaction:
     def on_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run ``callback`` once the transaction has committed (enqueue a job, say)."""
         self.after_commit.append(callback)
-
-
-@dataclass(slots=True)
-class DirectTransaction:
-    """The event buffer of a ``Writer.run_direct`` unit (frames get their ids when written)."""
-
-    frames: list[dict[str, Any]] = field(default_factory=list)
-    contact_ids: list[int | None] = field(default_factory=list)
-
-    def emit(
-        self,
-        type_: str,
-        data: dict[str, Any],
-        *,
-        thread_id: int | None = None,
-        contact_id: int | None = None,
-        audience: str = "agents",
-    ) -> None:
-        self.frames.append(
-            {"id": None, "type": type_, "thread_id": thread_id, "data": data, "audience": audience}
-        )
-        self.contact_ids.append(contact_id)
 
 
 def event_frame(event: Event) -> dict[str, Any]:
@@ -139,7 +117,7 @@ class Writer:
 
     @property
     def supports_direct(self) -> bool:
-        """Whether ``run_direct`` is available (PostgreSQL only)."""
+        """Whether ``run_statement`` is available (PostgreSQL only)."""
         return self._direct_dsn is not None
 
     async def _direct(self) -> asyncpg.Pool:
@@ -156,48 +134,33 @@ class Writer:
                     )
         return self._direct_pool
 
-    async def run_direct(
-        self, work: Callable[[asyncpg.Connection, DirectTransaction], Awaitable[T | None]]
+    async def run_statement(
+        self, work: Callable[[asyncpg.Connection], Awaitable[tuple[T, list[dict[str, Any]]] | None]]
     ) -> T | None:
-        """The hot-path twin of ``run`` for PostgreSQL: ``work`` speaks SQL on a plain asyncpg connection.
+        """The hot-path twin of ``run`` for PostgreSQL: ``work`` runs one SQL statement, in autocommit.
 
-        Same guarantees as ``run``: one transaction, events appended under the event-log lock at its
-        end, published after commit. ``work`` returns ``None`` to say "not my case" (nothing is
-        written then); callers fall back to the general ORM path. Used where the ORM's per-statement
-        cost dominates (ingest runs at webhook rates).
+        One statement is one transaction, so it keeps ``run``'s guarantees by itself provided it
+        appends its events the way ``run`` does: in a ``SELECT pg_advisory_xact_lock(EVENT_LOG_LOCK)``
+        CTE that the events ``INSERT`` selects from (the lock is then taken before the event ids are,
+        and held until commit). ``work`` returns the result and the committed frames (with their
+        ids), which are published here; or ``None`` for "not my case", having written nothing, so the
+        caller takes the general ORM path. Used where the ORM's per-statement cost dominates.
         """
         pool = await self._direct()
-        tx = DirectTransaction()
-        async with pool.acquire() as connection, connection.transaction():
-            result = await work(connection, tx)
-            if result is None:
-                if tx.frames:
-                    raise RuntimeError("run_direct work emitted events but returned None")
-                return None
-            now = utcnow()
-            for frame, contact_id in zip(tx.frames, tx.contact_ids, strict=True):
-                # Selecting from the lock makes PostgreSQL take it before it forms the row (and its id).
-                frame["id"] = await connection.fetchval(
-                    "WITH event_log AS (SELECT pg_advisory_xact_lock($1))"
-                    " INSERT INTO events (type, thread_id, contact_id, audience, data, created_at)"
-                    " SELECT $2, $3, $4, $5, $6::jsonb, $7 FROM event_log RETURNING id",
-                    _EVENT_LOG_LOCK,
-                    frame["type"],
-                    frame["thread_id"],
-                    contact_id,
-                    frame["audience"],
-                    msgspec.json.encode(frame["data"]).decode(),
-                    now,
-                )
-        if tx.frames:
-            frames = [
+        async with pool.acquire() as connection:
+            outcome = await work(connection)
+        if outcome is None:
+            return None
+        result, frames = outcome
+        if frames:
+            routed = [
                 {**frame, "channels": channels_for(frame["audience"], self.channel_namespace)}
-                for frame in tx.frames
+                for frame in frames
             ]
             try:
-                await self._publisher.publish(frames)
+                await self._publisher.publish(routed)
             except Exception:
-                log.exception("publishing %d event(s) failed", len(frames))
+                log.exception("publishing %d event(s) failed", len(routed))
         return result
 
     async def aclose(self) -> None:
@@ -247,7 +210,7 @@ class Writer:
         if not tx.events:
             return
         if self._is_postgres:
-            await tx.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_LOG_LOCK})
+            await tx.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK})
         now = utcnow()
         for event in tx.events:
             event.created_at = now
@@ -269,8 +232,8 @@ class Writer:
 
 
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
-    """Pool release hook: ``run_direct`` always ends its transaction and sets no session state, so
-    asyncpg's default reset (one more round trip per use) has nothing to undo."""
+    """Pool release hook: ``run_statement`` runs single autocommit statements and sets no session
+    state, so asyncpg's default reset (one more round trip per use) has nothing to undo."""
 
 
 def _is_transient(exc: OperationalError) -> bool:
