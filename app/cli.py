@@ -57,6 +57,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         port=args.port or settings.port,
         log_level=args.log_level,
         ws_ping_interval=None,  # our own {"type": "ping"} frames keep sockets alive
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         lifespan="on",
     )
 

@@ -25,8 +25,9 @@ def _load_or_create_secret(path: Path) -> str:
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    path.write_text(key + "\n")
-    path.chmod(0o600)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
     return key
 
 
@@ -57,6 +58,8 @@ class Settings:
     """Seconds before the first retry; each further retry waits twice as long (capped)."""
     delivery_backoff_cap: float = 300.0
     login_rate_limit_per_minute: int = 10
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose X-Forwarded-For is believed (uvicorn); behind compose's nginx, ``*``."""
     ws_heartbeat_seconds: float = 25.0
     """Idle sockets get a ``{"type": "ping"}`` this often so proxies keep them open."""
     redis_prefix: str = "onethread"
@@ -101,6 +104,7 @@ class Settings:
             db_max_overflow=int(_env("ONETHREAD_DB_MAX_OVERFLOW", "5")),
             delivery_backoff_cap=float(_env("ONETHREAD_DELIVERY_BACKOFF_CAP", "300")),
             login_rate_limit_per_minute=int(_env("ONETHREAD_LOGIN_RATE_LIMIT", "10")),
+            forwarded_allow_ips=_env("ONETHREAD_FORWARDED_ALLOW_IPS", "127.0.0.1"),
             ws_heartbeat_seconds=float(_env("ONETHREAD_WS_HEARTBEAT_SECONDS", "25")),
             job_queue=_env("ONETHREAD_JOB_QUEUE", "onethread:jobs"),
             redis_prefix=_env("ONETHREAD_REDIS_PREFIX", "onethread"),

@@ -19,6 +19,14 @@ from app.settings import Settings
 MIGRATIONS_DIR = "app/db/migrations"
 
 
+def _sqlite_manual_transactions(dbapi_connection: Any, _record: Any) -> None:
+    # Python's sqlite3 opens a transaction only before the first write, so a unit of work's reads
+    # would see data from before a concurrent unit's commit. With the driver's own transaction
+    # handling off, the writer opens every unit with BEGIN IMMEDIATE (one writer at a time, reads
+    # included); plain queries run without a transaction, each on the latest data.
+    dbapi_connection.isolation_level = None
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; busy_timeout makes concurrent writers wait
     # instead of failing with "database is locked".
@@ -66,4 +74,5 @@ def build_db_config(settings: Settings) -> SQLAlchemyAsyncConfig:
     )
     if settings.is_sqlite:
         event.listen(config.get_engine().sync_engine, "connect", _sqlite_pragmas)
+        event.listen(config.get_engine().sync_engine, "connect", _sqlite_manual_transactions)
     return config

@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asyncpg.exceptions import DataError as AsyncpgDataError
+from asyncpg.exceptions import PostgresError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DBAPIError
 
 from app.lib.errors import DomainError
 
@@ -69,6 +72,32 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     return problem(status, slug, title, exc.detail or title, headers=exc.headers)
 
 
+def _is_data_error(exc: BaseException) -> bool:
+    """A value the database cannot store (class 22 SQLSTATE, an out-of-range integer, a NUL byte)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OverflowError | AsyncpgDataError):
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
+
+
+def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if _is_data_error(exc):
+        return problem(
+            422,
+            "invalid-value",
+            "Invalid value",
+            "a value in the request is out of range or contains characters that cannot be stored",
+        )
+    return internal_error_handler(request, exc)
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(
@@ -83,6 +112,10 @@ exception_handlers: dict[Any, Any] = {
     DomainError: domain_error_handler,
     ValidationException: validation_error_handler,
     HTTPException: http_error_handler,
+    DBAPIError: database_error_handler,
+    PostgresError: database_error_handler,
+    AsyncpgDataError: database_error_handler,
+    OverflowError: database_error_handler,
     Exception: internal_error_handler,
 }
 

@@ -251,3 +251,33 @@ async def test_openapi_document_describes_the_api(client: httpx.AsyncClient) -> 
     reply = paths["/api/v1/threads/{thread_id}/messages"]["post"]
     props = reply["requestBody"]["content"]["application/json"]["schema"]
     assert props  # the reply body is documented
+
+
+async def test_values_the_database_cannot_store_are_422_not_500(api: Api) -> None:
+    channel = await api.add_api_channel()
+    thread_id = (await api.inbound(channel, "seed", contact_id="v"))["thread_id"]
+    auth = {"Authorization": f"Bearer {channel.token}"}
+    url = f"/api/v1/channels/{channel.id}/inbound"
+    client, h = api.client, api.headers
+
+    nul = {"external_id": "n", "contact": {"external_id": "v"}, "text": "nul \x00 byte"}
+    assert "NUL" in assert_problem(await client.post(url, json=nul, headers=auth), 422)["detail"]  # type: ignore[operator]
+    ancient = {
+        "external_id": "o",
+        "contact": {"external_id": "v"},
+        "text": "x",
+        "sent_at": "0001-01-01T00:00:00+14:00",
+    }
+    assert "sent_at" in assert_problem(await client.post(url, json=ancient, headers=auth), 422)["detail"]  # type: ignore[operator]
+    assert_problem(
+        await client.post(f"/api/v1/threads/{thread_id}/notes", json={"text": "a\x00b"}, headers=h), 400
+    )
+    for path in ("/api/v1/threads/3000000000", "/api/v1/contacts/9223372036854775807"):
+        assert (await client.get(path, headers=h)).status_code in (404, 422)
+    assert (await client.get("/api/v1/search", params={"q": "x\x00y"}, headers=h)).status_code in (200, 422)
+    login = await client.post("/api/v1/auth/token", json={"email": "a\x00@example.com", "password": "x"})
+    assert login.status_code == 400  # refused by validation, before any lookup
+    assert_problem(
+        await client.get("/api/v1/threads", params={"status": "nope"}, headers=h), 422, "invalid-filter"
+    )
+    assert [m["text"] for m in await api.timeline(thread_id)] == ["seed"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from sqlalchemy import select
@@ -33,7 +34,7 @@ async def do_create_agent(
         )
     if not name.strip():
         raise InvalidInputError("an agent needs a name", type_slug="invalid-name")
-    password_hash = hash_password(password)
+    password_hash = await asyncio.to_thread(hash_password, password)  # argon2 is CPU-heavy: off the loop
 
     async def work(tx: Transaction) -> Agent:
         taken = (await tx.session.execute(select(col(Agent.id)).where(col(Agent.email) == address))).first()
@@ -53,7 +54,7 @@ async def do_issue_token(writer: Writer, *, email: str, password: str) -> str:
     address = email.strip().lower()
     async with writer.sessionmaker() as session:
         agent = (await session.execute(select(Agent).where(col(Agent.email) == address))).scalar_one_or_none()
-    ok = verify_password(agent.password_hash if agent else None, password)
+    ok = await asyncio.to_thread(verify_password, agent.password_hash if agent else None, password)
     if agent is None or not ok or not agent.is_active:
         raise AuthenticationError("wrong email or password", type_slug="bad-credentials")
     token = new_token("ot_")

@@ -14,11 +14,12 @@ from app.db.models import Agent
 from app.domain.accounts.actions import do_issue_token
 from app.domain.accounts.auth import requires_agent
 from app.domain.realtime.writer import Writer
+from app.lib.fields import text
 
 
 class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
-    email: Annotated[str, msgspec.Meta(max_length=320)]
-    password: Annotated[str, msgspec.Meta(max_length=1024)]
+    email: Annotated[str, text(max_length=320)]
+    password: Annotated[str, text(max_length=1024)]
 
 
 class TokenOut(msgspec.Struct):

@@ -55,7 +55,8 @@ async def cached_account(writer: Writer, account_id: str) -> AccountConfig | Non
         return hit[1]
     async with writer.sessionmaker() as session:
         config = await account_config(session, key)
-    _cache[key] = (now, config)
+    if config is not None:  # misses are not cached: anyone can send made-up ids
+        _cache[key] = (now, config)
     return config
 
 

@@ -17,8 +17,8 @@ from integrations.custom import InboundPayloadError, parse_inbound
 
 class InboundAccepted(msgspec.Struct):
     message_id: int
-    thread_id: FromPath[int]
-    contact_id: FromPath[int]
+    thread_id: int
+    contact_id: int
     duplicate: bool
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.models import Contact, Identity, Merge, MergeSuggestion, Message, Thread, utcnow
@@ -23,6 +24,17 @@ _CONTACT_FIELDS = ("name", "email", "phone")
 # When both threads are live the busier state wins: an open conversation must not vanish into a
 # resolved one.
 _STATUS_RANK = {"open": 5, "bot": 4, "pending": 3, "snoozed": 2, "resolved": 1, "merged": 0}
+
+
+async def lock_threads(session: AsyncSession, contact_ids: list[int]) -> None:
+    """Lock the contacts' threads in id order, before anything else, so merges, undos and
+    ingest serialise on them without deadlocking each other."""
+    await session.execute(
+        select(col(Thread.id))
+        .where(col(Thread.contact_id).in_(sorted(set(contact_ids))))
+        .order_by(col(Thread.id))
+        .with_for_update()
+    )
 
 
 def _thread_state(thread: Thread) -> dict[str, Any]:
@@ -41,6 +53,9 @@ async def merge_contacts(
     session = tx.session
     if primary.id == other.id:
         raise ConflictError("a contact cannot be merged with itself", type_slug="merge-self")
+    await lock_threads(session, [primary.id or 0, other.id or 0])
+    await session.refresh(primary)
+    await session.refresh(other)
     if primary.merged_into_id is not None or other.merged_into_id is not None:
         raise ConflictError("one of these contacts is already merged into another", type_slug="merge-merged")
     primary_thread = await thread_of_contact(session, primary)
@@ -161,8 +176,9 @@ async def undo_merge(tx: Transaction, merge: Merge, *, agent_id: int | None = No
     session = tx.session
     if merge.undone_at is not None:
         raise ConflictError("this merge was already undone", type_slug="merge-already-undone")
-    primary = await session.get(Contact, merge.primary_contact_id)
-    other = await session.get(Contact, merge.other_contact_id)
+    await lock_threads(session, [merge.primary_contact_id, merge.other_contact_id])
+    primary = await session.get(Contact, merge.primary_contact_id, populate_existing=True)
+    other = await session.get(Contact, merge.other_contact_id, populate_existing=True)
     assert primary is not None and other is not None
     if primary.merged_into_id is not None:
         raise ConflictError(

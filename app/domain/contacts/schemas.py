@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import msgspec
 
 from app.db.models import Contact, Identity
+from app.lib.fields import text
 
 
 class IdentityOut(msgspec.Struct):
@@ -50,9 +51,9 @@ class MergeOut(msgspec.Struct):
 class ContactPatch(msgspec.Struct, forbid_unknown_fields=True):
     """Fields to change; an email or phone adds an identity (and may link another contact)."""
 
-    name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
-    email: Annotated[str, msgspec.Meta(max_length=320)] | None = None
-    phone: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    name: Annotated[str, text(max_length=200)] | None = None
+    email: Annotated[str, text(max_length=320)] | None = None
+    phone: Annotated[str, text(max_length=40)] | None = None
     attributes: dict[str, Any] | None = None
 
 

@@ -26,7 +26,7 @@ from app.domain.inbox.threads import (
     system_message,
     thread_of_contact,
 )
-from app.domain.realtime.writer import Transaction, Writer
+from app.domain.realtime.writer import RetryTransaction, Transaction, Writer
 from app.lib.errors import ConflictError, InvalidInputError, NotFoundError
 from integrations.base import DeliveryContext
 from integrations.registry import AdapterRegistry
@@ -151,6 +151,11 @@ async def do_ingest(writer: Writer, inbound: InboundMessage) -> IngestResult:
         resolved = await resolve_sender(tx, inbound.sender)
         contact = resolved.contact
         thread = await thread_of_contact(session, contact)
+        # The thread lock waited out any merge or undo; if one moved this identity meanwhile,
+        # what we resolved is stale: run the unit again.
+        await session.refresh(resolved.identity)
+        if resolved.identity.contact_id != contact.id:
+            raise RetryTransaction("the sender's identity moved to another contact meanwhile")
         status_changed = await _reopen_for_customer(tx, thread, inbound.channel, now)
         message = Message(
             thread_id=pk(thread.id),
@@ -333,7 +338,7 @@ async def do_send_reply(
 
 
 async def _thread_for_update(tx: Transaction, thread_id: int) -> Thread:
-    thread = await tx.session.get(Thread, thread_id)
+    thread = await tx.session.get(Thread, thread_id, with_for_update=True, populate_existing=True)
     if thread is None or thread.status == "merged":
         raise NotFoundError(f"thread {thread_id} does not exist", type_slug="thread-not-found")
     return thread

@@ -20,12 +20,12 @@ from app.domain.contacts.schemas import ContactOut, IdentityOut, identity_out
 from app.domain.inbox import actions, queries
 from app.domain.inbox.schemas import MessageOut, Page, ThreadOut, message_out, thread_out
 from app.domain.realtime.writer import Writer
+from app.lib import fields
 from app.lib.errors import InvalidInputError
+from app.lib.fields import MessageText
 from app.settings import Settings
 from integrations.identifiers import InvalidIdentifierError, normalize_phone
 from integrations.registry import AdapterRegistry
-
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=65_536)]
 
 
 class ThreadDetail(msgspec.Struct):
@@ -42,20 +42,20 @@ class ThreadPatch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ReplyIn(msgspec.Struct, forbid_unknown_fields=True):
-    text: Text
+    text: MessageText
     channel: Annotated[str, msgspec.Meta(max_length=40)] | None = None
 
 
 class NoteIn(msgspec.Struct, forbid_unknown_fields=True):
-    text: Text
+    text: MessageText
 
 
 class PhoneNoteIn(msgspec.Struct, forbid_unknown_fields=True):
-    phone: Annotated[str, msgspec.Meta(min_length=3, max_length=40)]
-    text: Annotated[str, msgspec.Meta(max_length=65_536)]
+    phone: Annotated[str, fields.text(min_length=3, max_length=40)]
+    text: Annotated[str, fields.text(max_length=65_536)]
     direction: Literal["inbound", "outbound"]
     duration_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] | None = None
-    contact_id: FromPath[int] | None = None
+    contact_id: int | None = None
 
 
 class SearchResult(msgspec.Struct):

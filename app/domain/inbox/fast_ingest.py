@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from asyncpg.exceptions import DeadlockDetectedError, SerializationError
 
 from app.domain.inbox.schemas import Author, ContactBrief, MessageOut, ThreadOut, to_builtins
 from app.domain.inbox.threads import preview_of
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 # $1 channel  $2 identity external id  $3 account  $4 message external id  $5 sender name
 # $6 text  $7 html  $8 subject  $9 meta (json)  $10 created_at  $11 received_at  $12 preview
-# $13 event payload template (json)  $14 event-log lock key
+# $13 event payload template (json)  $14 event-log lock key  $15 message channel
 _KNOWN_SENDER_INTO_LIVE_THREAD = """
 WITH target AS (
     SELECT i.id AS identity_id, c.id AS contact_id, c.name, c.email, c.phone, t.id AS thread_id
@@ -50,13 +51,17 @@ WITH target AS (
       AND t.status IN ('open', 'bot')
       AND t.snoozed_until IS NULL
       AND t.last_message_at <= $10
-      AND c.name IS NOT NULL
+      AND NULLIF(c.name, '') IS NOT NULL
+    -- Waits for anyone changing the thread or the identity (an agent resolving it, a merge or an
+    -- undo moving them) and then re-checks these conditions on the new rows; a message that no
+    -- longer qualifies drops out and takes the general path.
+    FOR UPDATE OF i, t
 ),
 inserted AS (
     INSERT INTO messages (thread_id, channel_account_id, identity_id, external_id, direction, kind,
                           channel, author_type, author_name, text, html, subject, meta,
                           delivery_attempts, created_at, received_at, updated_at)
-    SELECT thread_id, $3, identity_id, $4, 'in', 'text', $1, 'customer', COALESCE($5, name),
+    SELECT thread_id, $3, identity_id, $4, 'in', 'text', $15, 'customer', COALESCE(NULLIF($5, ''), name),
            $6, $7, $8, $9::jsonb, 0, $10, $11, $11
     FROM target
     ON CONFLICT (channel_account_id, external_id) DO NOTHING
@@ -64,7 +69,7 @@ inserted AS (
 ),
 thread AS (
     UPDATE threads t
-    SET last_message_preview = $12, last_message_at = $10, last_inbound_channel = $1,
+    SET last_message_preview = $12, last_message_at = $10, last_inbound_channel = $15,
         last_inbound_at = $11, updated_at = $11
     FROM inserted
     WHERE t.id = inserted.thread_id
@@ -151,7 +156,16 @@ async def try_fast_ingest(
     payload = _payload(inbound, created_at, received_at, preview)
 
     async def work(connection: asyncpg.Connection) -> tuple[IngestResult, list[dict[str, Any]]] | None:
-        row = await connection.fetchrow(
+        try:
+            row = await _fetch(connection)
+        except (DeadlockDetectedError, SerializationError):
+            return None  # the statement rolled back; the general path retries as a unit of work
+        if row is None:
+            return None
+        return _outcome(row)
+
+    async def _fetch(connection: asyncpg.Connection) -> asyncpg.Record | None:
+        return await connection.fetchrow(
             _KNOWN_SENDER_INTO_LIVE_THREAD,
             inbound.sender.channel,
             inbound.sender.external_id,
@@ -167,9 +181,10 @@ async def try_fast_ingest(
             preview,
             msgspec.json.encode(payload).decode(),
             EVENT_LOG_LOCK,
+            inbound.channel,
         )
-        if row is None:
-            return None
+
+    def _outcome(row: asyncpg.Record) -> tuple[IngestResult, list[dict[str, Any]]]:
         message, thread = payload["message"], payload["thread"]
         message["id"], message["thread_id"] = row["message_id"], row["thread_id"]
         message["author"]["name"] = row["author_name"]

@@ -19,7 +19,9 @@ MAX_PAGE = 200
 
 
 def like_pattern(q: str) -> str:
-    escaped = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = (
+        q.replace("\x00", "").strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    )
     return f"%{escaped}%"
 
 
@@ -55,6 +57,9 @@ async def inbox_page(
     )
     if status:
         statuses = [s for s in status.split(",") if s]
+        unknown = sorted(set(statuses) - {"bot", "open", "pending", "snoozed", "resolved"})
+        if unknown:
+            raise InvalidInputError(f"unknown status {', '.join(unknown)}", type_slug="invalid-filter")
         query = query.where(col(Thread.status).in_(statuses))
     if assignee == "me":
         query = query.where(col(Thread.assignee_id) == agent.id)
@@ -200,7 +205,7 @@ def _fts5_query(q: str) -> str:
 
 async def search_messages(session: AsyncSession, q: str, limit: int = 50) -> list[MessageOut]:
     """Full-text search: PostgreSQL ``websearch_to_tsquery``; SQLite FTS5 (kept by triggers)."""
-    q = q.strip()
+    q = q.replace("\x00", "").strip()
     if not q:
         return []
     dialect = session.bind.dialect.name if session.bind else "sqlite"

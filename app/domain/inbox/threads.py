@@ -5,13 +5,14 @@ Only called from inside a ``Writer`` transaction; the names say which rows they 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.models import Contact, Identity, Message, Thread, utcnow
+from app.domain.realtime.writer import RetryTransaction
 
 PREVIEW_CHARS = 140
 
@@ -21,16 +22,33 @@ def preview_of(text: str) -> str:
     return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
 
 
+NO_MESSAGE_YET = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 async def thread_of_contact(session: AsyncSession, contact: Contact) -> Thread:
-    """The contact's one thread, created on first need (the unique key on contact_id holds races off)."""
+    """The contact's one thread, locked for this transaction, created on first need.
+
+    The row lock (``FOR UPDATE``; SQLite has one writer anyway) serialises everything that changes
+    a thread — messages reopening it, agents resolving it, merges moving it — so a status read here
+    stays true until commit. A thread found ``merged`` means a merge committed while we waited: the
+    unit of work runs again and finds the surviving contact. The unique key on ``contact_id``
+    holds concurrent creations off.
+    """
     thread = (
-        await session.execute(select(Thread).where(col(Thread.contact_id) == contact.id))
+        await session.execute(
+            select(Thread)
+            .where(col(Thread.contact_id) == contact.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
     ).scalar_one_or_none()
     if thread is None:
         assert contact.id is not None
-        thread = Thread(contact_id=contact.id, status="open")
+        thread = Thread(contact_id=contact.id, status="open", last_message_at=NO_MESSAGE_YET)
         session.add(thread)
         await session.flush()
+    elif thread.status == "merged":
+        raise RetryTransaction(f"thread {thread.id} was merged away meanwhile")
     return thread
 
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 import asyncpg
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.models import Event, utcnow
@@ -183,6 +183,8 @@ class Writer:
             async with self._sessionmaker() as session:
                 tx = Transaction(session)
                 try:
+                    if not self._is_postgres:
+                        await session.execute(text("BEGIN IMMEDIATE"))
                     result = await work(tx)
                     await self._append_events(tx)
                     await session.commit()
@@ -192,12 +194,16 @@ class Writer:
                         raise
                     log.debug("retrying unit of work after %s", type(exc).__name__)
                     continue
-                except OperationalError as exc:
+                except DBAPIError as exc:
                     await session.rollback()
-                    # SQLite reports a lost write race as "database is locked"; PostgreSQL as a
-                    # serialization failure. Both are safe to run again.
-                    if attempt == attempts or not _is_transient(exc):
+                    # A lost race: SQLite says "database is locked", PostgreSQL reports a deadlock
+                    # or serialization failure; a pooled connection may also have died. Running
+                    # the whole unit again is safe.
+                    if attempt == attempts or not is_transient(exc):
                         raise
+                    log.info(
+                        "retrying unit of work after a transient database error: %s", type(exc.orig).__name__
+                    )
                     continue
                 except BaseException:
                     await session.rollback()
@@ -209,6 +215,9 @@ class Writer:
     async def _append_events(self, tx: Transaction) -> None:
         if not tx.events:
             return
+        # Row locks first, the event-log lock last (and only for the inserts and the commit): every
+        # writer takes them in that order, so the two kinds of lock never deadlock each other.
+        await tx.session.flush()
         if self._is_postgres:
             await tx.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK})
         now = utcnow()
@@ -236,6 +245,15 @@ async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
     state, so asyncpg's default reset (one more round trip per use) has nothing to undo."""
 
 
-def _is_transient(exc: OperationalError) -> bool:
-    message = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
-    return "locked" in message or "serialization" in message or "deadlock" in message
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock timeout
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """Whether running the unit of work again may succeed."""
+    if exc.connection_invalidated:
+        return True
+    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        if getattr(candidate, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+            return True
+    message = str(exc.orig).lower()
+    return "database is locked" in message or "deadlock" in message
