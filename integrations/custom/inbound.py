@@ -10,6 +10,7 @@ from integrations.identifiers import InvalidIdentifierError, normalize_email, no
 from integrations.types import ContactClaim, InboundMessage, InboundSender
 
 CHANNEL = "api"
+EARLIEST_SENT_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class InboundPayloadError(ValueError):
@@ -56,6 +57,14 @@ def parse_inbound(
         raise InboundPayloadError(f"text is longer than {max_text_chars} characters")
     if payload.contact.name is not None and len(payload.contact.name) > 200:
         raise InboundPayloadError("contact.name is longer than 200 characters")
+    for field, value in (
+        ("external_id", payload.external_id),
+        ("contact.external_id", payload.contact.external_id),
+        ("contact.name", payload.contact.name or ""),
+        ("text", payload.text),
+    ):
+        if "\x00" in value:
+            raise InboundPayloadError(f"{field} contains a NUL character")
 
     claims: list[ContactClaim] = []
     if payload.contact.email:
@@ -71,8 +80,15 @@ def parse_inbound(
         claims.append(ContactClaim("phone", phone, verified=True))
 
     sent_at = payload.sent_at
-    if sent_at is not None and sent_at.tzinfo is None:
-        sent_at = sent_at.replace(tzinfo=UTC)
+    if sent_at is not None:
+        if sent_at.tzinfo is None:
+            sent_at = sent_at.replace(tzinfo=UTC)
+        try:
+            sent_at = sent_at.astimezone(UTC)
+        except OverflowError:
+            raise InboundPayloadError("sent_at is out of range") from None
+        if not sent_at >= EARLIEST_SENT_AT:
+            raise InboundPayloadError("sent_at is before 2000")
 
     return InboundMessage(
         channel=CHANNEL,
