@@ -3,7 +3,9 @@
 - ``integrations`` imports nothing from ``app`` or ``litestar`` (adapters stay testable alone);
 - ``app.lib`` imports no domain;
 - only ``app.core`` (and the process entry points built on it) imports every domain;
-- a domain's controllers never write: only ``actions`` (and the helpers they call) commit.
+- a domain's controllers never write: they call ``do_*`` actions, which run their work through the
+  ``Writer`` (``actions.py`` and the modules it delegates to: resolution, merging, delivery,
+  fast_ingest, channel accounts).
 """
 
 from __future__ import annotations
@@ -48,13 +50,42 @@ def test_lib_imports_no_domain() -> None:
 
 
 def test_controllers_do_not_commit_or_add_rows() -> None:
-    writes = (".commit(", ".add(", ".add_all(", ".delete(", "insert(", "update(")
+    writes = (
+        ".commit(",
+        ".add(",
+        ".add_all(",
+        ".delete(",
+        "insert(",
+        "update(",
+        "writer.run(",
+        "run_statement(",
+        ".emit(",
+    )
     offenders = [
         str(path.relative_to(ROOT))
         for path in ROOT.glob("app/domain/*/controllers.py")
         if any(marker in path.read_text() for marker in writes)
     ]
     assert offenders == []
+
+
+def test_only_writer_users_write() -> None:
+    """Every module that opens a unit of work is one of the writers the design names."""
+    writers = {
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "app").rglob("*.py")
+        if "writer.run(" in path.read_text() or "run_statement(" in path.read_text()
+    }
+    allowed = {
+        "app/domain/realtime/writer.py",
+        "app/domain/inbox/actions.py",
+        "app/domain/inbox/fast_ingest.py",
+        "app/domain/contacts/actions.py",
+        "app/domain/accounts/actions.py",
+        "app/domain/channels/accounts.py",
+        "app/domain/channels/delivery.py",
+    }
+    assert writers <= allowed, writers - allowed
 
 
 def test_every_domain_is_wired_only_in_core() -> None:
