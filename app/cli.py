@@ -40,7 +40,7 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
     from app.db.migrate import upgrade
 
     upgrade(settings)
-    print("database is up to date")
+    print("database schema is at the latest revision")
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:

@@ -47,7 +47,8 @@ class Settings:
     """Region used to read phone numbers written without a country code (ISO 3166 alpha-2)."""
     db_pool_size: int = 10
     db_max_overflow: int = 5
-    """Connections per process: keep processes * (pool + overflow) under PostgreSQL's max_connections."""
+    """Per process: the ORM pool (size + overflow) and the ingest fast path's own pool (size again);
+    keep processes * (2 * size + overflow) under PostgreSQL's max_connections."""
     max_request_bytes: int = 1_048_576
     """Request bodies above this are refused with 413 (webhook bodies and API calls alike)."""
     max_text_chars: int = 65_536

@@ -92,6 +92,7 @@ class Writer:
         *,
         is_postgres: bool,
         channel_namespace: str | None = None,
+        direct_pool_size: int = 10,
     ) -> None:
         """``channel_namespace`` names this event log's channels; by default the database's name
         (``publisher.log_namespace``), which every process on the same database agrees on."""
@@ -109,6 +110,7 @@ class Writer:
             else None
         )
         self._direct_pool: asyncpg.Pool | None = None
+        self._direct_pool_size = direct_pool_size
         self._direct_pool_lock = asyncio.Lock()
 
     @property
@@ -128,7 +130,7 @@ class Writer:
                     self._direct_pool = await asyncpg.create_pool(
                         self._direct_dsn,
                         min_size=1,
-                        max_size=10,
+                        max_size=self._direct_pool_size,
                         max_inactive_connection_lifetime=300,
                         reset=_nothing_to_reset,
                     )
