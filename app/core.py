@@ -10,20 +10,29 @@ import logging
 from typing import Any, cast
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from jinja2 import Environment, FileSystemLoader
 from litestar import Litestar, Request, Router
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
-from litestar.datastructures import State
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.middleware.session.server_side import ServerSideSessionBackend
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.security.session_auth import SessionAuth
+from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
+from litestar.stores.file import FileStore
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
+from litestar.template.config import TemplateConfig
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +43,9 @@ from app.domain.accounts import controllers as accounts_controllers
 from app.domain.accounts.auth import TokenAuthMiddleware
 from app.domain.channels import controllers as channels_controllers
 from app.domain.channels.jobs import Jobs
+from app.domain.console import controllers as console_controllers
+from app.domain.console import sessions as console_sessions
+from app.domain.console.views import TEMPLATE_FILTERS
 from app.domain.contacts import controllers as contacts_controllers
 from app.domain.inbox import controllers as inbox_controllers
 from app.domain.realtime import controllers as realtime_controllers
@@ -41,6 +53,7 @@ from app.domain.realtime.publisher import ChannelsPublisher, RedisPublisher
 from app.domain.realtime.writer import Publisher, Writer
 from app.domain.system import controllers as system_controllers
 from app.domain.system.services import Services
+from app.lib.assets import STATIC_DIR, STATIC_PREFIX, TEMPLATES_DIR, AssetManifest
 from app.lib.problems import exception_handlers
 from app.settings import Settings
 from integrations.custom import CustomChannelAdapter
@@ -49,6 +62,24 @@ from integrations.registry import AdapterRegistry
 # Routes whose callers are not agents: they authenticate in the handler (account tokens,
 # signatures) or not at all, so the agent-token lookup is skipped for them.
 PUBLIC_PATHS = [r"^/api/v1/channels/", r"^/webhooks/", r"^/widget/", r"^/schema", r"^/health", r"^/static/"]
+
+# Routes CSRF checks skip: none of them is authorized by a cookie (bearer tokens, signatures, account
+# tokens, or nothing at all), so a forged cross-site request gains nothing there. Everything else,
+# the console's forms and HTMX requests, must carry the token.
+CSRF_EXEMPT = [r"^/api/", r"^/webhooks/", r"^/widget/", r"^/schema", r"^/health", r"^/static/"]
+
+# htmx 2 swaps no 4xx by default; the console answers a refused send with 409/422 and the form
+# (reason included), which must be swapped in.
+HTMX_CONFIG = {
+    "responseHandling": [
+        {"code": "204", "swap": False},
+        {"code": "[23]..", "swap": True},
+        {"code": "^(409|422)$", "swap": True, "error": False},
+        {"code": "[45]..", "swap": False, "error": True},
+    ],
+    "selfRequestsOnly": True,
+    "allowScriptTags": False,
+}
 
 
 def configure(settings: Settings) -> None:
@@ -73,6 +104,24 @@ def _store(settings: Settings, namespace: str) -> Store:
             url=settings.redis_url, namespace=f"{settings.redis_prefix}:{namespace}"
         )
     return MemoryStore()
+
+
+def _session_store(settings: Settings) -> Store:
+    """Console sessions: shared in Redis when there is one, else files, so a restart logs nobody out."""
+    if settings.redis_url:
+        return _store(settings, "sessions")
+    return FileStore(path=settings.var_dir / "sessions", create_directories=True)
+
+
+def template_config(assets: AssetManifest) -> TemplateConfig[JinjaTemplateEngine]:
+    """Jinja2 with autoescaping always on: customer text reaches these templates verbatim."""
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, trim_blocks=True, lstrip_blocks=True
+    )
+    environment.globals["static_url"] = assets.url
+    environment.globals["htmx_config"] = HTMX_CONFIG
+    environment.filters.update(TEMPLATE_FILTERS)
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
 
 
 def _current_agent(request: Request[Any, Any, Any]) -> Agent:
@@ -108,6 +157,35 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
     auth_router = Router(
         path="/", route_handlers=[accounts_controllers.issue_token], middleware=[login_limit.middleware]
     )
+    # The console: session-authenticated pages. The login form shares the token endpoint's rate
+    # limit (the limiter keys on the client address), so two doors do not double an attacker's budget.
+    console_auth = SessionAuth[Agent, ServerSideSessionBackend](
+        retrieve_user_handler=console_sessions.agent_from_session,
+        session_backend_config=console_sessions.session_config(
+            secure=settings.public_url.startswith("https://")
+        ),
+    )
+    console_router = Router(
+        path="/",
+        route_handlers=[
+            *console_controllers.route_handlers,
+            Router(
+                path="/",
+                route_handlers=[console_controllers.login_submit],
+                middleware=[login_limit.middleware],
+            ),
+        ],
+        middleware=[console_auth.middleware],
+        exception_handlers=console_controllers.exception_handlers,
+    )
+    assets = AssetManifest()
+    static_router = create_static_files_router(
+        path=STATIC_PREFIX,
+        directories=[STATIC_DIR],
+        cache_control=CacheControlHeader(max_age=31_536_000, public=True),
+        include_in_schema=False,
+        name="static",
+    )
 
     async def start_jobs() -> None:
         await jobs.start(as_worker=settings.run_worker_in_process)
@@ -128,8 +206,18 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             *inbox_controllers.route_handlers,
             *realtime_controllers.route_handlers,
             *system_controllers.route_handlers,
+            console_router,
+            static_router,
         ],
-        plugins=[SQLAlchemyPlugin(config=db_config), channels],
+        plugins=[SQLAlchemyPlugin(config=db_config), channels, HTMXPlugin()],
+        template_config=template_config(assets),
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="onethread_csrf",
+            cookie_secure=settings.public_url.startswith("https://"),
+            cookie_samesite="lax",
+            exclude=CSRF_EXEMPT,
+        ),
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "writer": Provide(lambda: writer, use_cache=True, sync_to_thread=False),
@@ -139,7 +227,10 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             "agent": Provide(_current_agent, sync_to_thread=False),
         },
         middleware=[DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS)],
-        stores={"login_rate_limit": _store(settings, "login-rate-limit")},
+        stores={
+            "login_rate_limit": _store(settings, "login-rate-limit"),
+            console_sessions.SESSION_STORE: _session_store(settings),
+        },
         exception_handlers=exception_handlers,
         request_max_body_size=settings.max_request_bytes,
         openapi_config=OpenAPIConfig(

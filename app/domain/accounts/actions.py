@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.db.models import Agent, ApiToken, pk, utcnow
-from app.domain.accounts.passwords import hash_password, verify_password
+from app.domain.accounts.auth import check_credentials
+from app.domain.accounts.passwords import hash_password
 from app.domain.realtime.writer import Transaction, Writer
-from app.lib.errors import AuthenticationError, ConflictError, InvalidInputError
+from app.lib.errors import ConflictError, InvalidInputError
 from app.lib.secrets import new_token, token_digest
 from integrations.identifiers import InvalidIdentifierError, normalize_email
 
@@ -51,12 +52,7 @@ async def do_create_agent(
 
 async def do_issue_token(writer: Writer, *, email: str, password: str) -> str:
     """A new API token for valid credentials; the same answer for unknown email and wrong password."""
-    address = email.strip().lower()
-    async with writer.sessionmaker() as session:
-        agent = (await session.execute(select(Agent).where(col(Agent.email) == address))).scalar_one_or_none()
-    ok = await asyncio.to_thread(verify_password, agent.password_hash if agent else None, password)
-    if agent is None or not ok or not agent.is_active:
-        raise AuthenticationError("wrong email or password", type_slug="bad-credentials")
+    agent = await check_credentials(writer, email=email, password=password)
     token = new_token("ot_")
 
     async def work(tx: Transaction) -> None:

@@ -7,6 +7,7 @@ endpoint) simply have no guard.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.db.models import Agent, ApiToken
+from app.domain.accounts.passwords import verify_password
 from app.domain.realtime.writer import Writer
 from app.lib.errors import AuthenticationError, ForbiddenError
 from app.lib.secrets import token_digest
@@ -44,6 +46,30 @@ async def agent_for_token(writer: Writer, token: str) -> Agent | None:
     if row is None or not row.is_active:
         return None
     return row
+
+
+async def check_credentials(writer: Writer, *, email: str, password: str) -> Agent:
+    """The active agent with these credentials; the same error for unknown email and wrong password.
+
+    Shared by the token endpoint and the console's login form so both refuse alike. Argon2 runs in a
+    thread (it is CPU-heavy by design) and runs even for an unknown email, so timing says nothing.
+    """
+    address = email.strip().lower()
+    async with writer.sessionmaker() as session:
+        agent = (await session.execute(select(Agent).where(col(Agent.email) == address))).scalar_one_or_none()
+    ok = await asyncio.to_thread(verify_password, agent.password_hash if agent else None, password)
+    if agent is None or not ok or not agent.is_active:
+        raise AuthenticationError("wrong email or password", type_slug="bad-credentials")
+    return agent
+
+
+async def agent_by_id(writer: Writer, agent_id: int) -> Agent | None:
+    """The agent a console session names, if it still exists and may still log in."""
+    async with writer.sessionmaker() as session:
+        agent = await session.get(Agent, agent_id)
+    if agent is None or not agent.is_active:
+        return None
+    return agent
 
 
 class TokenAuthMiddleware(AbstractAuthenticationMiddleware):

@@ -1,0 +1,120 @@
+"""The console in a real browser against a real ``onethread serve``: log in, open a thread, add a note.
+
+Headless Debian ``chromium`` driven by Python Playwright (``executable_path``; Playwright's own
+browser downloads are never used). The server runs the embedded shape on a SQLite copy, so this
+test needs no PostgreSQL or Redis of its own. A screenshot of the thread is saved under
+``tests/e2e/screenshots/`` (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import async_playwright, expect
+
+from tests.conftest import RUN_ID, SECRET
+from tests.helpers import PASSWORD
+from tests.processes import ServerGroup, ServerProcess, cli_json, create_agent
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+XSS = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script>"
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's browser; missing means a broken set-up, so the test fails rather than skips."""
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is required for the browser tests (apt-get install chromium)")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    return CHROMIUM
+
+
+@pytest.fixture
+async def server(
+    sqlite_template: Path, tmp_path: Path
+) -> AsyncIterator[tuple[ServerProcess, dict[str, str]]]:
+    db = tmp_path / "onethread.db"
+    shutil.copy(sqlite_template, db)
+    env = {
+        "ONETHREAD_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "ONETHREAD_SECRET_KEY": SECRET,
+        "ONETHREAD_VAR_DIR": str(tmp_path / "var"),
+        "ONETHREAD_LOGIN_RATE_LIMIT": "10000",
+        "ONETHREAD_JOB_QUEUE": f"onethread:test:{RUN_ID}:{uuid.uuid4().hex[:6]}",
+    }
+    group = ServerGroup(tmp_path / "logs")
+    try:
+        await create_agent(env, "ada@example.com", PASSWORD, admin=True, name="Ada Agent")
+        yield await group.start(env, name="console"), env
+    finally:
+        group.stop_all()
+
+
+async def test_log_in_open_a_thread_and_add_a_note(
+    server: tuple[ServerProcess, dict[str, str]], chromium: Path
+) -> None:
+    process, env = server
+    channel = await cli_json(env, "channel", "add", "api", "--name", "Shop")
+    async with httpx.AsyncClient(base_url=process.url, timeout=10) as http:
+        for text, contact in (("Where is my order #1042?", "c-1"), (XSS, "c-1")):
+            response = await http.post(
+                f"/api/v1/channels/{channel['id']}/inbound",
+                json={
+                    "external_id": uuid.uuid4().hex,
+                    "contact": {"external_id": contact, "name": "Cleo Customer"},
+                    "text": text,
+                },
+                headers={"Authorization": f"Bearer {channel['token']}"},
+            )
+            assert response.status_code == 202, response.text
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = await browser.new_page(viewport={"width": 1100, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            dialogs: list[str] = []
+            page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+
+            await page.goto(f"{process.url}/")
+            await expect(page).to_have_url(f"{process.url}/login")
+            await page.get_by_label("Email").fill("ada@example.com")
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Log in").click()
+            await expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+
+            await page.get_by_role("link", name="Cleo Customer").click()
+            await expect(page.get_by_role("heading", name="Cleo Customer")).to_be_visible()
+            await expect(page.locator("#timeline")).to_contain_text("Where is my order #1042?")
+            await expect(page.locator("#timeline")).to_contain_text("<script>document.title='pwned'</script>")
+
+            await page.get_by_label("Internal note").check()
+            await page.get_by_label("Message").fill("Called the warehouse: ships tomorrow.")
+            await page.get_by_role("button", name="Send").click()
+            note = page.locator("#timeline .msg--note")
+            await expect(note).to_contain_text("Called the warehouse: ships tomorrow.")
+            await expect(page.get_by_label("Message")).to_have_value("")  # the composer was reset
+            # HTMX swapped the note in: no full-page post and redirect (that would add #m-<id>).
+            await expect(page).to_have_url(re.compile(r"/threads/\d+$"))
+
+            await page.screenshot(path=str(SCREENSHOTS / "thread-with-note.png"), full_page=True)
+            assert await page.title() != "pwned"
+            assert dialogs == [] and errors == []
+            assert await page.locator("#timeline img").count() == 0
+        finally:
+            await browser.close()
