@@ -5,19 +5,32 @@ Runs on both shapes: sessions live in files (embedded) or Redis (production).
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from html import unescape
 
 import httpx
 import pytest
 from litestar import Litestar
 
+from app.core import create_app
 from app.domain.accounts.actions import do_create_agent
 from app.domain.console.sessions import SESSION_COOKIE
+from app.settings import Settings
+from tests.conftest import running
 from tests.helpers import PASSWORD, Api
 
 CSRF_COOKIE = "onethread_csrf"
 XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
+
+
+@asynccontextmanager
+async def http_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as client:
+        yield client
 
 
 def csrf_from(html: str) -> str:
@@ -248,3 +261,53 @@ async def test_static_assets_are_served_cache_busted(agent_client: httpx.AsyncCl
         response = await agent_client.get(unescape(url))
         assert response.status_code == 200
         assert "max-age=31536000" in response.headers["cache-control"]
+
+
+async def test_login_form_is_rate_limited_with_a_message(settings: Settings) -> None:
+    limited = create_app(dataclasses.replace(settings, login_rate_limit_per_minute=3))
+    async with running(limited), http_client(limited) as client:
+        await do_create_agent(limited.state.writer, email="ada@example.com", name="Ada", password=PASSWORD)
+        codes = [(await login(client, password="wrong password")).status_code for _ in range(3)]
+        assert codes == [400, 400, 400]
+        refused = await login(client)
+        assert refused.status_code == 429
+        assert "Too many login attempts" in refused.text
+        assert SESSION_COOKIE not in client.cookies
+
+
+async def test_sessions_survive_a_restart(settings: Settings) -> None:
+    """Embedded: a file store under var/; production: Redis. Either way a new process knows the id."""
+    first = create_app(settings)
+    async with running(first), http_client(first) as client:
+        await do_create_agent(first.state.writer, email="ada@example.com", name="Ada", password=PASSWORD)
+        assert (await login(client)).status_code == 303
+        session_id = client.cookies.get(SESSION_COOKIE)
+    second = create_app(settings)
+    async with running(second), http_client(second) as client:
+        client.cookies.set(SESSION_COOKIE, session_id or "", domain="testserver.local")
+        assert (await client.get("/")).status_code == 200
+
+
+async def test_thread_shows_phone_notes_and_system_lines(
+    agent_client: httpx.AsyncClient, app: Litestar
+) -> None:
+    client = agent_client
+    api = await Api.login(client, app, email="admin@example.com")
+    await api.post(
+        "/api/v1/phone-notes",
+        {
+            "phone": "+31 20 123 4567",
+            "text": "Asked about <returns>",
+            "direction": "inbound",
+            "duration_seconds": 125,
+        },
+        expect=201,
+    )
+    thread_id = (await api.get("/api/v1/threads/"))["items"][0]["id"]
+    await api.patch(f"/api/v1/threads/{thread_id}", {"status": "resolved"})
+    page = (await client.get(f"/threads/{thread_id}")).text
+    assert "Phone call, incoming · +31201234567 · 2 min 05 s" in page
+    assert "Asked about &lt;returns&gt;" in page
+    assert "msg--system" in page
+    inbox = (await client.get("/")).text
+    assert "Resolved" in inbox and "phone" in inbox
