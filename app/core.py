@@ -17,7 +17,7 @@ from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import CacheControlHeader, State
+from litestar.datastructures import CacheControlHeader, ResponseHeader, State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
@@ -79,7 +79,25 @@ HTMX_CONFIG = {
     ],
     "selfRequestsOnly": True,
     "allowScriptTags": False,
+    "allowEval": False,
+    "includeIndicatorStyles": False,
 }
+
+# Defence in depth behind autoescaping: even if customer text ever reached the page unescaped, the
+# browser would run no inline script or handler and load nothing from elsewhere. (htmx is told not
+# to eval or inject its indicator <style>, so it lives with this policy.)
+CONSOLE_HEADERS = [
+    ResponseHeader(
+        name="Content-Security-Policy",
+        value=(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors 'none'"
+        ),
+    ),
+    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
+    ResponseHeader(name="Referrer-Policy", value="same-origin"),
+]
 
 
 def configure(settings: Settings) -> None:
@@ -177,6 +195,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         ],
         middleware=[console_auth.middleware],
         exception_handlers=console_controllers.exception_handlers,
+        response_headers=CONSOLE_HEADERS,
     )
     assets = AssetManifest()
     static_router = create_static_files_router(

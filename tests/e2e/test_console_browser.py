@@ -88,6 +88,10 @@ async def test_log_in_open_a_thread_and_add_a_note(
             page = await browser.new_page(viewport={"width": 1100, "height": 900})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on(
+                "console",
+                lambda msg: errors.append(f"{msg.text} {msg.location}") if msg.type == "error" else None,
+            )
             dialogs: list[str] = []
             page.on("dialog", lambda dialog: dialogs.append(dialog.message))
 
@@ -97,6 +101,7 @@ async def test_log_in_open_a_thread_and_add_a_note(
             await page.get_by_label("Password").fill(PASSWORD)
             await page.get_by_role("button", name="Log in").click()
             await expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+            await page.screenshot(path=str(SCREENSHOTS / "inbox.png"), full_page=True)
 
             await page.get_by_role("link", name="Cleo Customer").click()
             await expect(page.get_by_role("heading", name="Cleo Customer")).to_be_visible()

@@ -174,6 +174,8 @@ async def test_inbox_and_thread_show_customer_text_escaped(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "&lt;img src=x onerror=alert(1)&gt;" in page.text
     assert "<script>" not in page.text.replace("<script src=", "")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
 
 
 async def test_inbox_lists_threads_newest_first_and_filters_by_status(
