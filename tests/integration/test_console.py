@@ -313,3 +313,24 @@ async def test_thread_shows_phone_notes_and_system_lines(
     assert "msg--system" in page
     inbox = (await client.get("/")).text
     assert "Resolved" in inbox and "phone" in inbox
+
+
+async def test_composer_refuses_nul_and_explains_empty_text(
+    agent_client: httpx.AsyncClient, app: Litestar
+) -> None:
+    client = agent_client
+    api = await Api.login(client, app, email="admin@example.com")
+    channel = await api.add_api_channel()
+    await api.inbound(channel, "hi", name="Eve")
+    thread_id = (await api.get("/api/v1/threads/"))["items"][0]["id"]
+    token = csrf_from((await client.get(f"/threads/{thread_id}")).text)
+    htmx = {"HX-Request": "true", "X-CSRFToken": token}
+    nul = await client.post(
+        f"/threads/{thread_id}/compose", data={"mode": "note", "text": "a\x00b"}, headers=htmx
+    )
+    assert nul.status_code == 400
+    empty = await client.post(
+        f"/threads/{thread_id}/compose", data={"mode": "note", "text": "  "}, headers=htmx
+    )
+    assert empty.status_code == 422 and "a note needs text" in empty.text
+    assert [m["kind"] for m in await api.timeline(thread_id)] == ["text"]

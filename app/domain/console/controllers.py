@@ -31,6 +31,7 @@ from app.domain.inbox import actions, queries
 from app.domain.inbox.schemas import message_out
 from app.domain.realtime.writer import Writer
 from app.lib.errors import AuthenticationError, DomainError
+from app.lib.fields import text
 from integrations.registry import AdapterRegistry
 
 # Routes that must answer without a console session (the login form itself).
@@ -42,16 +43,20 @@ INBOX_PAGE = 50
 
 @dataclass
 class LoginForm:
-    email: str = ""
-    password: str = ""
-    next: str = "/"
+    """The login form; the same limits as the token endpoint's body (NUL refused everywhere)."""
+
+    email: Annotated[str, text(max_length=320)] = ""
+    password: Annotated[str, text(max_length=1024)] = ""
+    next: Annotated[str, text(max_length=2048)] = "/"
 
 
 @dataclass
 class ComposeForm:
-    text: str = ""
+    """The composer. Empty text is let through so the action's own reason is shown on the form."""
+
+    text: Annotated[str, text(max_length=65_536)] = ""
     mode: Literal["reply", "note"] = "reply"
-    channel: str = ""
+    channel: Annotated[str, text(max_length=40)] = ""
 
 
 def safe_next(target: str | None) -> str:
@@ -84,11 +89,9 @@ async def login_submit(
 ) -> Response[Any]:
     """Check the credentials, then start a session under a new id (no fixation)."""
     try:
-        agent = await check_credentials(writer, email=data.email[:320], password=data.password[:1024])
+        agent = await check_credentials(writer, email=data.email, password=data.password)
     except AuthenticationError:
-        return _login_page(
-            error="Wrong email or password.", email=data.email[:320], next_=data.next, status=400
-        )
+        return _login_page(error="Wrong email or password.", email=data.email, next_=data.next, status=400)
     request.set_session({AGENT_KEY: agent.id})
     renew_session_id(request)
     return Redirect(safe_next(data.next), status_code=303)
