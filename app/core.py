@@ -182,6 +182,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         session_backend_config=console_sessions.session_config(
             secure=settings.public_url.startswith("https://")
         ),
+        exclude_http_methods=["OPTIONS"],  # not HEAD: a page's headers are no one else's business
     )
     console_router = Router(
         path="/",

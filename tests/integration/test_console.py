@@ -63,6 +63,7 @@ async def test_pages_redirect_to_login_without_a_session(client: httpx.AsyncClie
         assert response.status_code == 303, (path, response.text)
         assert response.headers["location"].startswith("/login")
     assert (await client.get("/threads/1")).headers["location"] == "/login?next=/threads/1"
+    assert (await client.head("/")).status_code in (303, 405)
     htmx = await client.get("/", headers={"HX-Request": "true"})
     assert htmx.status_code == 401 and htmx.headers["hx-redirect"] == "/login"
 
@@ -334,3 +335,22 @@ async def test_composer_refuses_nul_and_explains_empty_text(
     )
     assert empty.status_code == 422 and "a note needs text" in empty.text
     assert [m["kind"] for m in await api.timeline(thread_id)] == ["text"]
+
+
+async def test_thread_page_pages_back_through_older_history(
+    agent_client: httpx.AsyncClient, app: Litestar
+) -> None:
+    client = agent_client
+    api = await Api.login(client, app, email="admin@example.com")
+    channel = await api.add_api_channel()
+    await api.inbound(channel, "message 0", name="Finn")
+    thread_id = (await api.get("/api/v1/threads/"))["items"][0]["id"]
+    for i in range(1, 52):
+        await api.post(f"/api/v1/threads/{thread_id}/notes", {"text": f"note {i}"}, expect=201)
+    newest = (await client.get(f"/threads/{thread_id}")).text
+    assert "note 51" in newest and "note 2<" in newest and "message 0" not in newest
+    older = re.search(r'href="(/threads/\d+\?before=\d+)">Older messages', newest)
+    assert older, "no link to older history"
+    page = (await client.get(unescape(older.group(1)))).text
+    assert "message 0" in page and "note 1<" in page and "note 2<" not in page
+    assert "Older messages" not in page
