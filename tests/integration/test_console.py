@@ -90,6 +90,8 @@ async def test_login_with_good_credentials_starts_a_session_under_a_new_id(
     inbox = await client.get("/")
     assert inbox.status_code == 200
     assert "Ada Agent" in inbox.text
+    again = await client.get("/login?next=/threads/7")
+    assert again.status_code == 303 and again.headers["location"] == "/threads/7"
 
 
 async def test_login_refuses_wrong_credentials_clearly(client: httpx.AsyncClient, app: Litestar) -> None:

@@ -77,7 +77,10 @@ def _login_page(
 
 
 @get("/login", opt=PUBLIC, include_in_schema=False, name="console:login")
-async def login_form(next: FromQuery[str | None] = None) -> Template:
+async def login_form(request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Response[Any]:
+    """The login form; an agent who is already logged in goes straight on."""
+    if request.session.get(AGENT_KEY):
+        return Redirect(safe_next(next), status_code=303)
     return _login_page(next_=next or "/")
 
 
