@@ -16,8 +16,6 @@ from sqlmodel import SQLModel
 from app.db import models  # noqa: F401 - registers the tables on SQLModel.metadata
 from app.settings import Settings
 
-MIGRATIONS_DIR = "app/db/migrations"
-
 
 def _sqlite_manual_transactions(dbapi_connection: Any, _record: Any) -> None:
     # Python's sqlite3 opens a transaction only before the first write, so a unit of work's reads

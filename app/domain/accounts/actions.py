@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlmodel import col
 
-from app.db.models import Agent, ApiToken, pk, utcnow
+from app.db.models import Agent, ApiToken, pk
 from app.domain.accounts.auth import check_credentials
 from app.domain.accounts.passwords import hash_password
 from app.domain.realtime.writer import Transaction, Writer
@@ -60,14 +59,3 @@ async def do_issue_token(writer: Writer, *, email: str, password: str) -> str:
 
     await writer.run(work)
     return token
-
-
-async def do_revoke_token(writer: Writer, token: str, now: datetime | None = None) -> None:
-    async def work(tx: Transaction) -> None:
-        row = (
-            await tx.session.execute(select(ApiToken).where(col(ApiToken.token_hash) == token_digest(token)))
-        ).scalar_one_or_none()
-        if row is not None and row.revoked_at is None:
-            row.revoked_at = now or utcnow()
-
-    await writer.run(work)

@@ -20,7 +20,7 @@ from sqlmodel import col
 from app.db.models import Agent, ApiToken
 from app.domain.accounts.passwords import verify_password
 from app.domain.realtime.writer import Writer
-from app.lib.errors import AuthenticationError, ForbiddenError
+from app.lib.errors import AuthenticationError
 from app.lib.secrets import token_digest
 
 
@@ -89,9 +89,3 @@ class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
 def requires_agent(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     if not isinstance(connection.scope.get("user"), Agent):
         raise AuthenticationError("send an agent token: Authorization: Bearer <token>")
-
-
-def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    requires_agent(connection, handler)
-    if connection.scope["user"].role != "admin":
-        raise ForbiddenError("this needs an admin")

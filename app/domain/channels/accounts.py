@@ -60,10 +60,6 @@ async def cached_account(writer: Writer, account_id: str) -> AccountConfig | Non
     return config
 
 
-def forget_cached_account(account_id: uuid.UUID) -> None:
-    _cache.pop(account_id, None)
-
-
 async def authenticate_inbound(
     writer: Writer, account_id: str, channel: str, bearer: str | None
 ) -> AccountConfig:

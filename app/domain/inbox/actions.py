@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import select
@@ -19,9 +19,8 @@ from app.db.models import Agent, Attachment, Contact, Identity, Message, Thread,
 from app.domain.channels.accounts import account_config
 from app.domain.contacts.resolution import add_claim, live_contact, resolve_sender
 from app.domain.inbox import fast_ingest
-from app.domain.inbox.schemas import message_out, thread_out, to_builtins
+from app.domain.inbox.schemas import THREAD_STATUSES, message_out, thread_out, to_builtins
 from app.domain.inbox.threads import (
-    channels_of_contact,
     note_message_on_thread,
     system_message,
     thread_of_contact,
@@ -32,8 +31,6 @@ from integrations.base import DeliveryContext
 from integrations.registry import AdapterRegistry
 from integrations.types import ContactClaim, InboundMessage
 
-THREAD_STATUSES = ("bot", "open", "pending", "snoozed", "resolved")
-MAX_CLOCK_SKEW = timedelta(minutes=5)
 CHANNEL_LABELS = {
     "api": "API",
     "telegram": "Telegram",
@@ -496,8 +493,3 @@ async def do_log_phone_note(
         return message
 
     return await writer.run(work)
-
-
-async def thread_channels(writer: Writer, contact_id: int) -> list[str]:
-    async with writer.sessionmaker() as session:
-        return await channels_of_contact(session, contact_id)

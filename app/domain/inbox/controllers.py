@@ -18,7 +18,7 @@ from app.domain.channels.jobs import Jobs
 from app.domain.contacts.queries import search_contacts
 from app.domain.contacts.schemas import ContactOut, IdentityOut, identity_out
 from app.domain.inbox import actions, queries
-from app.domain.inbox.schemas import MessageOut, Page, ThreadOut, message_out, thread_out
+from app.domain.inbox.schemas import MessageOut, Page, ThreadOut, ThreadStatus, message_out, thread_out
 from app.domain.realtime.writer import Writer
 from app.lib import fields
 from app.lib.errors import InvalidInputError
@@ -36,7 +36,7 @@ class ThreadDetail(msgspec.Struct):
 class ThreadPatch(msgspec.Struct, forbid_unknown_fields=True):
     """``assignee_id: null`` unassigns; a field left out is left alone."""
 
-    status: Literal["bot", "open", "pending", "snoozed", "resolved"] | msgspec.UnsetType = msgspec.UNSET
+    status: ThreadStatus | msgspec.UnsetType = msgspec.UNSET
     assignee_id: int | msgspec.UnsetType | None = msgspec.UNSET
     snoozed_until: datetime | None = None
 

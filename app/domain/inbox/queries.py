@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.models import Agent, Attachment, Contact, Identity, Message, Thread
-from app.domain.inbox.schemas import MessageOut, ThreadOut, message_out, thread_out
+from app.domain.inbox.schemas import THREAD_STATUSES, MessageOut, ThreadOut, message_out, thread_out
 from app.lib.cursors import decode_cursor, encode_cursor
 from app.lib.errors import InvalidInputError, NotFoundError
 
@@ -57,7 +57,7 @@ async def inbox_page(
     )
     if status:
         statuses = [s for s in status.split(",") if s]
-        unknown = sorted(set(statuses) - {"bot", "open", "pending", "snoozed", "resolved"})
+        unknown = sorted(set(statuses) - set(THREAD_STATUSES))
         if unknown:
             raise InvalidInputError(f"unknown status {', '.join(unknown)}", type_slug="invalid-filter")
         query = query.where(col(Thread.status).in_(statuses))

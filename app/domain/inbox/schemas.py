@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
 from app.db.models import Attachment, Contact, Message, Thread
 
 ThreadStatus = Literal["bot", "open", "pending", "snoozed", "resolved"]
+THREAD_STATUSES: tuple[str, ...] = get_args(ThreadStatus)
 
 
 class Author(msgspec.Struct):

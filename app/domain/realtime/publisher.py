@@ -20,10 +20,6 @@ from litestar.channels import ChannelsPlugin
 from redis.asyncio import Redis
 from sqlalchemy.engine import URL
 
-AGENTS_CHANNEL = "events.agents"
-ADMINS_CHANNEL = "events.admins"
-"""Names without a namespace (a ``Writer`` built with ``channel_namespace=""``)."""
-
 _INTERNAL_KEYS = frozenset({"audience", "channels"})
 
 
