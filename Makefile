@@ -21,7 +21,7 @@ ONETHREAD_BENCH_REDIS_URL    ?= redis://127.0.0.1:6379/0
 export ONETHREAD_BENCH_POSTGRES_URL ONETHREAD_BENCH_REDIS_URL
 
 .DEFAULT_GOAL := help
-.PHONY: help run install install-dev test lint typecheck pytest fmt bench clean distclean
+.PHONY: help run install install-dev test lint typecheck pytest fmt messages bench clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,6 +77,20 @@ pytest: $(STAMP_DEV) ## the test suite alone (needs PostgreSQL and Redis, see RE
 fmt: $(STAMP_DEV) ## rewrite the code: ruff format + ruff check --fix
 	$(BIN)/ruff format $(LINT_PATHS)
 	$(BIN)/ruff check --fix $(LINT_PATHS)
+
+# --- translations ---------------------------------------------------------------------------------
+
+LANGS := nl
+
+messages: $(STAMP_DEV) ## extract the console's strings and update each language's catalog (app/locales)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output -o app/locales/messages.pot app templates
+	@for lang in $(LANGS); do \
+	  if [ -f app/locales/$$lang/LC_MESSAGES/messages.po ]; then \
+	    $(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i app/locales/messages.pot -d app/locales -l $$lang; \
+	  else \
+	    $(BIN)/pybabel init -i app/locales/messages.pot -d app/locales -l $$lang; \
+	  fi; \
+	done
 
 # --- bench ----------------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from litestar.template.config import TemplateConfig
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import i18n
 from app.db.crypto import set_encryption_key
 from app.db.engine import build_db_config
 from app.db.models import Agent
@@ -45,7 +46,6 @@ from app.domain.channels import controllers as channels_controllers
 from app.domain.channels.jobs import Jobs
 from app.domain.console import controllers as console_controllers
 from app.domain.console import sessions as console_sessions
-from app.domain.console.views import TEMPLATE_FILTERS
 from app.domain.contacts import controllers as contacts_controllers
 from app.domain.inbox import controllers as inbox_controllers
 from app.domain.realtime import controllers as realtime_controllers
@@ -134,11 +134,21 @@ def _session_store(settings: Settings) -> Store:
 def template_config(assets: AssetManifest) -> TemplateConfig[JinjaTemplateEngine]:
     """Jinja2 with autoescaping always on: customer text reaches these templates verbatim."""
     environment = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, trim_blocks=True, lstrip_blocks=True
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # Per-request language: the callables read the agent and Accept-Language from the context.
+    environment.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     environment.globals["static_url"] = assets.url
     environment.globals["htmx_config"] = HTMX_CONFIG
-    environment.filters.update(TEMPLATE_FILTERS)
+    environment.globals["current_language"] = i18n.current_language
+    environment.globals["LANGUAGES"] = i18n.LANGUAGES
+    environment.filters.update(console_controllers.TEMPLATE_FILTERS)
+    environment.filters["local_time"] = i18n.local_time
+    environment.filters["t"] = i18n.translate
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
 
 

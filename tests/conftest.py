@@ -45,6 +45,8 @@ T = TypeVar("T")
 RUN_ID = uuid.uuid4().hex[:8]
 SECRET = "test-secret-key-not-for-production"
 TABLES = [
+    "thread_reads",
+    "canned_responses",
     "attachments",
     "messages",
     "merges",

@@ -175,6 +175,36 @@ class Thread(SQLModel, table=True):
     )
 
 
+class ThreadRead(SQLModel, table=True):
+    """When an agent last had a thread open: the inbox marks it unread after a newer inbound message."""
+
+    __tablename__ = "thread_reads"
+
+    agent_id: int = Field(
+        sa_column=Column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True, nullable=False)
+    )
+    thread_id: int = Field(
+        sa_column=Column(ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True, nullable=False)
+    )
+    read_at: datetime = _now()
+
+
+class CannedResponse(SQLModel, table=True):
+    """A reply snippet shared by every agent, inserted in the composer by typing ``/shortcut``."""
+
+    __tablename__ = "canned_responses"
+
+    id: int | None = Field(default=None, primary_key=True)
+    shortcut: str = Field(max_length=40, unique=True)
+    title: str = Field(max_length=200)
+    text: str = Field(sa_type=String)  # type: ignore[call-overload]
+    created_by_id: int | None = Field(
+        default=None, sa_column=Column(ForeignKey("agents.id", ondelete="SET NULL"), nullable=True)
+    )
+    created_at: datetime = _now()
+    updated_at: datetime = _now()
+
+
 class Message(SQLModel, table=True):
     """One timeline entry. Inbound rows are deduplicated on ``(channel_account_id, external_id)``."""
 

@@ -16,29 +16,32 @@ from sqlmodel import col
 from app.db.models import Agent
 from app.domain.inbox.actions import CHANNEL_LABELS
 from app.domain.inbox.schemas import MessageOut
+from app.i18n import N_
 
 STATUSES = ("bot", "open", "pending", "snoozed", "resolved")
+# English labels, marked for the catalogs; templates translate them with ``| t``.
 STATUS_LABELS = {
-    "bot": "Bot",
-    "open": "Open",
-    "pending": "Pending",
-    "snoozed": "Snoozed",
-    "resolved": "Resolved",
+    "bot": N_("Bot"),
+    "open": N_("Open"),
+    "pending": N_("Pending"),
+    "snoozed": N_("Snoozed"),
+    "resolved": N_("Resolved"),
 }
 DELIVERY_LABELS = {
-    "queued": "Queued",
-    "sent": "Sent",
-    "delivered": "Delivered",
-    "read": "Read",
-    "failed": "Failed",
+    "queued": N_("Queued"),
+    "sent": N_("Sent"),
+    "delivered": N_("Delivered"),
+    "read": N_("Read"),
+    "failed": N_("Failed"),
 }
+AUTHOR_LABELS = {"customer": N_("Customer"), "agent": N_("Agent"), "bot": N_("Bot"), "system": N_("System")}
 
 
 def channel_label(channel: str | None) -> str:
     if not channel:
         return ""
     if channel == "note":
-        return "internal note"
+        return N_("Internal note")
     return CHANNEL_LABELS.get(channel, channel)
 
 
@@ -51,17 +54,10 @@ def delivery_label(status: str | None) -> str:
 
 
 def iso_time(value: datetime) -> str:
-    """Machine-readable time for ``<time datetime>`` (the agent's time zone comes later, in JS or i18n)."""
+    """Machine-readable time for ``<time datetime>``; the text beside it is ``| local_time``."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.isoformat()
-
-
-def short_time(value: datetime) -> str:
-    """``2026-11-23 16:05 UTC``: one unambiguous form until per-agent time zones land."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def duration(seconds: object) -> str:
@@ -76,9 +72,7 @@ def author_label(message: MessageOut) -> str:
     """Who wrote it, as an agent reads it: a name when known, else the author's role."""
     if message.author.name:
         return message.author.name
-    return {"customer": "Customer", "agent": "Agent", "bot": "Bot", "system": "System"}.get(
-        message.author.type, message.author.type
-    )
+    return AUTHOR_LABELS.get(message.author.type, message.author.type)
 
 
 def message_class(message: MessageOut) -> str:
@@ -100,7 +94,6 @@ TEMPLATE_FILTERS = {
     "status_label": status_label,
     "delivery_label": delivery_label,
     "iso_time": iso_time,
-    "short_time": short_time,
     "duration": duration,
     "author_label": author_label,
     "message_class": message_class,
