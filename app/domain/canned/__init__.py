@@ -1,0 +1,1 @@
+"""Canned responses: reply snippets every agent shares, inserted in the composer with ``/shortcut``."""
