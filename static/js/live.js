@@ -1,0 +1,119 @@
+/* The console's live socket (htmx ws extension) and keys that work on every page.
+ *
+ * - Reconnects resume where the page stopped: #live-state holds the last event id the page has
+ *   seen (the server updates it with every fragment), and every (re)connect asks from there.
+ * - A message already on the page is not added twice (the composer's own response and the live
+ *   fragment both bring a new reply).
+ * - While the agent types in the composer, a "typing" notice goes over the socket (at most every
+ *   2 s), for the other agents' collision notice.
+ * - "/" focuses the search box (the inbox's, else the top bar's), unless the agent is typing.
+ */
+(function () {
+  "use strict";
+
+  var TYPING_EVERY_MS = 2000;
+  var socket = null;
+  var lastTyping = 0;
+
+  function resumeUrl(url) {
+    var state = document.getElementById("live-state");
+    var last = state && state.getAttribute("data-last-event-id");
+    if (!last) {
+      return url;
+    }
+    var resumed = new URL(url, window.location.href);
+    resumed.searchParams.set("last_event_id", last);
+    resumed.searchParams.delete("after_message");
+    return resumed.toString();
+  }
+
+  if (window.htmx) {
+    window.htmx.createWebSocket = function (url) {
+      var ws = new WebSocket(resumeUrl(url), []);
+      ws.binaryType = window.htmx.config.wsBinaryType;
+      return ws;
+    };
+  }
+
+  function showStatus(state) {
+    var status = document.querySelector("#live .live-status");
+    if (status) {
+      status.textContent = status.getAttribute("data-" + state) || "";
+      status.setAttribute("data-state", state);
+    }
+  }
+
+  document.addEventListener("htmx:wsConnecting", function () { showStatus("connecting"); });
+  document.addEventListener("htmx:wsOpen", function (event) {
+    socket = event.detail.socketWrapper;
+    showStatus("open");
+  });
+  document.addEventListener("htmx:wsClose", function () {
+    socket = null;
+    showStatus("closed");
+  });
+
+  // Live fragments appended to the timeline: skip entries the page already shows.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var detail = event.detail;
+    if (!detail.target || detail.target.id !== "timeline" || !detail.fragment) {
+      return;
+    }
+    Array.prototype.slice.call(detail.fragment.children || []).forEach(function (child) {
+      if (child.id && document.getElementById(child.id)) {
+        child.remove();
+      }
+    });
+    if (!detail.fragment.children || detail.fragment.children.length === 0) {
+      detail.shouldSwap = false;
+    }
+  });
+
+  // The composer's response arriving after the live fragment of the same message: drop the newcomer.
+  document.addEventListener("htmx:load", function (event) {
+    var elt = event.detail.elt;
+    if (elt && elt.id && /^m-\d+$/.test(elt.id) && document.querySelectorAll("#" + elt.id).length > 1) {
+      elt.remove();
+    }
+  });
+
+  // The server says the page is too far behind to catch up event by event (or on another database).
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    var state = document.getElementById("live-state");
+    if (state && state.getAttribute("data-resync")) {
+      window.location.reload();
+    }
+  });
+
+  document.addEventListener("input", function (event) {
+    if (!socket || !event.target || event.target.id !== "composer-text") {
+      return;
+    }
+    var now = Date.now();
+    if (now - lastTyping < TYPING_EVERY_MS) {
+      return;
+    }
+    lastTyping = now;
+    socket.send(JSON.stringify({ type: "typing" }));
+  });
+
+  function isTyping(target) {
+    if (!target || !target.tagName) {
+      return false;
+    }
+    var tag = target.tagName.toLowerCase();
+    return tag === "input" || tag === "textarea" || tag === "select" || target.isContentEditable;
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) {
+      return;
+    }
+    var search = document.getElementById("inbox-q") || document.getElementById("topbar-q");
+    if (search) {
+      event.preventDefault();
+      search.focus();
+      search.select();
+    }
+  });
+})();
