@@ -53,21 +53,49 @@
     showStatus("closed");
   });
 
-  // Live fragments appended to the timeline: skip entries the page already shows.
-  document.addEventListener("htmx:oobBeforeSwap", function (event) {
-    var detail = event.detail;
-    if (!detail.target || detail.target.id !== "timeline" || !detail.fragment) {
-      return;
+  // Before the ws extension swaps a message in: drop the parts that have nothing to do on this
+  // page, so htmx neither adds a timeline entry twice nor reports a missing target. A row update
+  // for a thread further down than this page has loaded, or a delivery update for a message not
+  // shown, is expected and not an error.
+  function targetOf(element) {
+    var how = element.getAttribute("hx-swap-oob") || "true";
+    var colon = how.indexOf(":");
+    if (colon > 0) {
+      return document.querySelector(how.slice(colon + 1));
     }
-    Array.prototype.slice.call(detail.fragment.children || []).forEach(function (child) {
-      if (child.id && document.getElementById(child.id)) {
-        child.remove();
+    return element.id ? document.getElementById(element.id) : null;
+  }
+
+  function prune(text) {
+    var template = document.createElement("template");
+    template.innerHTML = text;
+    Array.prototype.slice.call(template.content.children).forEach(function (part) {
+      var target = targetOf(part);
+      if (!target) {
+        part.remove();
+        return;
+      }
+      if (target.id === "timeline") {
+        Array.prototype.slice.call(part.children).forEach(function (entry) {
+          if (entry.id && document.getElementById(entry.id)) {
+            entry.remove();
+          }
+        });
+        if (part.children.length === 0) {
+          part.remove();
+        }
       }
     });
-    if (!detail.fragment.children || detail.fragment.children.length === 0) {
-      detail.shouldSwap = false;
-    }
-  });
+    return template.innerHTML;
+  }
+
+  if (window.htmx) {
+    window.htmx.defineExtension("live", {
+      transformResponse: function (text) {
+        return prune(text);
+      }
+    });
+  }
 
   // The composer's response arriving after the live fragment of the same message: drop the newcomer.
   document.addEventListener("htmx:load", function (event) {
