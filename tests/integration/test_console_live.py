@@ -29,10 +29,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from app.domain.accounts.actions import do_create_agent
+from app.domain.channels.accounts import do_add_channel_account
 from tests.conftest import RUN_ID, SECRET, truncate_postgres
 from tests.helpers import PASSWORD
 from tests.integration.test_realtime_processes import add_api_channel, direct_writer
-from tests.processes import ServerGroup, ServerProcess, create_agent, live_servers
+from tests.processes import ServerGroup, ServerProcess, create_agent, live_servers, login
 
 HEARTBEAT = 0.5
 
@@ -334,3 +335,53 @@ async def test_agents_on_one_thread_see_each_other_view_and_type_across_processe
     finally:
         await ada.aclose()
         await bo.aclose()
+
+
+async def test_a_delivery_update_replaces_the_message_in_place(embedded: Site, ada: Browser) -> None:
+    """A reply's status changes (queued → sent) on the open page, in place, not as a new entry."""
+
+    async def receiver(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nX-Message-Id: ext-1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        await writer.drain()
+        writer.close()
+
+    callback = await asyncio.start_server(receiver, "127.0.0.1", 0)
+    port = callback.sockets[0].getsockname()[1]
+    try:
+        async with direct_writer(embedded.env) as writer:
+            created = await do_add_channel_account(
+                writer,
+                channel="api",
+                name="Callback shop",
+                config={"callback_url": f"http://127.0.0.1:{port}/cb"},
+            )
+        site = Site(
+            embedded.servers,
+            embedded.env,
+            {"id": str(created.account.id), "token": created.secrets["inbound_token"]},
+        )
+        await inbound(site, "can you confirm?", contact="live-d", name="Dora Delivery")
+        thread_id = await thread_id_of(ada, "Dora Delivery")
+        page = await ada.socket(await ada.live_url(f"/threads/{thread_id}"))
+        try:
+            await page.ready()
+            token = await login(ada.server, "ada@example.com", PASSWORD)
+            async with httpx.AsyncClient(base_url=ada.server.url, timeout=15) as http:
+                sent = await http.post(
+                    f"/api/v1/threads/{thread_id}/messages",
+                    json={"text": "Confirmed!"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            assert sent.status_code == 202, sent.text
+            message_id = sent.json()["id"]
+            appended = await page.until(lambda t: f'id="m-{message_id}"' in t and "#timeline" in t)
+            assert "Confirmed!" in appended
+            updated = await page.until(lambda t: f'id="m-{message_id}" hx-swap-oob="outerHTML"' in t)
+            assert re.search(r'class="delivery delivery--(sent|delivered)"', updated)
+        finally:
+            await page.close()
+    finally:
+        callback.close()
