@@ -41,7 +41,7 @@ from app.db.crypto import set_encryption_key
 from app.db.engine import build_db_config
 from app.db.models import Agent
 from app.domain.accounts import controllers as accounts_controllers
-from app.domain.accounts.auth import CookieSessionRule, TokenAuthMiddleware
+from app.domain.accounts.auth import CSRF_COOKIE, CookieSessionRule, TokenAuthMiddleware
 from app.domain.channels import controllers as channels_controllers
 from app.domain.channels.jobs import Jobs
 from app.domain.console import controllers as console_controllers
@@ -67,8 +67,6 @@ PUBLIC_PATHS = [r"^/api/v1/channels/", r"^/webhooks/", r"^/widget/", r"^/schema"
 # account tokens, or nothing at all), so a forged cross-site request gains nothing there; the API's
 # cookie-session alternative does its own check (``CookieSessionRule``). Everything else, the
 # console's forms and HTMX requests, must carry the token.
-CSRF_COOKIE = "onethread_csrf"
-
 CSRF_EXEMPT = [r"^/api/", r"^/webhooks/", r"^/widget/", r"^/schema", r"^/health", r"^/static/"]
 
 # htmx 2 swaps no 4xx by default; the console answers a refused send with 409/422 and the form

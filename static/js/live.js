@@ -1,7 +1,8 @@
 /* The console's live socket (htmx ws extension) and keys that work on every page.
  *
  * - Reconnects resume where the page stopped: #live-state holds the last event id the page has
- *   seen (the server updates it with every fragment), and every (re)connect asks from there.
+ *   seen (the server updates it with every fragment), and every (re)connect asks from there (a
+ *   thread page also says which message it shows last).
  * - A message already on the page is not added twice (the composer's own response and the live
  *   fragment both bring a new reply).
  * - While the agent types in the composer, a "typing" notice goes over the socket (at most every
@@ -23,7 +24,12 @@
     }
     var resumed = new URL(url, window.location.href);
     resumed.searchParams.set("last_event_id", last);
-    resumed.searchParams.delete("after_message");
+    if (resumed.searchParams.has("after_message")) {
+      // The thread page's newest entry now: the server sends only what comes after it.
+      var entries = document.querySelectorAll("#timeline > li[id^='m-']");
+      var newest = entries.length ? entries[entries.length - 1].id.slice(2) : "0";
+      resumed.searchParams.set("after_message", newest);
+    }
     return resumed.toString();
   }
 

@@ -85,6 +85,9 @@ async def agent_by_id(writer: Writer, agent_id: int) -> Agent | None:
     return agent
 
 
+CSRF_COOKIE = "onethread_csrf"
+"""The cookie holding the console's CSRF token (Litestar's double-submit token; see ``app.core``)."""
+
 COOKIE_SESSION = "console-session"
 """``connection.auth`` when the caller was identified by the console's session cookie."""
 

@@ -42,7 +42,7 @@ from litestar.types import ControllerRouterHandler
 
 from app import i18n
 from app.db.models import Agent
-from app.domain.accounts.auth import origin_allowed
+from app.domain.accounts.auth import CSRF_COOKIE, origin_allowed
 from app.domain.console import views
 from app.domain.console.inbox_pages import InboxFilters
 from app.domain.inbox import queries
@@ -56,7 +56,6 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CSRF_COOKIE = "onethread_csrf"
 ROW_EVENTS = frozenset({"message.created", "thread.updated", "contact.updated", "contact.merged"})
 CATCH_UP_LIMIT = 200
 
