@@ -41,7 +41,7 @@ from app.db.crypto import set_encryption_key
 from app.db.engine import build_db_config
 from app.db.models import Agent
 from app.domain.accounts import controllers as accounts_controllers
-from app.domain.accounts.auth import TokenAuthMiddleware
+from app.domain.accounts.auth import CSRF_COOKIE, CookieSessionRule, TokenAuthMiddleware
 from app.domain.channels import controllers as channels_controllers
 from app.domain.channels.jobs import Jobs
 from app.domain.console import controllers as console_controllers
@@ -63,9 +63,10 @@ from integrations.registry import AdapterRegistry
 # signatures) or not at all, so the agent-token lookup is skipped for them.
 PUBLIC_PATHS = [r"^/api/v1/channels/", r"^/webhooks/", r"^/widget/", r"^/schema", r"^/health", r"^/static/"]
 
-# Routes CSRF checks skip: none of them is authorized by a cookie (bearer tokens, signatures, account
-# tokens, or nothing at all), so a forged cross-site request gains nothing there. Everything else,
-# the console's forms and HTMX requests, must carry the token.
+# Routes the CSRF middleware skips: none of them is authorized by a cookie (bearer tokens, signatures,
+# account tokens, or nothing at all), so a forged cross-site request gains nothing there; the API's
+# cookie-session alternative does its own check (``CookieSessionRule``). Everything else, the
+# console's forms and HTMX requests, must carry the token.
 CSRF_EXEMPT = [r"^/api/", r"^/webhooks/", r"^/widget/", r"^/schema", r"^/health", r"^/static/"]
 
 # htmx 2 swaps no 4xx by default; the console answers a refused send with 409/422 and the form
@@ -194,6 +195,14 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         ),
         exclude_http_methods=["OPTIONS"],  # not HEAD: a page's headers are no one else's business
     )
+    # The API accepts the console's cookie too (API.md), with its own CSRF / Origin checks.
+    api_cookie_rule = CookieSessionRule(
+        backend=console_auth.session_backend,
+        agent_for_session=console_sessions.agent_from_session,
+        csrf_secret=settings.secret_key,
+        csrf_cookie=CSRF_COOKIE,
+        public_url=settings.public_url,
+    )
     console_router = Router(
         path="/",
         route_handlers=[
@@ -243,7 +252,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         template_config=template_config(assets),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
-            cookie_name="onethread_csrf",
+            cookie_name=CSRF_COOKIE,
             cookie_secure=settings.public_url.startswith("https://"),
             cookie_samesite="lax",
             exclude=CSRF_EXEMPT,
@@ -256,7 +265,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             "services": Provide(lambda: services, use_cache=True, sync_to_thread=False),
             "agent": Provide(_current_agent, sync_to_thread=False),
         },
-        middleware=[DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS)],
+        middleware=[DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS, cookie_rule=api_cookie_rule)],
         stores={
             "login_rate_limit": _store(settings, "login-rate-limit"),
             console_sessions.SESSION_STORE: _session_store(settings),

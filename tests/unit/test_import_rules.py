@@ -80,6 +80,7 @@ def test_only_writer_users_write() -> None:
         "app/domain/realtime/writer.py",
         "app/domain/inbox/actions.py",
         "app/domain/inbox/fast_ingest.py",
+        "app/domain/inbox/reads.py",
         "app/domain/contacts/actions.py",
         "app/domain/accounts/actions.py",
         "app/domain/channels/accounts.py",

@@ -18,6 +18,7 @@ from app.domain.channels.jobs import Jobs
 from app.domain.console import views
 from app.domain.console.forms import FORM
 from app.domain.inbox import actions, queries
+from app.domain.inbox.reads import do_mark_read
 from app.domain.inbox.schemas import message_out
 from app.domain.realtime.writer import Writer
 from app.lib.errors import DomainError
@@ -84,12 +85,14 @@ def _composer(
 @get("/threads/{thread_id:int}", include_in_schema=False, name="console:thread")
 async def thread_page(
     db_session: NamedDependency[AsyncSession],
+    writer: NamedDependency[Writer],
     agent: NamedDependency[Agent],
     thread_id: FromPath[int],
     before: FromQuery[int | None] = None,
 ) -> Template:
     """One customer's unified timeline (newest page; ``?before=`` for older history) and the composer."""
     context = await _thread_context(db_session, agent, thread_id, before=before)
+    await do_mark_read(writer, agent_id=agent.id or 0, thread_id=thread_id)
     return Template(template_name="pages/thread.html", context=context)
 
 

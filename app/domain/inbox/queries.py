@@ -37,19 +37,15 @@ async def identities_by_contact(session: AsyncSession, contact_ids: list[int]) -
     return result
 
 
-async def inbox_page(
-    session: AsyncSession,
+def _inbox_query(
     agent: Agent,
     *,
     status: str | None = None,
     channel: str | None = None,
     assignee: str | None = None,
     q: str | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
-) -> tuple[list[ThreadOut], str | None]:
-    """Threads, newest activity first, filtered; keyset-paginated on ``(last_message_at, id)``."""
-    limit = max(1, min(limit, MAX_PAGE))
+) -> Select[tuple[Thread, Contact]]:
+    """The inbox's filters as one query, shared by the list and by a single row's live re-check."""
     query = (
         select(Thread, Contact)
         .join(Contact, col(Contact.id) == col(Thread.contact_id))
@@ -87,6 +83,23 @@ async def inbox_page(
                 func.lower(col(Thread.last_message_preview)).like(pattern, escape="\\"),
             )
         )
+    return query
+
+
+async def inbox_page(
+    session: AsyncSession,
+    agent: Agent,
+    *,
+    status: str | None = None,
+    channel: str | None = None,
+    assignee: str | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[ThreadOut], str | None]:
+    """Threads, newest activity first, filtered; keyset-paginated on ``(last_message_at, id)``."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = _inbox_query(agent, status=status, channel=channel, assignee=assignee, q=q)
     if cursor:
         position = decode_cursor(cursor)
         query = query.where(
@@ -109,6 +122,29 @@ async def inbox_page(
         last_thread = rows[-1][0]
         next_cursor = encode_cursor(last_thread.last_message_at, last_thread.id or 0)
     return items, next_cursor
+
+
+async def inbox_thread(
+    session: AsyncSession,
+    agent: Agent,
+    thread_id: int,
+    *,
+    status: str | None = None,
+    channel: str | None = None,
+    assignee: str | None = None,
+    q: str | None = None,
+) -> ThreadOut | None:
+    """One thread as an inbox row, or ``None`` when it does not pass these filters (or is gone).
+
+    What a live inbox asks after an event: re-render the row, or remove it from a filtered list.
+    """
+    query = _inbox_query(agent, status=status, channel=channel, assignee=assignee, q=q)
+    row = (await session.execute(query.where(col(Thread.id) == thread_id))).first()
+    if row is None:
+        return None
+    thread, contact = row
+    identities = (await identities_by_contact(session, [contact.id]))[contact.id or 0]
+    return thread_out(thread, contact, sorted({i.channel for i in identities}))
 
 
 async def get_thread(session: AsyncSession, thread_id: int) -> tuple[Thread, Contact, list[Identity]]:
@@ -192,6 +228,15 @@ async def timeline_page(
         next_cursor = str(rows[0].id) if more and rows else None
     attachments = await _attachments_for(session, [m.id for m in rows if m.id is not None])
     return [message_out(m, attachments.get(m.id or 0)) for m in rows], next_cursor
+
+
+async def get_message(session: AsyncSession, message_id: int) -> MessageOut | None:
+    """One message with its attachments (a live page re-rendering it after a delivery update)."""
+    message = await session.get(Message, message_id)
+    if message is None:
+        return None
+    attachments = await _attachments_for(session, [message_id])
+    return message_out(message, attachments.get(message_id))
 
 
 _FTS_TOKEN = re.compile(r"\w+", re.UNICODE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 import msgspec
@@ -21,6 +22,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromQuery
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db.models import Agent, Event
@@ -32,6 +34,15 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 REPLAY_BATCH = 500
+
+
+async def latest_event_id(session: AsyncSession) -> int:
+    """The id of the newest event in the log (0 when empty): where a page's live socket resumes from.
+
+    A page takes it before reading what it shows, so a change committed after that read is
+    replayed to the page's socket rather than lost between render and connect.
+    """
+    return int((await session.execute(select(func.max(Event.id)))).scalar() or 0)
 
 
 class _Head(msgspec.Struct):
@@ -69,12 +80,12 @@ class AgentEventStream:
         elif last_event_id > high or last_event_id < 0 or (low and last_event_id < low - 1):
             # Past the log's end (another database) or before its retention: the client cannot
             # catch up event by event and must reload its state.
-            await self.socket.send_json({"type": "resync", "last_event_id": high})
+            await self.control({"type": "resync", "last_event_id": high})
             self.cursor = high
         else:
             self.cursor = last_event_id
             await self._replay_until(None)
-        await self.socket.send_json({"type": "ready", "last_event_id": self.cursor})
+        await self.control({"type": "ready", "last_event_id": self.cursor})
 
     async def _replay_until(self, upto: int | None) -> None:
         """Send every visible event after the cursor (up to ``upto``) from the database, in order.
@@ -91,7 +102,7 @@ class AgentEventStream:
                 events = list((await session.execute(query)).scalars())
             for event in events:
                 if event.audience in self.audiences:
-                    await self.socket.send_text(encode_frame(event_frame(event)).decode())
+                    await self.deliver(encode_frame(event_frame(event)))
                 self.cursor = event.id or self.cursor
             if len(events) < REPLAY_BATCH:
                 return
@@ -106,7 +117,7 @@ class AgentEventStream:
         if event_id <= self.cursor:
             return
         if event_id == self.cursor + 1:
-            await self.socket.send_text(raw.decode())
+            await self.deliver(raw)
             self.cursor = event_id
             return
         # Events between the cursor and this one were committed before it (ids are taken in
@@ -133,18 +144,31 @@ class AgentEventStream:
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat)
-            await self.socket.send_json({"type": "ping"})
+            await self.control({"type": "ping"})
 
     async def _drain_client(self) -> None:
-        # Clients may send anything (pongs, typing later); reading is how a close is noticed.
+        # Reading is also how a close is noticed.
         while True:
-            await self.socket.receive_data(mode="text")
+            await self.on_client_message(await self.socket.receive_data(mode="text"))
 
-    async def run(self, subscriber: Subscriber) -> None:
+    async def deliver(self, raw: bytes) -> None:
+        """Send one visible event (its encoded frame) to the client. Subclasses may render it."""
+        await self.socket.send_text(raw.decode())
+
+    async def control(self, message: dict[str, Any]) -> None:
+        """Send a stream message that is not an event: ``ready``, ``resync``, ``ping``."""
+        await self.socket.send_json(message)
+
+    async def on_client_message(self, text: str | bytes) -> None:
+        """What the client sent; the JSON API ignores it (pongs), the console reads typing notices."""
+
+    async def run(self, subscriber: Subscriber, *extra: Coroutine[Any, Any, None]) -> None:
+        """Stream until the client leaves; ``extra`` are the subclass's own loops, ended alike."""
         tasks = [
             asyncio.create_task(self._live(subscriber)),
             asyncio.create_task(self._beat()),
             asyncio.create_task(self._drain_client()),
+            *(asyncio.create_task(loop) for loop in extra),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

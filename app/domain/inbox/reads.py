@@ -1,0 +1,63 @@
+"""Read marks: when each agent last had a thread in front of them, for the inbox's unread mark.
+
+A thread is unread for an agent when a customer wrote after that agent last looked at it
+(``threads.last_inbound_at > thread_reads.read_at``), or when it has an inbound message and the
+agent never opened it. Marks are per agent: one agent reading a thread does not clear it for the
+others. A mark is bookkeeping about one agent's screen, not a change anyone else needs to hear
+of, so ``do_mark_read`` emits no event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.db.models import ThreadRead, utcnow
+from app.domain.inbox.schemas import ThreadOut
+from app.domain.realtime.writer import Transaction, Writer
+
+
+async def do_mark_read(writer: Writer, *, agent_id: int, thread_id: int) -> None:
+    """Record that ``agent_id`` has seen ``thread_id`` as of now (an upsert; safe to repeat)."""
+
+    async def work(tx: Transaction) -> None:
+        dialect = tx.session.bind.dialect.name if tx.session.bind else "sqlite"
+        insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
+        now = utcnow()
+        statement = (
+            insert(ThreadRead)
+            .values(agent_id=agent_id, thread_id=thread_id, read_at=now)
+            .on_conflict_do_update(index_elements=["agent_id", "thread_id"], set_={"read_at": now})
+        )
+        await tx.session.execute(statement)
+
+    await writer.run(work)
+
+
+def _naive(value: Any) -> Any:
+    return value.replace(tzinfo=None) if value is not None and value.tzinfo is not None else value
+
+
+async def unread_thread_ids(session: AsyncSession, agent_id: int, threads: Iterable[ThreadOut]) -> set[int]:
+    """Which of ``threads`` (rows already read for a page) are unread for this agent, in one query."""
+    inbound = {t.id: t.last_inbound_at for t in threads if t.last_inbound_at is not None}
+    if not inbound:
+        return set()
+    rows = await session.execute(
+        select(col(ThreadRead.thread_id), col(ThreadRead.read_at)).where(
+            col(ThreadRead.agent_id) == agent_id, col(ThreadRead.thread_id).in_(list(inbound))
+        )
+    )
+    read_at = dict(rows.tuples().all())
+    # SQLite hands back naive datetimes, PostgreSQL aware ones; both are UTC, so compare naive.
+    return {
+        thread_id
+        for thread_id, last_inbound in inbound.items()
+        if thread_id not in read_at or _naive(last_inbound) > _naive(read_at[thread_id])
+    }

@@ -1,0 +1,153 @@
+/* The console's live socket (htmx ws extension) and keys that work on every page.
+ *
+ * - Reconnects resume where the page stopped: #live-state holds the last event id the page has
+ *   seen (the server updates it with every fragment), and every (re)connect asks from there (a
+ *   thread page also says which message it shows last).
+ * - A message already on the page is not added twice (the composer's own response and the live
+ *   fragment both bring a new reply).
+ * - While the agent types in the composer, a "typing" notice goes over the socket (at most every
+ *   2 s), for the other agents' collision notice.
+ * - "/" focuses the search box (the inbox's, else the top bar's), unless the agent is typing.
+ */
+(function () {
+  "use strict";
+
+  var TYPING_EVERY_MS = 2000;
+  var socket = null;
+  var lastTyping = 0;
+
+  function resumeUrl(url) {
+    var state = document.getElementById("live-state");
+    var last = state && state.getAttribute("data-last-event-id");
+    if (!last) {
+      return url;
+    }
+    var resumed = new URL(url, window.location.href);
+    resumed.searchParams.set("last_event_id", last);
+    if (resumed.searchParams.has("after_message")) {
+      // The thread page's newest entry now: the server sends only what comes after it.
+      var entries = document.querySelectorAll("#timeline > li[id^='m-']");
+      var newest = entries.length ? entries[entries.length - 1].id.slice(2) : "0";
+      resumed.searchParams.set("after_message", newest);
+    }
+    return resumed.toString();
+  }
+
+  if (window.htmx) {
+    window.htmx.createWebSocket = function (url) {
+      var ws = new WebSocket(resumeUrl(url), []);
+      ws.binaryType = window.htmx.config.wsBinaryType;
+      return ws;
+    };
+  }
+
+  function showStatus(state) {
+    var status = document.querySelector("#live .live-status");
+    if (status) {
+      status.textContent = status.getAttribute("data-" + state) || "";
+      status.setAttribute("data-state", state);
+    }
+  }
+
+  document.addEventListener("htmx:wsConnecting", function () { showStatus("connecting"); });
+  document.addEventListener("htmx:wsOpen", function (event) {
+    socket = event.detail.socketWrapper;
+    showStatus("open");
+  });
+  document.addEventListener("htmx:wsClose", function () {
+    socket = null;
+    showStatus("closed");
+  });
+
+  // Before the ws extension swaps a message in: drop the parts that have nothing to do on this
+  // page, so htmx neither adds a timeline entry twice nor reports a missing target. A row update
+  // for a thread further down than this page has loaded, or a delivery update for a message not
+  // shown, is expected and not an error.
+  function targetOf(element) {
+    var how = element.getAttribute("hx-swap-oob") || "true";
+    var colon = how.indexOf(":");
+    if (colon > 0) {
+      return document.querySelector(how.slice(colon + 1));
+    }
+    return element.id ? document.getElementById(element.id) : null;
+  }
+
+  function prune(text) {
+    var template = document.createElement("template");
+    template.innerHTML = text;
+    Array.prototype.slice.call(template.content.children).forEach(function (part) {
+      var target = targetOf(part);
+      if (!target) {
+        part.remove();
+        return;
+      }
+      if (target.id === "timeline") {
+        Array.prototype.slice.call(part.children).forEach(function (entry) {
+          if (entry.id && document.getElementById(entry.id)) {
+            entry.remove();
+          }
+        });
+        if (part.children.length === 0) {
+          part.remove();
+        }
+      }
+    });
+    return template.innerHTML;
+  }
+
+  if (window.htmx) {
+    window.htmx.defineExtension("live", {
+      transformResponse: function (text) {
+        return prune(text);
+      }
+    });
+  }
+
+  // The composer's response arriving after the live fragment of the same message: drop the newcomer.
+  document.addEventListener("htmx:load", function (event) {
+    var elt = event.detail.elt;
+    if (elt && elt.id && /^m-\d+$/.test(elt.id) && document.querySelectorAll("#" + elt.id).length > 1) {
+      elt.remove();
+    }
+  });
+
+  // The server says the page is too far behind to catch up event by event (or on another database).
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    var state = document.getElementById("live-state");
+    if (state && state.getAttribute("data-resync")) {
+      window.location.reload();
+    }
+  });
+
+  document.addEventListener("input", function (event) {
+    if (!socket || !event.target || event.target.id !== "composer-text") {
+      return;
+    }
+    var now = Date.now();
+    if (now - lastTyping < TYPING_EVERY_MS) {
+      return;
+    }
+    lastTyping = now;
+    socket.send(JSON.stringify({ type: "typing" }));
+  });
+
+  function isTyping(target) {
+    if (!target || !target.tagName) {
+      return false;
+    }
+    var tag = target.tagName.toLowerCase();
+    return tag === "input" || tag === "textarea" || tag === "select" || target.isContentEditable;
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) {
+      return;
+    }
+    var search = document.getElementById("inbox-q") || document.getElementById("topbar-q");
+    if (search) {
+      event.preventDefault();
+      search.focus();
+      search.select();
+    }
+  });
+})();
