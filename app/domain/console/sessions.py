@@ -2,8 +2,9 @@
 
 The browser holds only a random session id (an HttpOnly cookie); what it stands for lives in a
 store: Redis in production (shared by every app process), a file store under ``var/`` when
-embedded (so a restart keeps agents logged in). The JSON API never reads this cookie: it stays on
-bearer tokens, so cookies can never authorize an API call that CSRF checks do not cover.
+embedded (so a restart keeps agents logged in). The JSON API accepts this cookie too, but only with
+an ``X-CSRFToken`` header on writes and a same-site ``Origin`` on its websocket (see
+``app.domain.accounts.auth``), so a cookie alone never authorizes a cross-site request.
 """
 
 from __future__ import annotations
