@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from litestar import Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
-from litestar.plugins.htmx import ClientRedirect, HTMXRequest, HTMXTemplate
+from litestar.plugins.htmx import ClientRedirect, ClientRefresh, HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -156,8 +157,18 @@ def _panel(request: HTMXRequest, context: dict[str, Any], *, status: int = 200) 
 
 
 def _go_to_thread(request: HTMXRequest, thread_id: int, anchor: str = "") -> Response[Any]:
-    target = f"/threads/{thread_id}{anchor}"
-    return ClientRedirect(target) if request.htmx else Redirect(target, status_code=303)
+    """After a change to the timeline: load the thread page again (the merge line is in its newest page).
+
+    With HTMX, a redirect to the page already open would only move to the ``#anchor`` without
+    reloading it, so that case is a refresh instead.
+    """
+    path = f"/threads/{thread_id}"
+    if not request.htmx:
+        return Redirect(f"{path}{anchor}", status_code=303)
+    current = urlsplit(request.htmx.current_url or "")
+    if current.path == path and not current.query:
+        return ClientRefresh()
+    return ClientRedirect(f"{path}{anchor}")
 
 
 # --- pages and forms -------------------------------------------------------------------------------
