@@ -42,8 +42,6 @@ MAX_KEY_CHARS = 64
 SEARCH_LIMIT = 10
 PANEL = "#contact-panel"
 
-MERGED_IN = N_("%(other)s was merged into this contact: they share a verified email address or phone number.")
-
 
 @dataclass
 class ContactEditForm:
