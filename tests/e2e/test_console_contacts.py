@@ -150,6 +150,7 @@ async def test_edit_merge_by_search_undo_and_dutch(
             preview = panel.locator("#cp-merge-preview")
             await expect(preview).to_contain_text("Merge Dirk Jansen into Cleo Customer?")
             await expect(preview).to_contain_text("the other thread's 1 message moves into it")
+            await expect(page).to_have_url(thread_url)  # searched and previewed in place, by htmx
             await panel.screenshot(path=str(SCREENSHOTS / "contact-merge-preview.png"))
             await preview.get_by_role("button", name="Merge").click()
 
