@@ -280,3 +280,22 @@ async def test_panel_routes_need_a_session(client: httpx.AsyncClient) -> None:
     for path in ("/contacts/1", "/contacts/1/candidates?q=a", "/contacts/1/merge-preview?other_id=2"):
         response = await client.get(path)
         assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+async def test_a_contact_merged_twice_opens_the_surviving_thread(
+    console: tuple[httpx.AsyncClient, Api],
+) -> None:
+    client, api = console
+    shop = await api.add_api_channel("Shop")
+    for contact_id, name in (("a", "Ann"), ("b", "Bea"), ("c", "Cas")):
+        await api.inbound(shop, f"I am {name}", contact_id=contact_id, name=name)
+    ann, bea, cas = [await _thread_of(api, n) for n in ("Ann", "Bea", "Cas")]
+    ann_id, bea_id, cas_id = (t["contact"]["id"] for t in (ann, bea, cas))  # type: ignore[index]
+    await api.post(f"/api/v1/contacts/{ann_id}/merge", {"other_id": bea_id}, expect=201)
+    await api.post(f"/api/v1/contacts/{cas_id}/merge", {"other_id": ann_id}, expect=201)
+    page = await client.get(f"/contacts/{bea_id}")
+    assert page.status_code == 200
+    assert (
+        f'href="/threads/{cas["id"]}"' in page.text and "I am" not in page.text
+    )  # the panel, not a timeline
+    assert '<p class="cp-name">Cas</p>' in page.text

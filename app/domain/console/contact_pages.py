@@ -25,9 +25,10 @@ from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Agent, Contact, Merge
+from app.db.models import Agent, Contact, Merge, pk
 from app.domain.console.forms import FORM
 from app.domain.contacts import actions, queries
+from app.domain.contacts.resolution import live_contact
 from app.domain.inbox.queries import get_thread
 from app.domain.realtime.writer import Writer
 from app.i18n import N_
@@ -125,9 +126,12 @@ def parse_attributes(raw: str) -> dict[str, str]:
 
 
 async def _live_thread_id(session: AsyncSession, contact_id: int) -> int:
-    contact = await queries.get_contact(session, contact_id)
-    if contact.merged_into_id is not None:
-        contact = await queries.get_contact(session, contact.merged_into_id)
+    """The thread that stands for this customer now (following merges, however many)."""
+    try:
+        live = await live_contact(session, contact_id)
+    except LookupError:
+        raise NotFoundError(f"contact {contact_id} does not exist", type_slug="contact-not-found") from None
+    contact = await queries.get_contact(session, pk(live.id))
     if contact.thread_id is None:
         raise NotFoundError(f"contact {contact_id} has no thread", type_slug="thread-not-found")
     return contact.thread_id
@@ -331,6 +335,7 @@ async def merge(
         done = await actions.do_merge(writer, agent=agent, contact_id=contact_id, other_id=data.other_id)
     except DomainError as exc:
         context = await panel_context(db_session, agent, contact_id, merge_error=exc.detail)
+        # An unknown other contact is a bad form value here (422), so htmx shows its reason too.
         return _panel(request, context, status=409 if exc.status_code == 409 else 422)
     line = (done.snapshot or {}).get("system_message_id")
     thread_id = await _live_thread_id(db_session, done.primary_contact_id)
@@ -355,7 +360,7 @@ async def dismiss_suggestion(
         await actions.do_dismiss_suggestion(writer, agent=agent, suggestion_id=suggestion_id)
     except (ConflictError, NotFoundError) as exc:
         context = await panel_context(db_session, agent, contact_id, suggestion_error=exc.detail)
-        return _panel(request, context, status=409)
+        return _panel(request, context, status=exc.status_code)
     if not request.htmx:
         return Redirect(f"/threads/{await _live_thread_id(db_session, contact_id)}", status_code=303)
     return _panel(
@@ -389,11 +394,13 @@ async def undo_merge(
             return HTMXTemplate(
                 template_name="partials/merge_undo.html",
                 context=context,
-                status_code=409,
+                status_code=exc.status_code,
                 re_target=f"#merge-undo-{merge_id}",
                 re_swap="outerHTML",
             )
-        return Template(template_name="pages/merge_undo_refused.html", context=context, status_code=409)
+        return Template(
+            template_name="pages/merge_undo_refused.html", context=context, status_code=exc.status_code
+        )
     return _go_to_thread(request, await _live_thread_id(db_session, undone.primary_contact_id))
 
 
