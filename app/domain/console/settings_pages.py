@@ -118,7 +118,8 @@ async def settings_index() -> Redirect:
     return Redirect("/settings/preferences", status_code=303)
 
 
-def _preferences(request: Request[Any, Any, Any], agent: Agent, **extra: Any) -> dict[str, Any]:
+def _preferences(agent: Agent, **extra: Any) -> dict[str, Any]:
+    """The preferences form: the agent's saved choices, or what they just typed (``form``)."""
     return {
         "languages": LANGUAGES,
         "time_zones": time_zone_names(),
@@ -131,7 +132,7 @@ def _preferences(request: Request[Any, Any, Any], agent: Agent, **extra: Any) ->
 async def preferences_page(request: Request[Any, Any, Any], agent: NamedDependency[Agent]) -> Template:
     """Language (or the browser's) and time zone, for this agent only."""
     saved = request.query_params.get("saved") == "1"
-    return _page(request, "preferences.html", "preferences", **_preferences(request, agent, saved=saved))
+    return _page(request, "preferences.html", "preferences", **_preferences(agent, saved=saved))
 
 
 @post("/settings/preferences", include_in_schema=False, status_code=303)
@@ -144,7 +145,7 @@ async def save_preferences(
     try:
         await do_set_preferences(writer, agent=agent, language=data.language, timezone=data.timezone)
     except InvalidInputError as exc:
-        context = _preferences(request, agent, form=data, error=exc.detail)
+        context = _preferences(agent, form=data, error=exc.detail)
         return _page(request, "preferences.html", "preferences", status=exc.status_code, **context)
     # A full page load: the new language applies to the whole page, <html lang> included.
     return Redirect("/settings/preferences?saved=1", status_code=303)
