@@ -11,7 +11,8 @@ from app.db.models import Agent, ApiToken, pk
 from app.domain.accounts.auth import check_credentials
 from app.domain.accounts.passwords import hash_password
 from app.domain.realtime.writer import Transaction, Writer
-from app.lib.errors import ConflictError, InvalidInputError
+from app.i18n import LANGUAGES, is_time_zone
+from app.lib.errors import ConflictError, InvalidInputError, NotFoundError
 from app.lib.secrets import new_token, token_digest
 from integrations.identifiers import InvalidIdentifierError, normalize_email
 
@@ -59,3 +60,58 @@ async def do_issue_token(writer: Writer, *, email: str, password: str) -> str:
 
     await writer.run(work)
     return token
+
+
+async def do_set_preferences(writer: Writer, *, agent: Agent, language: str, timezone: str) -> Agent:
+    """An agent's own console language and time zone.
+
+    ``language`` is a code of ``LANGUAGES`` or ``""`` for "what my browser asks for"; ``timezone`` is
+    an IANA name. Anything else is refused with the reason, so a typo never silently becomes UTC.
+    """
+    language, timezone = language.strip(), timezone.strip()
+    if language and language not in LANGUAGES:
+        raise InvalidInputError(
+            f"language must be one of {', '.join(LANGUAGES)} or empty (the browser's)",
+            type_slug="invalid-language",
+        )
+    if not is_time_zone(timezone):
+        raise InvalidInputError(
+            f"{timezone or 'an empty name'} is not a time zone; use an IANA name such as Europe/Amsterdam",
+            type_slug="invalid-time-zone",
+        )
+
+    async def work(tx: Transaction) -> Agent:
+        row = await tx.session.get(Agent, pk(agent.id))
+        if row is None:
+            raise NotFoundError(f"agent {agent.id} does not exist", type_slug="agent-not-found")
+        row.language, row.timezone = language, timezone
+        tx.emit(
+            "agent.updated",
+            {"agent_id": row.id, "language": language, "timezone": timezone},
+            audience="admins",
+        )
+        return row
+
+    return await writer.run(work)
+
+
+async def do_set_agent_active(writer: Writer, *, actor: Agent, agent_id: int, active: bool) -> Agent:
+    """Deactivate (or reactivate) an agent. A deactivated agent's sessions and tokens stop working at
+    their next request (both look the agent up and require ``is_active``). Nobody deactivates
+    themselves: an admin could otherwise lock the last admin out."""
+    if not active and agent_id == actor.id:
+        raise ConflictError("you cannot deactivate yourself", type_slug="deactivate-self")
+
+    async def work(tx: Transaction) -> Agent:
+        row = await tx.session.get(Agent, agent_id)
+        if row is None:
+            raise NotFoundError(f"agent {agent_id} does not exist", type_slug="agent-not-found")
+        row.is_active = active
+        tx.emit(
+            "agent.updated",
+            {"agent_id": agent_id, "is_active": active, "by_agent_id": actor.id},
+            audience="admins",
+        )
+        return row
+
+    return await writer.run(work)

@@ -12,7 +12,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.db.models import ChannelAccount
 from app.domain.realtime.writer import Transaction, Writer
@@ -115,3 +117,54 @@ async def do_add_channel_account(
 
     account = await writer.run(work)
     return CreatedAccount(account=to_config(account), secrets=all_secrets)
+
+
+def forget_cached(account_id: str | uuid.UUID) -> None:
+    """Drop an account from this process's cache, so a change to it applies to the next request.
+
+    Other processes drop it within ``_CACHE_SECONDS``: that is how long a disabled account's webhooks
+    may still be accepted by another ``onethread serve`` of the same installation.
+    """
+    try:
+        key = account_id if isinstance(account_id, uuid.UUID) else uuid.UUID(account_id)
+    except ValueError:
+        return
+    _cache.pop(key, None)
+
+
+async def list_channel_accounts(session: AsyncSession) -> list[ChannelAccount]:
+    """Every account, enabled or not, by channel then name (an installation has a handful)."""
+    rows = await session.execute(
+        select(ChannelAccount).order_by(col(ChannelAccount.channel), col(ChannelAccount.name))
+    )
+    return list(rows.scalars())
+
+
+async def do_set_channel_account_enabled(
+    writer: Writer, *, account_id: str, enabled: bool, by_agent_id: int | None = None
+) -> ChannelAccount:
+    """Disable (or enable again) an account. A disabled account's inbound calls and webhooks are
+    refused as if it did not exist (``account_config``); its history stays."""
+    try:
+        key = uuid.UUID(account_id)
+    except ValueError:
+        raise NotFoundError("no such channel account", type_slug="account-not-found") from None
+
+    async def work(tx: Transaction) -> ChannelAccount:
+        account = await tx.session.get(ChannelAccount, key)
+        if account is None:
+            raise NotFoundError("no such channel account", type_slug="account-not-found")
+        account.enabled = enabled
+        tx.emit(
+            "channel_account.updated",
+            {"account_id": account_id, "enabled": enabled, "by_agent_id": by_agent_id},
+            audience="admins",
+        )
+
+        async def forget() -> None:
+            forget_cached(key)
+
+        tx.on_commit(forget)
+        return account
+
+    return await writer.run(work)

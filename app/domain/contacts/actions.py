@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from app.db.models import Agent, Contact, Merge, MergeSuggestion, utcnow
@@ -29,11 +30,13 @@ async def do_update_contact(
     email: str | None = None,
     phone: str | None = None,
     attributes: dict[str, Any] | None = None,
+    drop_attributes: Collection[str] = (),
     default_region: str = "NL",
 ) -> int:
     """Edit a contact. A new email or phone becomes an identity the agent vouches for; when another
-    contact already has it verified the two are merged (logged, undoable). Returns the contact id
-    that stands for the customer afterwards."""
+    contact already has it verified the two are merged (logged, undoable). ``attributes`` are set
+    (others kept), ``drop_attributes`` removed. Returns the contact id that stands for the customer
+    afterwards."""
     claims: list[ContactClaim] = []
     try:
         if email:
@@ -55,8 +58,9 @@ async def do_update_contact(
             )
         if name is not None:
             contact.name = name.strip() or None
-        if attributes is not None:
-            contact.attributes = {**(contact.attributes or {}), **attributes}
+        if attributes is not None or drop_attributes:
+            kept = {k: v for k, v in (contact.attributes or {}).items() if k not in set(drop_attributes)}
+            contact.attributes = {**kept, **(attributes or {})}
         for claim in claims:
             if claim.kind == "email":
                 contact.email = claim.value

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.models import Contact, Identity, MergeSuggestion, Thread
+from app.db.models import Contact, Identity, Merge, MergeSuggestion, Message, Thread
 from app.domain.contacts.schemas import ContactOut, SuggestionOut, contact_out
 from app.domain.inbox.queries import identities_by_contact, like_pattern
 from app.lib.errors import NotFoundError
@@ -89,3 +92,139 @@ async def open_suggestions(session: AsyncSession, limit: int = 100) -> list[Sugg
             )
         )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ContactSuggestion:
+    """An open suggestion seen from one contact: the other contact and why they may be the same."""
+
+    id: int
+    reason: str
+    other: ContactOut
+
+
+async def suggestions_for_contact(session: AsyncSession, contact_id: int) -> list[ContactSuggestion]:
+    """Open merge suggestions that involve ``contact_id``, newest first; pairs whose other side is
+    merged away meanwhile are left out (accepting them would be refused)."""
+    rows = list(
+        (
+            await session.execute(
+                select(MergeSuggestion)
+                .where(
+                    col(MergeSuggestion.status) == "open",
+                    or_(
+                        col(MergeSuggestion.contact_id) == contact_id,
+                        col(MergeSuggestion.other_contact_id) == contact_id,
+                    ),
+                )
+                .order_by(col(MergeSuggestion.id).desc())
+                .limit(20)
+            )
+        ).scalars()
+    )
+    other_ids = [s.other_contact_id if s.contact_id == contact_id else s.contact_id for s in rows]
+    if not other_ids:
+        return []
+    contacts = {
+        c.id: c
+        for c in (await session.execute(select(Contact).where(col(Contact.id).in_(other_ids)))).scalars()
+    }
+    identities = await identities_by_contact(session, other_ids)
+    threads = await _thread_ids(session, other_ids)
+    out = []
+    for suggestion, other_id in zip(rows, other_ids, strict=True):
+        other = contacts.get(other_id)
+        if other is None or other.merged_into_id is not None:
+            continue
+        out.append(
+            ContactSuggestion(
+                id=suggestion.id or 0,
+                reason=suggestion.reason,
+                other=contact_out(other, identities.get(other_id, []), threads.get(other_id)),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class MergePreview:
+    """What merging ``other`` into ``contact`` would do, shown before the agent confirms."""
+
+    contact: ContactOut
+    other: ContactOut
+    other_message_count: int
+    surviving_thread_id: int | None
+    filled_fields: dict[str, str]
+    added_attributes: list[str]
+    refusal: str | None
+
+
+_PREVIEW_FIELDS = ("name", "email", "phone")
+
+
+async def merge_preview(session: AsyncSession, contact_id: int, other_id: int) -> MergePreview:
+    """The other contact's identities and message count, the thread that stays (this contact's),
+    and the fields the merge would fill in. ``refusal`` says why ``do_merge`` would refuse, if it would."""
+    contact = await get_contact(session, contact_id)
+    other = await get_contact(session, other_id)
+    count = 0
+    if other.thread_id is not None:
+        count = (
+            await session.execute(
+                select(func.count())
+                .select_from(Message)
+                .where(col(Message.thread_id) == other.thread_id, col(Message.kind) != "system")
+            )
+        ).scalar_one()
+    filled: dict[str, Any] = {
+        field: getattr(other, field)
+        for field in _PREVIEW_FIELDS
+        if not getattr(contact, field) and getattr(other, field)
+    }
+    added = sorted(k for k in other.attributes if k not in contact.attributes)
+    refusal = None
+    if contact_id == other_id:
+        refusal = "a contact cannot be merged with itself"
+    elif other.merged_into_id is not None:
+        refusal = f"contact {other_id} is already merged into contact {other.merged_into_id}"
+    elif contact.merged_into_id is not None:
+        refusal = "this contact was merged into another; merge from that one"
+    return MergePreview(
+        contact=contact,
+        other=other,
+        other_message_count=int(count),
+        surviving_thread_id=contact.thread_id,
+        filled_fields=filled,
+        added_attributes=added,
+        refusal=refusal,
+    )
+
+
+async def merge_by_id(session: AsyncSession, merge_id: int) -> Merge:
+    merge = await session.get(Merge, merge_id)
+    if merge is None:
+        raise NotFoundError(f"merge {merge_id} does not exist", type_slug="merge-not-found")
+    return merge
+
+
+async def latest_merge_into(session: AsyncSession, contact_id: int, *, after_id: int) -> Merge | None:
+    """The newest live merge into ``contact_id`` with an id above ``after_id``: how the console
+    tells that an edit (a verified email or phone another contact had) merged someone in."""
+    return (
+        await session.execute(
+            select(Merge)
+            .where(
+                col(Merge.primary_contact_id) == contact_id,
+                col(Merge.id) > after_id,
+                col(Merge.undone_at).is_(None),
+            )
+            .order_by(col(Merge.id).desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def last_merge_id(session: AsyncSession) -> int:
+    """The newest merge id so far (0 for none): taken before an edit, compared after it."""
+    newest: int | None = (await session.execute(select(func.max(col(Merge.id))))).scalar_one()
+    return newest or 0
