@@ -109,6 +109,7 @@ class Sample:
     sql_ms: float
     statements: int
     gc_ms: float
+    render_ms: float
 
 
 class GcTimer:
@@ -128,6 +129,33 @@ class GcTimer:
 
 
 GC = GcTimer()
+
+
+class RenderTimer:
+    """Time in Jinja's ``Template.render`` (the whole page, includes and filters too) during a request.
+
+    Litestar renders a page template with one synchronous ``render`` call, so wrapping the method
+    on the class sees every page, whatever the templates contain.
+    """
+
+    def __init__(self) -> None:
+        import jinja2
+
+        self.seconds = 0.0
+        original = jinja2.Template.render
+        timer = self
+
+        def render(template: jinja2.Template, *args: Any, **kwargs: Any) -> str:
+            start = time.perf_counter()
+            try:
+                return original(template, *args, **kwargs)
+            finally:
+                timer.seconds += time.perf_counter() - start
+
+        jinja2.Template.render = render  # type: ignore[method-assign,assignment]
+
+
+RENDER = RenderTimer()
 
 
 class SqlTimer:
@@ -208,12 +236,20 @@ async def sample(
     sql.reset()
     sql.enabled = True
     GC.seconds = 0.0
+    RENDER.seconds = 0.0
     cpu0, wall0 = time.process_time(), time.perf_counter()
     status, body = await asgi_get(app, path, headers)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     sql.enabled = False
     return Sample(
-        wall * 1000, cpu * 1000, status, len(body), sql.seconds * 1000, sql.count, GC.seconds * 1000
+        wall * 1000,
+        cpu * 1000,
+        status,
+        len(body),
+        sql.seconds * 1000,
+        sql.count,
+        GC.seconds * 1000,
+        RENDER.seconds * 1000,
     ), body
 
 
@@ -250,6 +286,7 @@ class PageResult:
             "other_cores": self.other_cores,
             "sql_ms_p50": percentile(sqlms, 0.50) if self.in_process else None,
             "gc_ms_max": max((s.gc_ms for s in ok), default=None) if self.in_process else None,
+            "render_ms_p50": percentile(sorted(s.render_ms for s in ok), 0.50) if self.in_process else None,
             "sql_statements": ok[0].statements if ok and self.in_process else None,
             "bytes": ok[0].size if ok else None,
             "check": self.check or "ok",
@@ -596,7 +633,7 @@ async def measure_served(
             wall0 = time.perf_counter()
             status, body = await client.get(path)
             wall = (time.perf_counter() - wall0) * 1000
-            result.samples.append(Sample(wall, 0.0, status, len(body), 0.0, 0, 0.0))
+            result.samples.append(Sample(wall, 0.0, status, len(body), 0.0, 0, 0.0, 0.0))
         used = CpuProbe.delta(before, probe.snapshot())
         result.other_cores = used["other_cores"]
         result.server_cpu_ms_mean = used["server"] * 1000 / max(args.requests, 1)
@@ -698,6 +735,7 @@ def print_table(results: dict[str, Any]) -> dict[str, Any]:
         ("CPU ms p50", lambda s: fmt(s["cpu_ms_p50"], 2)),
         ("CPU ms p95", lambda s: fmt(s["cpu_ms_p95"], 2)),
         ("in SQL ms (p50)", lambda s: fmt(s["sql_ms_p50"], 2)),
+        ("in Jinja render ms (p50)", lambda s: fmt(s["render_ms_p50"], 2)),
         ("in GC ms (max)", lambda s: fmt(s["gc_ms_max"], 2)),
         ("SQL statements", lambda s: fmt(s["sql_statements"], 0)),
         ("KiB of HTML", lambda s: fmt((s["bytes"] or 0) / 1024, 0)),
