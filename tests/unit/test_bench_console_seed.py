@@ -18,7 +18,7 @@ from app.domain.inbox.threads import NO_MESSAGE_YET, note_message_on_thread
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-import seed_console  # noqa: E402 - bench/ is not a package
+import seed_console  # bench/ is not a package: found through the line above
 
 AGENTS = [(1, "Ada Bench"), (2, "Bob Bench")]
 ACCOUNTS = {channel: uuid.uuid4() for channel in ("api", "telegram", "messenger", "email", "webchat")}
@@ -49,7 +49,9 @@ def test_rows_respect_the_unique_keys_and_point_at_rows_that_exist() -> None:
     identities = [(r["channel"], r["external_id"]) for r in tables["identities"]]
     assert len(set(identities)) == len(identities)
     external = [
-        (r["channel_account_id"], r["external_id"]) for r in tables["messages"] if r["external_id"] is not None
+        (r["channel_account_id"], r["external_id"])
+        for r in tables["messages"]
+        if r["external_id"] is not None
     ]
     assert len(set(external)) == len(external)
     assert len({r["contact_id"] for r in tables["threads"]}) == len(tables["threads"])
