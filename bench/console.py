@@ -41,6 +41,7 @@ import contextlib
 import cProfile
 import gc
 import html
+import io
 import json
 import logging
 import os
@@ -304,6 +305,7 @@ async def measure_page(
     args: argparse.Namespace,
     expect: str | None = None,
 ) -> PageResult:
+    """``--warmup`` requests, then ``--requests`` timed ones; the last page must contain ``expect``."""
     result = PageResult(path)
     body = b""
     for _ in range(args.warmup):
@@ -328,19 +330,9 @@ async def profile_page(
     for _ in range(n):
         await sample(app, path, headers, sql)
     profiler.disable()
-    out = _Capture()
-    stats = pstats.Stats(profiler, stream=out)  # type: ignore[arg-type]
-    stats.sort_stats("cumulative").print_stats(top)
-    return out.text
-
-
-class _Capture:
-    def __init__(self) -> None:
-        self.text = ""
-
-    def write(self, chunk: str) -> int:
-        self.text += chunk
-        return len(chunk)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -357,10 +349,10 @@ class _CsrfField(HTMLParser):
             self.value = found.get("value")
 
 
-def csrf_field(html: str) -> str | None:
+def csrf_field(page: str) -> str | None:
     """The value of the login form's ``_csrf_token`` input, wherever the template puts it."""
     parser = _CsrfField()
-    parser.feed(html)
+    parser.feed(page)
     return parser.value
 
 
