@@ -109,6 +109,7 @@ class Sample:
     size: int
     sql_ms: float
     statements: int
+    transaction_ends: int
     gc_ms: float
     render_ms: float
 
@@ -160,19 +161,43 @@ RENDER = RenderTimer()
 
 
 class SqlTimer:
-    """Time in, and count of, SQL statements (every engine), switched on around measured requests."""
+    """Time in SQL (every engine), switched on around measured requests.
+
+    Counts statements (cursor events) and transaction ends: a ``COMMIT`` or ``ROLLBACK`` is a round
+    trip too, and a commit waits for the WAL to reach the disk, so both are timed (by wrapping the
+    dialect's ``do_commit``/``do_rollback``, which no cursor event sees).
+    """
 
     def __init__(self) -> None:
         from sqlalchemy import event
         from sqlalchemy.engine import Engine
+        from sqlalchemy.engine.default import DefaultDialect
 
         self.enabled = False
         self.seconds = 0.0
         self.count = 0
+        self.ends = 0
         self.captured: list[tuple[str, Any]] | None = None
         self._started: list[float] = []
         event.listen(Engine, "before_cursor_execute", self._before)
         event.listen(Engine, "after_cursor_execute", self._after)
+        for name in ("do_commit", "do_rollback"):
+            setattr(DefaultDialect, name, self._timed(getattr(DefaultDialect, name)))
+
+    def _timed(self, original: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        def wrapper(dialect: Any, dbapi_connection: Any) -> None:
+            if not self.enabled:
+                return original(dialect, dbapi_connection)
+            # asyncpg's adapter skips the round trip when no transaction was begun: not counted.
+            real = getattr(dbapi_connection, "_started", True)
+            start = time.perf_counter()
+            try:
+                return original(dialect, dbapi_connection)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self.ends += 1 if real else 0
+
+        return wrapper
 
     def _before(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         if self.enabled:
@@ -186,7 +211,7 @@ class SqlTimer:
             self.count += 1
 
     def reset(self) -> None:
-        self.seconds, self.count = 0.0, 0
+        self.seconds, self.count, self.ends = 0.0, 0, 0
         self._started.clear()
 
 
@@ -249,6 +274,7 @@ async def sample(
         len(body),
         sql.seconds * 1000,
         sql.count,
+        sql.ends,
         GC.seconds * 1000,
         RENDER.seconds * 1000,
     ), body
@@ -289,6 +315,7 @@ class PageResult:
             "gc_ms_max": max((s.gc_ms for s in ok), default=None) if self.in_process else None,
             "render_ms_p50": percentile(sorted(s.render_ms for s in ok), 0.50) if self.in_process else None,
             "sql_statements": ok[0].statements if ok and self.in_process else None,
+            "sql_commits_rollbacks": ok[0].transaction_ends if ok and self.in_process else None,
             "bytes": ok[0].size if ok else None,
             "check": self.check or "ok",
             "samples_ms": [round(s.wall_ms, 3) for s in self.samples],
@@ -499,7 +526,13 @@ async def explain(database_url: str, captured: list[tuple[str, Any]]) -> str:
             flat = re.sub(r"\s+", " ", statement).strip()
             lines.append(f"--- {flat[:400]}")
             lines.append(f"    parameters: {parameters!r}"[:300])
-            plan = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", *(parameters or ()))
+            # ANALYZE runs the statement: a write (the read mark's upsert) is rolled back after.
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                plan = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", *(parameters or ()))
+            finally:
+                await transaction.rollback()
             lines.extend("    " + row[0] for row in plan)
     finally:
         await conn.close()
@@ -625,7 +658,7 @@ async def measure_served(
             wall0 = time.perf_counter()
             status, body = await client.get(path)
             wall = (time.perf_counter() - wall0) * 1000
-            result.samples.append(Sample(wall, 0.0, status, len(body), 0.0, 0, 0.0, 0.0))
+            result.samples.append(Sample(wall, 0.0, status, len(body), 0.0, 0, 0, 0.0, 0.0))
         used = CpuProbe.delta(before, probe.snapshot())
         result.other_cores = used["other_cores"]
         result.server_cpu_ms_mean = used["server"] * 1000 / max(args.requests, 1)
@@ -730,7 +763,14 @@ def print_table(results: dict[str, Any]) -> dict[str, Any]:
         ("in SQL ms (p50)", lambda s: fmt(s["sql_ms_p50"], 2)),
         ("in Jinja render ms (p50)", lambda s: fmt(s["render_ms_p50"], 2)),
         ("in GC ms (max)", lambda s: fmt(s["gc_ms_max"], 2)),
-        ("SQL statements", lambda s: fmt(s["sql_statements"], 0)),
+        (
+            "SQL statements + COMMIT/ROLLBACK",
+            lambda s: (
+                "—"
+                if s["sql_statements"] is None
+                else f"{s['sql_statements']} + {s['sql_commits_rollbacks']}"
+            ),
+        ),
         ("KiB of HTML", lambda s: fmt((s["bytes"] or 0) / 1024, 0)),
         ("non-200 answers", lambda s: str(s["non_200"])),
         ("cores taken by others", lambda s: f"{s['other_cores']:.2f}"),
