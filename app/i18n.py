@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from babel.core import Locale
 from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -84,6 +85,11 @@ def is_time_zone(name: str) -> bool:
 
 
 @functools.cache
+def _locale(language: str) -> Locale:
+    return Locale.parse(language)
+
+
+@functools.cache
 def _time_zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
@@ -102,6 +108,8 @@ def zone(name: str | None) -> ZoneInfo:
 
 # --- what a template's context says about its reader ----------------------------------------------
 
+_SCOPE_LANGUAGE = "onethread.language"
+
 Reader = Context | Mapping[str, Any]
 """A template context (or a plain mapping standing in for one in Python)."""
 
@@ -115,14 +123,23 @@ def _agent(context: Reader) -> Any:
 
 
 def language_of(context: Reader) -> str:
-    """The reader's language: an explicit ``language`` in the context (live fragments), else the request's."""
+    """The reader's language: an explicit ``language`` in the context (live fragments), else the request's.
+
+    Worked out once per request (a page asks a few hundred times) and kept in the ASGI scope.
+    """
     explicit = context.get("language")
     if isinstance(explicit, str) and explicit in LANGUAGES:
         return explicit
     request = context.get("request")
-    agent = _agent(context)
-    header = request.headers.get("accept-language") if request is not None else None
-    return negotiate(getattr(agent, "language", None), header)
+    if request is None:
+        return negotiate(getattr(_agent(context), "language", None), None)
+    cached = request.scope.get(_SCOPE_LANGUAGE)
+    if cached is None:
+        header = request.headers.get("accept-language")
+        cached = request.scope[_SCOPE_LANGUAGE] = negotiate(
+            getattr(_agent(context), "language", None), header
+        )
+    return cached  # type: ignore[no-any-return]
 
 
 def time_zone_of(context: Reader) -> ZoneInfo:
@@ -146,8 +163,7 @@ def local_time(context: Context, value: datetime | None, format: str = "medium")
         return ""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    pattern = {"medium": "medium", "short": "short"}.get(format, format)
-    return format_datetime(value, pattern, tzinfo=time_zone_of(context), locale=language_of(context))
+    return format_datetime(value, format, tzinfo=time_zone_of(context), locale=_locale(language_of(context)))
 
 
 @pass_context
