@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.db.models import Agent, Attachment, Contact, Identity, Message, Thread, pk, utcnow
-from app.domain.channels.accounts import account_config
 from app.domain.contacts.resolution import add_claim, live_contact, resolve_sender
 from app.domain.inbox import fast_ingest
+from app.domain.inbox.routing import CHANNEL_LABELS, route_reply
 from app.domain.inbox.schemas import THREAD_STATUSES, message_out, thread_out, to_builtins
 from app.domain.inbox.threads import (
     note_message_on_thread,
@@ -26,19 +26,9 @@ from app.domain.inbox.threads import (
     thread_of_contact,
 )
 from app.domain.realtime.writer import RetryTransaction, Transaction, Writer
-from app.lib.errors import ConflictError, InvalidInputError, NotFoundError
-from integrations.base import DeliveryContext
+from app.lib.errors import InvalidInputError, NotFoundError
 from integrations.registry import AdapterRegistry
 from integrations.types import ContactClaim, InboundMessage
-
-CHANNEL_LABELS = {
-    "api": "API",
-    "telegram": "Telegram",
-    "messenger": "Messenger",
-    "email": "email",
-    "webchat": "web chat",
-    "phone": "phone",
-}
 
 EnqueueDelivery = Callable[[int], Awaitable[None]]
 
@@ -101,6 +91,7 @@ async def _reopen_for_customer(tx: Transaction, thread: Thread, channel: str, no
                 at=now,
                 event="reopened",
                 episode=thread.episode,
+                channel=channel,
             )
         )
         return True
@@ -198,49 +189,6 @@ async def do_ingest(writer: Writer, inbound: InboundMessage) -> IngestResult:
 # ------------------------------------------------------------------------------------------------
 # outbound
 # ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Route:
-    """Where a reply on a channel goes: the account that sends it and the recipient identity."""
-
-    channel: str
-    account_id: uuid.UUID
-    identity: Identity
-
-
-async def _route_for(tx: Transaction, thread: Thread, contact: Contact, channel: str) -> Route:
-    """The account and identity a reply on ``channel`` goes through: the ones the customer last used."""
-    session = tx.session
-    last = (
-        await session.execute(
-            select(col(Message.channel_account_id), col(Message.identity_id))
-            .where(
-                col(Message.thread_id) == thread.id,
-                col(Message.channel) == channel,
-                col(Message.direction) == "in",
-                col(Message.channel_account_id).is_not(None),
-                col(Message.identity_id).is_not(None),
-            )
-            .order_by(col(Message.received_at).desc(), col(Message.id).desc())
-            .limit(1)
-        )
-    ).first()
-    if last is None:
-        raise ConflictError(
-            f"the customer has not written on {CHANNEL_LABELS.get(channel, channel)}, "
-            "so there is no address to reply to",
-            type_slug="channel-unavailable",
-            channel=channel,
-        )
-    identity = await session.get(Identity, last.identity_id)
-    if identity is None or identity.contact_id != contact.id:
-        raise ConflictError(
-            f"the customer's {CHANNEL_LABELS.get(channel, channel)} identity has moved to another contact",
-            type_slug="channel-unavailable",
-            channel=channel,
-        )
-    return Route(channel=channel, account_id=last.channel_account_id, identity=identity)
-
-
 async def do_send_reply(
     writer: Writer,
     registry: AdapterRegistry,
@@ -264,43 +212,10 @@ async def do_send_reply(
         session = tx.session
         thread = await _thread_for_update(tx, thread_id)
         contact = await live_contact(session, thread.contact_id)
-        chosen = channel or thread.last_inbound_channel
-        if not chosen:
-            raise ConflictError(
-                "the customer has not written on any channel yet; pick one", type_slug="channel-unavailable"
-            )
-        if chosen not in registry:
-            raise ConflictError(
-                f"OneThread cannot send on {CHANNEL_LABELS.get(chosen, chosen)}",
-                type_slug="channel-unavailable",
-                channel=chosen,
-            )
-        route = await _route_for(tx, thread, contact, chosen)
-        account = await account_config(session, route.account_id)
-        if account is None:
-            raise ConflictError(
-                "the channel account this customer used is disabled or removed",
-                type_slug="channel-unavailable",
-                channel=chosen,
-            )
-        adapter = registry.get(chosen)
-        last_on_channel = (
-            await session.execute(
-                select(col(Message.received_at))
-                .where(col(Message.identity_id) == route.identity.id, col(Message.direction) == "in")
-                .order_by(col(Message.received_at).desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        reason = adapter.unavailable_reason(
-            account,
-            DeliveryContext(
-                now=utcnow(), last_inbound_at=last_on_channel, sender_is_person=author_type == "agent"
-            ),
+        route = await route_reply(
+            session, registry, thread, contact, channel, sender_is_person=author_type == "agent"
         )
-        if reason:
-            raise ConflictError(reason, type_slug="channel-unavailable", channel=chosen)
-
+        chosen = route.channel
         now = utcnow()
         message = Message(
             thread_id=pk(thread.id),
@@ -393,24 +308,38 @@ async def do_update_thread(
         thread = await _thread_for_update(tx, thread_id)
         contact = await live_contact(session, thread.contact_id)
         changes: list[str] = []
-        if status is not None and status != thread.status:
+        # The same changes as data, so the console can say them in the reader's language.
+        params: list[dict[str, object]] = []
+        resnooze = status == "snoozed" and snoozed_until != thread.snoozed_until
+        if status is not None and (status != thread.status or resnooze):
             thread.status = status
             thread.snoozed_until = snoozed_until if status == "snoozed" else None
             changes.append(f"status → {status}")
+            change: dict[str, object] = {"field": "status", "to": status}
+            if thread.snoozed_until is not None:
+                change["until"] = thread.snoozed_until.isoformat()
+            params.append(change)
         if unassign and thread.assignee_id is not None:
             thread.assignee_id = None
             changes.append("unassigned")
+            params.append({"field": "assignee", "to": None})
         elif assignee_id is not None and assignee_id != thread.assignee_id:
             assignee = await session.get(Agent, assignee_id)
             if assignee is None or not assignee.is_active:
                 raise InvalidInputError(f"agent {assignee_id} does not exist", type_slug="agent-not-found")
             thread.assignee_id = assignee_id
             changes.append(f"assigned to {assignee.name}")
+            params.append({"field": "assignee", "to": assignee_id, "name": assignee.name})
         if not changes:
             return thread
         thread.updated_at = utcnow()
         line = system_message(
-            thread, f"{agent.name}: {', '.join(changes)}", event="thread-change", agent_id=agent.id
+            thread,
+            f"{agent.name}: {', '.join(changes)}",
+            event="thread-change",
+            agent_id=agent.id,
+            agent_name=agent.name,
+            changes=params,
         )
         session.add(line)
         await session.flush()

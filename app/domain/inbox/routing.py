@@ -1,0 +1,157 @@
+"""Where a reply can go: the one rule the composer's channel picker and ``do_send_reply`` share.
+
+A reply on a channel goes out through the account and identity the customer last wrote from on
+that channel, if OneThread can send there, the account is still enabled, and the adapter says the
+channel can deliver now (Messenger's 24-hour window, a callback URL configured, …). The composer
+asks :func:`reply_options` to show every channel with its reason; the send action calls
+:func:`route_reply`, which raises the same reason as a 409, so the two can never disagree.
+
+Reads only: call it inside a writer's transaction (the action) or a read session (the page).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.db.models import Contact, Identity, Message, Thread, utcnow
+from app.domain.channels.accounts import account_config
+from app.lib.errors import ConflictError
+from integrations.base import DeliveryContext
+from integrations.registry import AdapterRegistry
+from integrations.types import AccountConfig
+
+CHANNEL_LABELS = {
+    "api": "API",
+    "telegram": "Telegram",
+    "messenger": "Messenger",
+    "email": "email",
+    "webchat": "web chat",
+    "phone": "phone",
+}
+
+
+def channel_name(channel: str) -> str:
+    return CHANNEL_LABELS.get(channel, channel)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a reply on a channel goes: the account that sends it and the recipient identity."""
+
+    channel: str
+    account_id: uuid.UUID
+    identity: Identity
+    account: AccountConfig
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyOption:
+    """One channel in the composer's picker: whether a reply can go out there now, and if not, why."""
+
+    channel: str
+    available: bool
+    reason: str | None = None
+
+
+def _refuse(reason: str, channel: str | None = None) -> ConflictError:
+    extra = {"channel": channel} if channel else {}
+    return ConflictError(reason, type_slug="channel-unavailable", **extra)
+
+
+async def route_reply(
+    session: AsyncSession,
+    registry: AdapterRegistry,
+    thread: Thread,
+    contact: Contact,
+    channel: str | None,
+    *,
+    now: datetime | None = None,
+    sender_is_person: bool = True,
+) -> Route:
+    """The route for a reply on ``channel`` (default: the customer's last inbound channel).
+
+    Raises ``ConflictError`` (``channel-unavailable``) with the reason an agent reads when the
+    channel cannot deliver now.
+    """
+    chosen = channel or thread.last_inbound_channel
+    if not chosen:
+        raise _refuse("the customer has not written on any channel yet; pick one")
+    if chosen not in registry:
+        raise _refuse(f"OneThread cannot send on {channel_name(chosen)}", chosen)
+    last = (
+        await session.execute(
+            select(col(Message.channel_account_id), col(Message.identity_id))
+            .where(
+                col(Message.thread_id) == thread.id,
+                col(Message.channel) == chosen,
+                col(Message.direction) == "in",
+                col(Message.channel_account_id).is_not(None),
+                col(Message.identity_id).is_not(None),
+            )
+            .order_by(col(Message.received_at).desc(), col(Message.id).desc())
+            .limit(1)
+        )
+    ).first()
+    if last is None:
+        raise _refuse(
+            f"the customer has not written on {channel_name(chosen)}, so there is no address to reply to",
+            chosen,
+        )
+    identity = await session.get(Identity, last.identity_id)
+    if identity is None or identity.contact_id != contact.id:
+        raise _refuse(f"the customer's {channel_name(chosen)} identity has moved to another contact", chosen)
+    account = await account_config(session, last.channel_account_id)
+    if account is None:
+        raise _refuse("the channel account this customer used is disabled or removed", chosen)
+    last_on_channel = (
+        await session.execute(
+            select(col(Message.received_at))
+            .where(col(Message.identity_id) == identity.id, col(Message.direction) == "in")
+            .order_by(col(Message.received_at).desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    reason = registry.get(chosen).unavailable_reason(
+        account,
+        DeliveryContext(
+            now=now or utcnow(), last_inbound_at=last_on_channel, sender_is_person=sender_is_person
+        ),
+    )
+    if reason:
+        raise _refuse(reason, chosen)
+    return Route(channel=chosen, account_id=last.channel_account_id, identity=identity, account=account)
+
+
+async def reply_options(
+    session: AsyncSession, registry: AdapterRegistry, thread: Thread, contact: Contact
+) -> list[ReplyOption]:
+    """Every channel the customer can be reached on, each with ``route_reply``'s verdict.
+
+    The channels are those of the contact's identities and of the thread's inbound messages,
+    the customer's last inbound channel first.
+    """
+    identity_channels = (
+        await session.execute(
+            select(col(Identity.channel)).where(col(Identity.contact_id) == contact.id).distinct()
+        )
+    ).scalars()
+    channels = sorted(set(identity_channels) | ({thread.last_inbound_channel} - {None}))  # type: ignore[operator]
+    if thread.last_inbound_channel in channels:
+        channels.remove(thread.last_inbound_channel)
+        channels.insert(0, thread.last_inbound_channel)
+    now = utcnow()
+    options: list[ReplyOption] = []
+    for channel in channels:
+        try:
+            await route_reply(session, registry, thread, contact, channel, now=now)
+        except ConflictError as refused:
+            options.append(ReplyOption(channel, available=False, reason=refused.detail))
+        else:
+            options.append(ReplyOption(channel, available=True))
+    return options
