@@ -1,8 +1,15 @@
-"""One customer's thread: the unified timeline, older history by cursor, and the composer."""
+"""One customer's thread: the unified timeline, older history by cursor, the composer, phone notes,
+status and assignment.
+
+Every form here works without JavaScript (post, then a 303 back to the thread) and with HTMX (the
+new timeline entries are appended to ``#timeline``, the form or header comes back out of band). A
+mistake the agent can fix comes back on its form with the reason and what they typed (409/422).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from litestar import Response, get, post
@@ -13,21 +20,42 @@ from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Agent
+from app.db.models import Agent, utcnow
+from app.domain.canned.queries import list_canned_responses
 from app.domain.channels.jobs import Jobs
 from app.domain.console import views
 from app.domain.console.forms import FORM
 from app.domain.inbox import actions, queries
 from app.domain.inbox.reads import do_mark_read
-from app.domain.inbox.schemas import message_out
+from app.domain.inbox.routing import ReplyOption, reply_options
+from app.domain.inbox.schemas import MessageOut
+from app.domain.inbox.timeline import (
+    channel_switches,
+    inbound_channel_before,
+    newest_message_id,
+    timeline_message,
+)
 from app.domain.realtime.writer import Writer
-from app.lib.errors import DomainError
+from app.i18n import N_, zone
+from app.lib.errors import DomainError, InvalidInputError
 from app.lib.fields import text
+from app.settings import Settings
+from integrations.identifiers import InvalidIdentifierError, normalize_phone
 from integrations.registry import AdapterRegistry
 
 TIMELINE_PAGE = 50
+AGENT_STATUSES = ("open", "pending", "snoozed", "resolved")
+"""What an agent may set (``bot`` is the bot's own state; a thread enters it, never goes back)."""
+
+SNOOZE_NEEDS_TIME = N_("Pick the date and time to snooze until.")
+SNOOZE_IN_THE_PAST = N_("Pick a time in the future to snooze until.")
+SNOOZE_BAD_TIME = N_("That is not a date and time.")
+PHONE_BAD_DURATION = N_("Minutes and seconds are whole numbers (seconds below 60).")
+PHONE_TOO_LONG = N_("A call lasts at most 24 hours.")
+UNKNOWN_AGENT = N_("Pick an agent from the list.")
 
 
+# --- forms ----------------------------------------------------------------------------------------
 @dataclass
 class ComposeForm:
     """The composer. Empty text is let through so the action's own reason is shown on the form."""
@@ -37,65 +65,263 @@ class ComposeForm:
     channel: Annotated[str, text(max_length=40)] = ""
 
 
-async def _thread_context(
-    session: AsyncSession,
-    agent: Agent,
-    thread_id: int,
-    *,
-    before: int | None = None,
-    composer: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    thread, contact, identities = await queries.get_thread(session, thread_id)
-    messages, older = await queries.timeline_page(session, thread_id, before=before, limit=TIMELINE_PAGE)
-    channels = sorted({i.channel for i in identities})
-    assignees = await views.agent_names(session, [thread.assignee_id])
-    return {
-        "agent": agent,
-        "thread": thread,
-        "contact": contact,
-        "identities": identities,
-        "messages": messages,
-        "older_cursor": older,
-        "assignee": assignees.get(thread.assignee_id or 0),
-        "composer": _composer(thread_id, channels, thread.last_inbound_channel, **(composer or {})),
-    }
+@dataclass
+class PhoneNoteForm:
+    """A call with the customer. Minutes and seconds are text so an empty box is "unknown"."""
+
+    phone: Annotated[str, text(max_length=40)] = ""
+    direction: Literal["inbound", "outbound"] = "inbound"
+    minutes: Annotated[str, text(max_length=6)] = ""
+    seconds: Annotated[str, text(max_length=6)] = ""
+    text: Annotated[str, text(max_length=65_536)] = ""
 
 
+@dataclass
+class StatusForm:
+    """A status button; ``snoozed_until`` is a ``datetime-local`` value in the agent's time zone."""
+
+    status: Literal["open", "pending", "snoozed", "resolved"] = "open"
+    snoozed_until: Annotated[str, text(max_length=40)] = ""
+
+
+@dataclass
+class AssignForm:
+    """``me``, ``none`` (unassign) or an agent id."""
+
+    assignee: Annotated[str, text(max_length=20)] = ""
+
+
+# --- what the templates get -----------------------------------------------------------------------
 def _composer(
     thread_id: int,
-    channels: list[str],
-    default_channel: str | None,
+    options: list[ReplyOption],
+    last_inbound: str | None,
     *,
     text: str = "",
     mode: str = "reply",
     channel: str | None = None,
     error: str | None = None,
 ) -> dict[str, Any]:
-    """What the composer partial needs; also rebuilt after a send, to reset the form."""
+    """What the composer partial needs; rebuilt after a send to reset the form.
+
+    The picker defaults to the channel the customer last wrote on; when that one cannot deliver
+    now, to the first one that can, and the composer says so.
+    """
+    available = [o.channel for o in options if o.available]
+    default = last_inbound if last_inbound in available else (available[0] if available else last_inbound)
     return {
         "thread_id": thread_id,
-        "channels": channels,
-        "channel": channel or default_channel or (channels[0] if channels else ""),
+        "options": options,
+        "channel": channel or default or "",
+        "last_inbound": last_inbound,
+        "fell_back": bool(last_inbound and default != last_inbound),
         "text": text,
         "mode": mode,
         "error": error,
     }
 
 
+def _phone_form(
+    thread_id: int, default_phone: str | None, form: PhoneNoteForm | None = None, error: str | None = None
+) -> dict[str, Any]:
+    return {
+        "thread_id": thread_id,
+        "phone": form.phone if form else (default_phone or ""),
+        "direction": form.direction if form else "inbound",
+        "minutes": form.minutes if form else "",
+        "seconds": form.seconds if form else "",
+        "text": form.text if form else "",
+        "error": error,
+        "open": error is not None,
+    }
+
+
+async def _timeline(
+    session: AsyncSession, thread_id: int, before: int | None
+) -> tuple[list[MessageOut], str | None, dict[int, str]]:
+    messages, older = await queries.timeline_page(session, thread_id, before=before, limit=TIMELINE_PAGE)
+    previous = await inbound_channel_before(session, thread_id, messages[0]) if messages else None
+    return messages, older, channel_switches(messages, previous)
+
+
+async def _head_context(session: AsyncSession, agent: Agent, thread_id: int) -> dict[str, Any]:
+    thread, contact, identities = await queries.get_thread(session, thread_id)
+    agents = await views.active_agents(session)
+    return {
+        "agent": agent,
+        "thread": thread,
+        "contact": contact,
+        "identities": identities,
+        "agents": agents,
+        "assignee": dict(agents).get(thread.assignee_id or 0)
+        or ((await views.agent_names(session, [thread.assignee_id])).get(thread.assignee_id or 0)),
+        "statuses": AGENT_STATUSES,
+        "zone_name": zone(agent.timezone).key,
+        "head_error": None,
+    }
+
+
+async def _thread_context(
+    session: AsyncSession,
+    registry: AdapterRegistry,
+    agent: Agent,
+    thread_id: int,
+    *,
+    before: int | None = None,
+    show_images_for: int | None = None,
+    composer: dict[str, Any] | None = None,
+    phone: tuple[PhoneNoteForm, str] | None = None,
+    head_error: str | None = None,
+) -> dict[str, Any]:
+    context = await _head_context(session, agent, thread_id)
+    thread, contact, identities = context["thread"], context["contact"], context["identities"]
+    messages, older, switches = await _timeline(session, thread_id, before)
+    options = await reply_options(session, registry, thread, contact)
+    canned = await list_canned_responses(session)
+    default_phone = contact.phone or next((i.external_id for i in identities if i.channel == "phone"), None)
+    context.update(
+        {
+            "messages": messages,
+            "switches": switches,
+            "older_cursor": older,
+            "before": before,
+            "show_images_for": show_images_for,
+            "composer": _composer(thread_id, options, thread.last_inbound_channel, **(composer or {})),
+            "phone_form": _phone_form(thread_id, default_phone, *(phone or ())),
+            "canned": [{"shortcut": c.shortcut, "title": c.title, "text": c.text} for c in canned],
+            "head_error": head_error,
+        }
+    )
+    return context
+
+
+def _page(context: dict[str, Any], status_code: int = 200) -> Template:
+    return Template(
+        template_name="pages/thread.html",
+        context=context,
+        status_code=status_code,
+    )
+
+
+# --- the page ---------------------------------------------------------------------------------------
 @get("/threads/{thread_id:int}", include_in_schema=False, name="console:thread")
 async def thread_page(
+    request: HTMXRequest,
     db_session: NamedDependency[AsyncSession],
     writer: NamedDependency[Writer],
+    registry: NamedDependency[AdapterRegistry],
     agent: NamedDependency[Agent],
     thread_id: FromPath[int],
     before: FromQuery[int | None] = None,
-) -> Template:
-    """One customer's unified timeline (newest page; ``?before=`` for older history) and the composer."""
-    context = await _thread_context(db_session, agent, thread_id, before=before)
+    images: FromQuery[int | None] = None,
+) -> Response[Any]:
+    """The newest page of the customer's timeline and the composer (``?before=`` for older history).
+
+    HTMX asks for ``?before=`` when the top of the timeline scrolls into view and gets only the
+    older entries (and the next sentinel) to put in place of the sentinel it came from.
+    """
+    if request.htmx and before is not None:
+        thread, _, _ = await queries.get_thread(db_session, thread_id)
+        messages, older, switches = await _timeline(db_session, thread_id, before)
+        return HTMXTemplate(
+            template_name="partials/timeline_page.html",
+            context={
+                "agent": agent,
+                "thread": thread,
+                "messages": messages,
+                "switches": switches,
+                "older_cursor": older,
+            },
+        )
+    context = await _thread_context(
+        db_session, registry, agent, thread_id, before=before, show_images_for=images
+    )
     await do_mark_read(writer, agent_id=agent.id or 0, thread_id=thread_id)
-    return Template(template_name="pages/thread.html", context=context)
+    return _page(context)
 
 
+@get("/threads/{thread_id:int}/messages/{message_id:int}", include_in_schema=False)
+async def timeline_entry(
+    db_session: NamedDependency[AsyncSession],
+    agent: NamedDependency[Agent],
+    thread_id: FromPath[int],
+    message_id: FromPath[int],
+    images: FromQuery[bool] = False,
+) -> Template:
+    """One timeline entry again: "Show images" swaps in the email with its remote images."""
+    message = await timeline_message(db_session, thread_id, message_id)
+    return Template(
+        template_name="partials/message.html",
+        context={"agent": agent, "message": message, "show_images_for": message_id if images else None},
+    )
+
+
+# --- what comes back after a change ---------------------------------------------------------------
+async def _after_change(
+    request: HTMXRequest,
+    session: AsyncSession,
+    registry: AdapterRegistry,
+    agent: Agent,
+    thread_id: int,
+    newest_before: int | None,
+    *,
+    fragment: str | None = None,
+    status_code: int = 200,
+    reset: dict[str, Any] | None = None,
+) -> Response[Any]:
+    """Without JS: back to the thread (at ``fragment``). With HTMX: the new timeline entries, to
+    append to ``#timeline``, and the header, composer and phone form fresh, out of band."""
+    if not request.htmx:
+        return Redirect(f"/threads/{thread_id}{fragment or ''}", status_code=303)
+    # The action committed in its own session; forget what this one may have read before it.
+    session.expire_all()
+    context = await _head_context(session, agent, thread_id)
+    if newest_before is None:
+        messages, _, switches = await _timeline(session, thread_id, None)
+    else:
+        messages, _ = await queries.timeline_page(
+            session, thread_id, after=newest_before, limit=TIMELINE_PAGE
+        )
+        previous = await inbound_channel_before(session, thread_id, messages[0]) if messages else None
+        switches = channel_switches(messages, previous)
+    thread, contact = context["thread"], context["contact"]
+    reset = reset or {}
+    context.update({"messages": messages, "switches": switches, "oob_head": True})
+    if "composer" in reset:
+        options = await reply_options(session, registry, thread, contact)
+        context["composer"] = _composer(thread_id, options, thread.last_inbound_channel, **reset["composer"])
+    if "phone" in reset:
+        context["phone_form"] = _phone_form(thread_id, reset["phone"])
+    return HTMXTemplate(template_name="partials/thread_update.html", context=context, status_code=status_code)
+
+
+async def _refused(
+    request: HTMXRequest,
+    session: AsyncSession,
+    registry: AdapterRegistry,
+    agent: Agent,
+    thread_id: int,
+    *,
+    status_code: int,
+    partial: str,
+    target: str,
+    **form_state: Any,
+) -> Response[Any]:
+    """The form again with the reason and what the agent typed (HTMX: only that form is swapped)."""
+    session.expire_all()
+    context = await _thread_context(session, registry, agent, thread_id, **form_state)
+    if request.htmx:
+        return HTMXTemplate(
+            template_name=partial,
+            context=context,
+            status_code=status_code,
+            re_target=target,
+            re_swap="outerHTML",
+        )
+    return _page(context, status_code=status_code)
+
+
+# --- the composer -----------------------------------------------------------------------------------
 @post("/threads/{thread_id:int}/compose", include_in_schema=False, status_code=200)
 async def compose(
     request: HTMXRequest,
@@ -112,6 +338,7 @@ async def compose(
     A channel that cannot deliver is refused by ``do_send_reply`` with its reason (409); the form
     comes back with that reason and the agent's text kept, so nothing typed is lost.
     """
+    newest = await newest_message_id(db_session, thread_id)
     try:
         if data.mode == "note":
             message = await actions.do_add_note(writer, agent=agent, thread_id=thread_id, text=data.text)
@@ -134,33 +361,201 @@ async def compose(
             "channel": data.channel or None,
             "error": exc.detail,
         }
-        context = await _thread_context(db_session, agent, thread_id, composer=composer)
-        if request.htmx:
-            return HTMXTemplate(
-                template_name="partials/composer.html",
-                context=context,
-                status_code=exc.status_code,
-                re_target="#composer",
-                re_swap="outerHTML",
-            )
-        return Template(template_name="pages/thread.html", context=context, status_code=exc.status_code)
-    if not request.htmx:
-        return Redirect(f"/threads/{thread_id}#m-{message.id}", status_code=303)
-    thread, _, identities = await queries.get_thread(db_session, thread_id)
-    channels = sorted({i.channel for i in identities})
-    keep_channel = data.channel if data.mode == "reply" else None
-    return HTMXTemplate(
-        template_name="partials/compose_result.html",
-        context={
-            "message": message_out(message),
-            "composer": _composer(
-                thread_id, channels, thread.last_inbound_channel, mode=data.mode, channel=keep_channel
-            ),
-        },
+        return await _refused(
+            request,
+            db_session,
+            registry,
+            agent,
+            thread_id,
+            status_code=exc.status_code,
+            partial="partials/composer.html",
+            target="#composer",
+            composer=composer,
+        )
+    keep = {"mode": data.mode, "channel": data.channel if data.mode == "reply" else None}
+    return await _after_change(
+        request,
+        db_session,
+        registry,
+        agent,
+        thread_id,
+        newest,
+        fragment=f"#m-{message.id}",
         status_code=created,
+        reset={"composer": keep},
     )
+
+
+# --- phone notes ------------------------------------------------------------------------------------
+def _duration(form: PhoneNoteForm) -> int | None:
+    """Seconds from the two boxes; ``None`` when both are empty (the length was not noted)."""
+    if not form.minutes.strip() and not form.seconds.strip():
+        return None
+    try:
+        minutes = int(form.minutes.strip() or 0)
+        seconds = int(form.seconds.strip() or 0)
+    except ValueError:
+        raise InvalidInputError(PHONE_BAD_DURATION) from None
+    if minutes < 0 or not 0 <= seconds < 60:
+        raise InvalidInputError(PHONE_BAD_DURATION)
+    total = minutes * 60 + seconds
+    if total > 86_400:
+        raise InvalidInputError(PHONE_TOO_LONG)
+    return total
+
+
+@post("/threads/{thread_id:int}/phone-notes", include_in_schema=False, status_code=201)
+async def log_phone_note(
+    request: HTMXRequest,
+    db_session: NamedDependency[AsyncSession],
+    writer: NamedDependency[Writer],
+    registry: NamedDependency[AdapterRegistry],
+    settings: NamedDependency[Settings],
+    agent: NamedDependency[Agent],
+    thread_id: FromPath[int],
+    data: Annotated[PhoneNoteForm, FORM],
+) -> Response[Any]:
+    """Log a call with this customer (``do_log_phone_note``, the API's phone-note action)."""
+    thread, contact, _ = await queries.get_thread(db_session, thread_id)
+    newest = await newest_message_id(db_session, thread_id)
+    try:
+        duration = _duration(data)
+        try:
+            phone = normalize_phone(data.phone, settings.default_phone_region)
+        except InvalidIdentifierError as exc:
+            raise InvalidInputError(str(exc), type_slug="invalid-phone") from None
+        message = await actions.do_log_phone_note(
+            writer,
+            agent=agent,
+            phone=phone,
+            text=data.text,
+            direction=data.direction,
+            duration_seconds=duration,
+            contact_id=contact.id,
+        )
+    except DomainError as exc:
+        return await _refused(
+            request,
+            db_session,
+            registry,
+            agent,
+            thread_id,
+            status_code=exc.status_code,
+            partial="partials/phone_note_form.html",
+            target="#phone-note",
+            phone=(data, exc.detail),
+        )
+    # A phone number another verified customer holds links the two (a merge): follow the call.
+    target = message.thread_id if message.thread_id != thread.id else thread_id
+    if target != thread_id and request.htmx:
+        return Response(
+            content="", status_code=200, headers={"HX-Redirect": f"/threads/{target}#m-{message.id}"}
+        )
+    return await _after_change(
+        request,
+        db_session,
+        registry,
+        agent,
+        thread_id,
+        newest,
+        fragment=f"#m-{message.id}",
+        status_code=201,
+        reset={"phone": contact.phone or data.phone},
+    )
+
+
+# --- status and assignment --------------------------------------------------------------------------
+def snooze_time(value: str, agent: Agent, now: datetime | None = None) -> datetime:
+    """A ``datetime-local`` value read in the agent's time zone, as UTC; it must lie ahead."""
+    if not value.strip():
+        raise InvalidInputError(SNOOZE_NEEDS_TIME, type_slug="invalid-status")
+    try:
+        local = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInputError(SNOOZE_BAD_TIME, type_slug="invalid-status") from None
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=zone(agent.timezone))
+    until = local.astimezone(UTC)
+    if until <= (now or utcnow()):
+        raise InvalidInputError(SNOOZE_IN_THE_PAST, type_slug="invalid-status")
+    return until
+
+
+@post("/threads/{thread_id:int}/status", include_in_schema=False, status_code=200)
+async def change_status(
+    request: HTMXRequest,
+    db_session: NamedDependency[AsyncSession],
+    writer: NamedDependency[Writer],
+    registry: NamedDependency[AdapterRegistry],
+    agent: NamedDependency[Agent],
+    thread_id: FromPath[int],
+    data: Annotated[StatusForm, FORM],
+) -> Response[Any]:
+    """Open, pending, snoozed until a time, or resolved (``do_update_thread``)."""
+    newest = await newest_message_id(db_session, thread_id)
+    try:
+        until = snooze_time(data.snoozed_until, agent) if data.status == "snoozed" else None
+        await actions.do_update_thread(
+            writer, agent=agent, thread_id=thread_id, status=data.status, snoozed_until=until
+        )
+    except DomainError as exc:
+        return await _refused(
+            request,
+            db_session,
+            registry,
+            agent,
+            thread_id,
+            status_code=exc.status_code,
+            partial="partials/thread_head.html",
+            target="#thread-head",
+            head_error=exc.detail,
+        )
+    return await _after_change(request, db_session, registry, agent, thread_id, newest)
+
+
+@post("/threads/{thread_id:int}/assign", include_in_schema=False, status_code=200)
+async def assign(
+    request: HTMXRequest,
+    db_session: NamedDependency[AsyncSession],
+    writer: NamedDependency[Writer],
+    registry: NamedDependency[AdapterRegistry],
+    agent: NamedDependency[Agent],
+    thread_id: FromPath[int],
+    data: Annotated[AssignForm, FORM],
+) -> Response[Any]:
+    """Assign to me, to another agent, or to nobody (``do_update_thread``)."""
+    newest = await newest_message_id(db_session, thread_id)
+    choice = data.assignee.strip()
+    try:
+        if choice == "none":
+            await actions.do_update_thread(writer, agent=agent, thread_id=thread_id, unassign=True)
+        else:
+            if choice != "me" and not (choice.isdigit() and int(choice) < 2**31):
+                raise InvalidInputError(UNKNOWN_AGENT, type_slug="agent-not-found")
+            assignee_id = agent.id if choice == "me" else int(choice)
+            await actions.do_update_thread(writer, agent=agent, thread_id=thread_id, assignee_id=assignee_id)
+    except DomainError as exc:
+        return await _refused(
+            request,
+            db_session,
+            registry,
+            agent,
+            thread_id,
+            status_code=exc.status_code,
+            partial="partials/thread_head.html",
+            target="#thread-head",
+            head_error=exc.detail,
+        )
+    return await _after_change(request, db_session, registry, agent, thread_id, newest)
 
 
 TEMPLATE_FILTERS: dict[str, Any] = {}
 
-route_handlers: list[ControllerRouterHandler] = [thread_page, compose]
+route_handlers: list[ControllerRouterHandler] = [
+    thread_page,
+    timeline_entry,
+    compose,
+    log_phone_note,
+    change_status,
+    assign,
+]

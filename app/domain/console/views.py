@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app import i18n
 from app.db.models import Agent
-from app.domain.inbox.actions import CHANNEL_LABELS
+from app.domain.inbox.email_html import EmailBody, Segment, sanitize_email_html, split_quoted
+from app.domain.inbox.routing import CHANNEL_LABELS
 from app.domain.inbox.schemas import MessageOut
 from app.i18n import N_
 
@@ -35,6 +41,15 @@ DELIVERY_LABELS = {
     "failed": N_("Failed"),
 }
 AUTHOR_LABELS = {"customer": N_("Customer"), "agent": N_("Agent"), "bot": N_("Bot"), "system": N_("System")}
+SYSTEM_LINES = {
+    "reopened": N_("Conversation reopened: the customer wrote on %(channel)s"),
+    "status": N_("%(agent)s set the status to %(status)s"),
+    "snoozed": N_("%(agent)s snoozed the conversation until %(time)s"),
+    "assigned": N_("%(agent)s assigned the conversation to %(assignee)s"),
+    "unassigned": N_("%(agent)s unassigned the conversation"),
+    "merge": N_("%(other)s was merged into %(primary)s"),
+    "handoff": N_("The bot handed the conversation to an agent"),
+}
 
 
 def channel_label(channel: str | None) -> str:
@@ -75,9 +90,109 @@ def author_label(message: MessageOut) -> str:
     return AUTHOR_LABELS.get(message.author.type, message.author.type)
 
 
+def author_role(author_type: str) -> str:
+    """``customer`` / ``agent`` / ``bot`` / ``system`` as a label (translated with ``| t``)."""
+    return AUTHOR_LABELS.get(author_type, author_type)
+
+
 def message_class(message: MessageOut) -> str:
     """CSS modifiers for a timeline entry: its kind and its direction."""
     return f"msg msg--{message.kind} msg--{message.direction}"
+
+
+def file_size(size: object) -> str:
+    """A byte count as people read it: ``812 B``, ``14 KB``, ``2.3 MB``."""
+    if not isinstance(size, int) or size < 0:
+        return ""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{round(size / 1024)} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def safe_url(url: object) -> str:
+    """``url`` when it is an absolute http(s) link, else empty: a ``javascript:`` URL never becomes a link."""
+    if not isinstance(url, str):
+        return ""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return ""
+    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def email_body(html: str, show_images: bool = False) -> EmailBody:
+    """Email HTML for the timeline, sanitized (see ``inbox.email_html``)."""
+    return sanitize_email_html(html, show_remote_images=show_images)
+
+
+def quoted_segments(message: MessageOut) -> list[Segment]:
+    """Email text split into own words and foldable quoted history; other channels stay whole."""
+    if message.channel != "email":
+        return [Segment("text", message.text)] if message.text else []
+    return split_quoted(message.text)
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+@pass_context
+def system_text(context: Context, message: MessageOut) -> str:
+    """A system line in the reader's language, from the event and parameters in ``message.meta``.
+
+    Lines written before their parameters were recorded (or by events this function does not
+    know) fall back to the English text stored with them.
+    """
+    meta: dict[str, Any] = message.meta or {}
+    translate = i18n.translations(i18n.language_of(context)).gettext
+    event = meta.get("event")
+    if event == "reopened" and isinstance(meta.get("channel"), str):
+        return translate(SYSTEM_LINES["reopened"]) % {"channel": translate(channel_label(meta["channel"]))}
+    if event == "merge" and meta.get("other_name") and meta.get("primary_name"):
+        return translate(SYSTEM_LINES["merge"]) % {
+            "other": meta["other_name"],
+            "primary": meta["primary_name"],
+        }
+    if event == "handoff" and not message.text:
+        return translate(SYSTEM_LINES["handoff"])
+    changes = meta.get("changes")
+    if event == "thread-change" and isinstance(changes, list) and changes:
+        agent = str(meta.get("agent_name") or translate(AUTHOR_LABELS["agent"]))
+        parts: list[str] = []
+        for change in changes:
+            if not isinstance(change, dict):
+                return message.text
+            until = _parse_time(change.get("until"))
+            if change.get("field") == "status" and until is not None:
+                when = i18n.local_time(context, until)
+                parts.append(translate(SYSTEM_LINES["snoozed"]) % {"agent": agent, "time": when})
+            elif change.get("field") == "status":
+                status = translate(status_label(str(change.get("to"))))
+                parts.append(translate(SYSTEM_LINES["status"]) % {"agent": agent, "status": status})
+            elif change.get("field") == "assignee" and change.get("to") is None:
+                parts.append(translate(SYSTEM_LINES["unassigned"]) % {"agent": agent})
+            elif change.get("field") == "assignee":
+                assignee = str(change.get("name") or change.get("to"))
+                parts.append(translate(SYSTEM_LINES["assigned"]) % {"agent": agent, "assignee": assignee})
+            else:
+                return message.text
+        return "; ".join(parts)
+    return message.text
+
+
+async def active_agents(session: AsyncSession) -> list[tuple[int, str]]:
+    """``(id, name)`` of every active agent, by name, for the assignee picker."""
+    rows = await session.execute(
+        select(col(Agent.id), col(Agent.name)).where(col(Agent.is_active)).order_by(col(Agent.name))
+    )
+    return [(agent_id, name) for agent_id, name in rows.all()]
 
 
 async def agent_names(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, str]:
@@ -97,4 +212,10 @@ TEMPLATE_FILTERS = {
     "duration": duration,
     "author_label": author_label,
     "message_class": message_class,
+    "author_role": author_role,
+    "file_size": file_size,
+    "safe_url": safe_url,
+    "email_body": email_body,
+    "quoted_segments": quoted_segments,
+    "system_text": system_text,
 }

@@ -141,10 +141,10 @@ async def reply_options(
             select(col(Identity.channel)).where(col(Identity.contact_id) == contact.id).distinct()
         )
     ).scalars()
-    channels = sorted(set(identity_channels) | ({thread.last_inbound_channel} - {None}))  # type: ignore[operator]
-    if thread.last_inbound_channel in channels:
-        channels.remove(thread.last_inbound_channel)
-        channels.insert(0, thread.last_inbound_channel)
+    last = thread.last_inbound_channel
+    channels = sorted(set(identity_channels) - {last})
+    if last:
+        channels.insert(0, last)
     now = utcnow()
     options: list[ReplyOption] = []
     for channel in channels:
