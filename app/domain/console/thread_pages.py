@@ -195,11 +195,33 @@ async def _thread_context(
     return context
 
 
-def _page(context: dict[str, Any], status_code: int = 200) -> Template:
+def allow_https_images(policy: str) -> str:
+    """``policy`` with ``https:`` added to ``img-src``.
+
+    Email images load only after the agent asks for them, by an HTMX swap into the page already
+    shown, so the page's own policy must admit them. Only the thread page widens it, and only for
+    images: the sanitizer (not the CSP) decides which images carry a source; scripts, styles,
+    frames and ``http:`` stay refused.
+    """
+    directives = []
+    for directive in (part.strip() for part in policy.split(";")):
+        if not directive:
+            continue
+        words = directive.split()
+        if words[0] == "img-src" and "https:" not in words:
+            directive = f"{directive} https:"
+        directives.append(directive)
+    return "; ".join(directives)
+
+
+def _page(request: HTMXRequest, context: dict[str, Any], status_code: int = 200) -> Template:
+    headers = {
+        header.name: allow_https_images(header.value)
+        for header in request.route_handler.resolve_response_headers()
+        if header.name.lower() == "content-security-policy" and header.value
+    }
     return Template(
-        template_name="pages/thread.html",
-        context=context,
-        status_code=status_code,
+        template_name="pages/thread.html", context=context, status_code=status_code, headers=headers
     )
 
 
@@ -237,7 +259,7 @@ async def thread_page(
         db_session, registry, agent, thread_id, before=before, show_images_for=images
     )
     await do_mark_read(writer, agent_id=agent.id or 0, thread_id=thread_id)
-    return _page(context)
+    return _page(request, context)
 
 
 @get("/threads/{thread_id:int}/messages/{message_id:int}", include_in_schema=False)
@@ -318,7 +340,7 @@ async def _refused(
             re_target=target,
             re_swap="outerHTML",
         )
-    return _page(context, status_code=status_code)
+    return _page(request, context, status_code=status_code)
 
 
 # --- the composer -----------------------------------------------------------------------------------
