@@ -82,6 +82,8 @@ async def route_reply(
     chosen = channel or thread.last_inbound_channel
     if not chosen:
         raise _refuse("the customer has not written on any channel yet; pick one")
+    if chosen == "phone":
+        raise _refuse("a reply cannot go by phone; log the call as a phone note", chosen)
     if chosen not in registry:
         raise _refuse(f"OneThread cannot send on {channel_name(chosen)}", chosen)
     last = (
