@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.inbox.email_html import Segment, sanitize_email_html, split_quoted
+from app.domain.inbox.email_html import Segment, fold_blockquotes, sanitize_email_html, split_quoted
 
 PAYLOADS = [
     "<script>document.title='pwned'</script>",
@@ -120,3 +120,18 @@ def test_split_quoted_handles_wrapped_attribution_and_interleaved_quotes() -> No
     assert [s.kind for s in split_quoted(outlook)] == ["text", "quote"]
     assert split_quoted("Just text, nothing quoted.") == [Segment("text", "Just text, nothing quoted.")]
     assert split_quoted("") == []
+
+
+def test_quoted_history_in_html_is_folded() -> None:
+    raw = (
+        "<div><p>Thanks!</p><div>On Mon, Ada wrote:<blockquote type=cite><p>Shall I?</p>"
+        "<blockquote>older</blockquote></blockquote></div></div><blockquote>again</blockquote>"
+    )
+    html = str(sanitize_email_html(raw, quoted_summary="Quoted <text>").html)
+    assert html == (
+        "<div><p>Thanks!</p><div>On Mon, Ada wrote:"
+        '<details class="quoted"><summary>Quoted &lt;text&gt;</summary>'
+        "<blockquote><p>Shall I?</p><blockquote>older</blockquote></blockquote></details></div></div>"
+        '<details class="quoted"><summary>Quoted &lt;text&gt;</summary><blockquote>again</blockquote></details>'
+    )
+    assert fold_blockquotes("<p>no quotes</p>", "Q") == "<p>no quotes</p>"

@@ -122,9 +122,9 @@ def safe_url(url: object) -> str:
     return url.strip() if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
-def email_body(html: str, show_images: bool = False) -> EmailBody:
-    """Email HTML for the timeline, sanitized (see ``inbox.email_html``)."""
-    return sanitize_email_html(html, show_remote_images=show_images)
+def email_body(html: str, show_images: bool = False, quoted_summary: str | None = None) -> EmailBody:
+    """Email HTML for the timeline, sanitized, quoted history folded (see ``inbox.email_html``)."""
+    return sanitize_email_html(html, show_remote_images=show_images, quoted_summary=quoted_summary)
 
 
 def quoted_segments(message: MessageOut) -> list[Segment]:

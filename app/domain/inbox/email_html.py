@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import nh3
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 ALLOWED_TAGS = frozenset(
     {
@@ -51,8 +51,41 @@ class EmailBody:
     images_shown: bool
 
 
-def sanitize_email_html(raw: str, *, show_remote_images: bool = False) -> EmailBody:
-    """``raw`` email HTML reduced to the allow-list; remote image sources kept only when asked."""
+_BLOCKQUOTE_TAG = re.compile(r"<(/?)blockquote>")
+
+
+def fold_blockquotes(html: str, summary: str) -> str:
+    """Wrap each outermost ``<blockquote>`` of sanitized ``html`` in a closed ``<details>``.
+
+    Mail clients quote the history they reply to in blockquotes; folding them keeps the new words
+    in view. ``html`` must be the sanitizer's output (balanced tags, attribute-free blockquotes);
+    ``summary`` is plain text and is escaped here.
+    """
+    opening = f'<details class="quoted"><summary>{escape(summary)}</summary>'
+    out: list[str] = []
+    depth = 0
+    position = 0
+    for tag in _BLOCKQUOTE_TAG.finditer(html):
+        closing = tag.group(1) == "/"
+        if not closing and depth == 0:
+            out.append(html[position : tag.start()] + opening)
+            position = tag.start()
+        depth += -1 if closing else 1
+        if closing and depth == 0:
+            out.append(html[position : tag.end()] + "</details>")
+            position = tag.end()
+        depth = max(depth, 0)
+    out.append(html[position:])
+    return "".join(out) if depth == 0 else html
+
+
+def sanitize_email_html(
+    raw: str, *, show_remote_images: bool = False, quoted_summary: str | None = None
+) -> EmailBody:
+    """``raw`` email HTML reduced to the allow-list; remote image sources kept only when asked.
+
+    With ``quoted_summary`` the quoted history (outermost blockquotes) is folded under that label.
+    """
     remote = 0
 
     def keep(tag: str, attribute: str, value: str) -> str | None:
@@ -78,6 +111,8 @@ def sanitize_email_html(raw: str, *, show_remote_images: bool = False) -> EmailB
         set_tag_attribute_values={"a": {"target": "_blank"}, "img": {"referrerpolicy": "no-referrer"}},
         strip_comments=True,
     )
+    if quoted_summary is not None:
+        cleaned = fold_blockquotes(cleaned, quoted_summary)
     # nh3's output is sanitized HTML by construction: the one place email HTML becomes Markup.
     return EmailBody(html=Markup(cleaned), remote_images=remote, images_shown=show_remote_images)  # noqa: S704
 
