@@ -24,7 +24,7 @@ from app.domain.canned.actions import do_create_canned_response
 from app.domain.channels.accounts import do_add_channel_account
 from app.domain.inbox.actions import do_ingest
 from app.domain.realtime.writer import Writer
-from integrations.types import InboundAttachment, InboundMessage, InboundSender
+from integrations.types import ContactClaim, InboundAttachment, InboundMessage, InboundSender
 from tests.helpers import PASSWORD, Api
 from tests.integration.test_console import csrf_from, login
 
@@ -408,3 +408,40 @@ async def test_thread_pages_need_a_session_and_posts_need_the_csrf_token(
     ):
         refused = await client.post(path, data=body, headers={"HX-Request": "true"})
         assert refused.status_code == 403, (path, refused.text)
+
+
+async def test_picker_offers_a_channel_that_can_deliver_when_the_last_one_cannot(
+    agent_client: httpx.AsyncClient, app: Litestar
+) -> None:
+    client, writer = agent_client, app.state.writer
+    api = await Api.login(client, app, email="admin@example.com")
+    channel = await api.add_api_channel(callback_url="http://127.0.0.1:9/callback")
+    await api.inbound(channel, "order question", contact_id="j-1", name="Jan", email="jan@example.com")
+    telegram = await _account(writer, "telegram")
+    await do_ingest(
+        writer,
+        InboundMessage(
+            channel="telegram",
+            account_id=telegram,
+            external_id="tg-update-1",
+            sender=InboundSender(
+                "telegram", "tg-jan", "Jan", (ContactClaim("email", "jan@example.com", True),)
+            ),
+            text="also on Telegram",
+        ),
+    )
+    threads = (await api.get("/api/v1/threads/"))["items"]
+    assert len(threads) == 1 and threads[0]["last_inbound_channel"] == "telegram"
+    page = (await client.get(f"/threads/{threads[0]['id']}")).text
+    assert "Customer continued on Telegram" in page
+    assert re.search(r'<option value="api" selected\s*>API</option>', page)
+    assert re.search(r'<option value="telegram"\s+disabled>Telegram — cannot deliver now</option>', page)
+    assert "Telegram cannot deliver now, so this reply goes by API." in page
+    # The default is what the send uses: a reply without a channel choice would go to Telegram
+    # and be refused, so the form sends the picker's channel.
+    reply = await client.post(
+        f"/threads/{threads[0]['id']}/compose",
+        data={"mode": "reply", "text": "Answering here", "channel": "api"},
+        headers=htmx_headers(page),
+    )
+    assert reply.status_code == 202 and "Answering here" in reply.text
