@@ -18,15 +18,21 @@ from litestar import Litestar
 from sqlalchemy import update
 from sqlmodel import col
 
+from app.core import create_app
 from app.db.models import Agent
 from app.domain.accounts.actions import do_create_agent
 from app.domain.canned.actions import do_create_canned_response
 from app.domain.channels.accounts import do_add_channel_account
 from app.domain.inbox.actions import do_ingest
 from app.domain.realtime.writer import Writer
-from integrations.types import ContactClaim, InboundAttachment, InboundMessage, InboundSender
+from app.settings import Settings
+from integrations.base import DeliveryContext
+from integrations.registry import AdapterRegistry
+from integrations.testing import RecordingAdapter
+from integrations.types import AccountConfig, ContactClaim, InboundAttachment, InboundMessage, InboundSender
+from tests.conftest import running
 from tests.helpers import PASSWORD, Api
-from tests.integration.test_console import csrf_from, login
+from tests.integration.test_console import csrf_from, http_client, login
 
 
 @pytest.fixture
@@ -445,3 +451,62 @@ async def test_picker_offers_a_channel_that_can_deliver_when_the_last_one_cannot
         headers=htmx_headers(page),
     )
     assert reply.status_code == 202 and "Answering here" in reply.text
+
+
+class WindowedMessenger(RecordingAdapter):
+    """Messenger's rule as its adapter will state it: people may answer within 24 hours only."""
+
+    def unavailable_reason(self, account: AccountConfig, context: DeliveryContext) -> str | None:
+        if context.last_inbound_at is None or context.now - context.last_inbound_at > timedelta(hours=24):
+            return "Messenger's 24-hour window has closed; the customer has to write first"
+        return None
+
+
+async def test_a_closed_messenger_window_offers_email(settings: Settings) -> None:
+    messenger, email = WindowedMessenger("messenger"), RecordingAdapter("email")
+    app = create_app(settings, registry=AdapterRegistry([messenger, email]))
+    async with running(app), http_client(app) as client:
+        writer = app.state.writer
+        await do_create_agent(writer, email="ada@example.com", name="Ada Agent", password=PASSWORD)
+        assert (await login(client)).status_code == 303
+        claim = (ContactClaim("email", "kim@example.com", True),)
+        accounts = {channel: await _account(writer, channel) for channel in ("email", "messenger")}
+        for channel, sender_id, hours_ago in (
+            ("email", "kim@example.com", 30),
+            ("messenger", "page:kim", 26),
+        ):
+            thread_id = (
+                await do_ingest(
+                    writer,
+                    InboundMessage(
+                        channel=channel,
+                        account_id=accounts[channel],
+                        external_id=f"{channel}-1",
+                        sender=InboundSender(channel, sender_id, "Kim", claim),
+                        text=f"written on {channel}",
+                        sent_at=datetime.now(UTC) - timedelta(hours=hours_ago),
+                    ),
+                )
+            ).thread_id
+        page = await client.get(f"/threads/{thread_id}")
+        assert re.search(
+            r'<option value="messenger"\s+disabled>Messenger — cannot deliver now</option>', page.text
+        )
+        assert re.search(r'<option value="email" selected\s*>email</option>', page.text)
+        assert "Messenger&#39;s 24-hour window has closed; the customer has to write first" in page.text
+        assert "Messenger cannot deliver now, so this reply goes by email." in page.text
+
+        # The send action applies the same rule: Messenger is refused with that reason, email works.
+        headers = htmx_headers(page.text)
+        refused = await client.post(
+            f"/threads/{thread_id}/compose",
+            data={"mode": "reply", "text": "Hello Kim", "channel": "messenger"},
+            headers=headers,
+        )
+        assert refused.status_code == 409 and "24-hour window has closed" in refused.text
+        sent = await client.post(
+            f"/threads/{thread_id}/compose",
+            data={"mode": "reply", "text": "Hello Kim", "channel": "email"},
+            headers=headers,
+        )
+        assert sent.status_code == 202, sent.text
