@@ -223,7 +223,10 @@ async def test_a_customer_on_five_channels(served: Served, chromium: Path) -> No
             await expect(reasons).to_contain_text("OneThread cannot send on Telegram")
             await expect(reasons).to_contain_text("OneThread cannot send on email")
             await expect(page.locator('#composer-channel option[value="telegram"]')).to_be_disabled()
+            # Tall enough to show the whole five-channel timeline at once.
+            await page.set_viewport_size({"width": 1366, "height": 1500})
             await page.screenshot(path=str(SCREENSHOTS / "thread-five-channels.png"), caret="initial")
+            await page.set_viewport_size({"width": 1366, "height": 900})
 
             # An internal note, sent with Enter; Shift+Enter is a new line.
             await page.get_by_label("Internal note").check()
