@@ -179,6 +179,24 @@
     if (event.target && event.target.id === "composer-text") close();
   });
 
+  // The live socket may have shown the agent's own note or reply before the form's response comes
+  // back with it: leave out of the response what the timeline already has (parsed inertly in a
+  // <template>; this is the server's own HTML).
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var detail = event.detail;
+    if (!detail.target || detail.target.id !== "timeline" || typeof detail.serverResponse !== "string") return;
+    var template = document.createElement("template");
+    template.innerHTML = detail.serverResponse;
+    var dropped = false;
+    Array.prototype.slice.call(template.content.children).forEach(function (entry) {
+      if (entry.tagName === "LI" && entry.id && document.getElementById(entry.id)) {
+        entry.remove();
+        dropped = true;
+      }
+    });
+    if (dropped) detail.serverResponse = template.innerHTML;
+  });
+
   // After the agent's own reply, note or call lands in the timeline, show it: the bottom of a
   // column-reverse scroller is scrollTop 0.
   document.addEventListener("htmx:afterSwap", function (event) {

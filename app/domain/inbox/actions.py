@@ -18,7 +18,10 @@ from sqlmodel import col
 from app.db.models import Agent, Attachment, Contact, Identity, Message, Thread, pk, utcnow
 from app.domain.contacts.resolution import add_claim, live_contact, resolve_sender
 from app.domain.inbox import fast_ingest
-from app.domain.inbox.routing import CHANNEL_LABELS, route_reply
+from app.domain.inbox.routing import (
+    CHANNEL_LABELS as CHANNEL_LABELS,  # re-exported: pages label channels with it
+)
+from app.domain.inbox.routing import route_reply
 from app.domain.inbox.schemas import THREAD_STATUSES, message_out, thread_out, to_builtins
 from app.domain.inbox.threads import (
     note_message_on_thread,
