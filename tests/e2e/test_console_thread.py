@@ -242,12 +242,13 @@ async def test_a_customer_on_five_channels(served: Served, chromium: Path) -> No
 
             # A phone note through the form.
             await page.get_by_text("Log a phone call").click()
-            await expect(page.get_by_label("Phone number")).to_have_value(ANNA_PHONE)
-            await page.get_by_label("We called").check()
-            await page.get_by_label("min", exact=True).fill("3")
-            await page.get_by_label("s", exact=True).fill("20")
-            await page.get_by_label("What was said").fill("Told Anna the parcel is with the neighbour.")
-            await page.get_by_role("button", name="Log call").click()
+            call = page.locator("#phone-note-form")
+            await expect(call.get_by_label("Phone number")).to_have_value(ANNA_PHONE)
+            await call.get_by_label("We called").check()
+            await call.get_by_label("min", exact=True).fill("3")
+            await call.get_by_label("s", exact=True).fill("20")
+            await call.get_by_label("What was said").fill("Told Anna the parcel is with the neighbour.")
+            await call.get_by_role("button", name="Log call").click()
             await expect(timeline.locator(".msg--phone").last).to_contain_text(
                 "Phone call, outgoing · +31612345678 · 3 min 20 s"
             )
