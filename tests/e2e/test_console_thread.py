@@ -244,7 +244,7 @@ async def test_a_customer_on_five_channels(served: Served, chromium: Path) -> No
             await page.get_by_text("Log a phone call").click()
             call = page.locator("#phone-note-form")
             await expect(call.get_by_label("Phone number")).to_have_value(ANNA_PHONE)
-            await call.get_by_label("We called").check()
+            await call.get_by_label("Outgoing (we rang)").check()
             await call.get_by_label("min", exact=True).fill("3")
             await call.get_by_label("s", exact=True).fill("20")
             await call.get_by_label("What was said").fill("Told Anna the parcel is with the neighbour.")
