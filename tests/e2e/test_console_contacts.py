@@ -188,6 +188,17 @@ async def test_edit_merge_by_search_undo_and_dutch(
             await expect(page.locator("#pref-timezone")).to_have_value("Europe/Amsterdam")
             await page.screenshot(path=str(SCREENSHOTS / "settings-preferences.png"), full_page=True)
 
+            # The whole console now speaks Dutch: the top bar, the inbox, the thread and its times.
+            await expect(page.get_by_role("heading", name="Je voorkeuren")).to_be_visible()
+            await expect(page.get_by_role("button", name="Uitloggen")).to_be_visible()
+            await page.get_by_role("link", name="Inbox").click()
+            await expect(page.get_by_role("button", name="Filteren")).to_be_attached()
+            await page.locator(".thread-row a").first.click()
+            await expect(page.get_by_role("button", name="Versturen")).to_be_visible()
+            await expect(page.get_by_label("Antwoordkanaal")).to_be_visible()
+            await expect(page.locator("#timeline .msg-head time").first).to_contain_text(" nov ")
+            await page.screenshot(path=str(SCREENSHOTS / "thread-dutch.png"), full_page=True)
+
             assert dialogs == []
             assert errors == []
         finally:

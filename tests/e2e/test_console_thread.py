@@ -196,9 +196,9 @@ async def test_a_customer_on_five_channels(served: Served, chromium: Path) -> No
             await page.goto(f"{served.process.url}/threads/{thread_id}")
             timeline = page.locator("#timeline")
             await expect(page.get_by_role("heading", name="Anna de Vries")).to_be_visible()
-            for badge in ("web chat", "Telegram", "Messenger", "email", "phone"):
+            for badge in ("Web chat", "Telegram", "Messenger", "Email", "Phone"):
                 await expect(timeline.locator(".msg-head .badge", has_text=badge).first).to_be_visible()
-            for switch in ("Telegram", "Messenger", "email"):
+            for switch in ("Telegram", "Messenger", "Email"):
                 await expect(timeline).to_contain_text(f"Customer continued on {switch}")
             await expect(timeline).to_contain_text("Phone call, incoming · +31612345678 · 4 min 05 s")
             await expect(timeline.locator(".msg--note")).to_contain_text("delivered to a neighbour")

@@ -109,8 +109,8 @@ async def test_timeline_shows_every_channel_with_its_details(
     assert page.status_code == 200
     html = page.text
     assert "Hi from Telegram" in html and "Here is the photo." in html
-    assert 'class="badge badge--telegram">Telegram' in html and 'class="badge badge--email">email' in html
-    assert "Customer continued on email" in html
+    assert 'class="badge badge--telegram">Telegram' in html and 'class="badge badge--email">Email' in html
+    assert "Customer continued on Email" in html
     assert "Re: Broken &lt;b&gt;lamp&lt;/b&gt;" in html
     # Quoted history folds away; the customer's own words stay in view.
     quoted = re.search(
@@ -492,9 +492,9 @@ async def test_a_closed_messenger_window_offers_email(settings: Settings) -> Non
         assert re.search(
             r'<option value="messenger"\s+disabled>Messenger — cannot deliver now</option>', page.text
         )
-        assert re.search(r'<option value="email" selected\s*>email</option>', page.text)
+        assert re.search(r'<option value="email" selected\s*>Email</option>', page.text)
         assert "Messenger&#39;s 24-hour window has closed; the customer has to write first" in page.text
-        assert "Messenger cannot deliver now, so this reply goes by email." in page.text
+        assert "Messenger cannot deliver now, so this reply goes by Email." in page.text
 
         # The send action applies the same rule: Messenger is refused with that reason, email works.
         headers = htmx_headers(page.text)

@@ -26,7 +26,7 @@ from app.domain.channels.jobs import Jobs
 from app.domain.console import views
 from app.domain.console.forms import FORM
 from app.domain.inbox import actions, queries
-from app.domain.inbox.reads import do_mark_read
+from app.domain.inbox.reads import do_mark_read, is_unread
 from app.domain.inbox.routing import ReplyOption, reply_options
 from app.domain.inbox.schemas import MessageOut
 from app.domain.inbox.timeline import (
@@ -139,7 +139,10 @@ def _phone_form(
 async def _timeline(
     session: AsyncSession, thread_id: int, before: int | None
 ) -> tuple[list[MessageOut], str | None, dict[int, str]]:
-    messages, older = await queries.timeline_page(session, thread_id, before=before, limit=TIMELINE_PAGE)
+    # Every caller has read the thread (and answered 404 for a missing one) just before.
+    messages, older = await queries.timeline_page(
+        session, thread_id, before=before, limit=TIMELINE_PAGE, thread_known=True
+    )
     previous = await inbound_channel_before(session, thread_id, messages[0]) if messages else None
     return messages, older, channel_switches(messages, previous)
 
@@ -258,7 +261,9 @@ async def thread_page(
     context = await _thread_context(
         db_session, registry, agent, thread_id, before=before, show_images_for=images
     )
-    await do_mark_read(writer, agent_id=agent.id or 0, thread_id=thread_id)
+    thread = context["thread"]
+    if await is_unread(db_session, agent.id or 0, thread_id, thread.last_inbound_at):
+        await do_mark_read(writer, agent_id=agent.id or 0, thread_id=thread_id)
     return _page(request, context)
 
 

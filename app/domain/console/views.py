@@ -52,12 +52,20 @@ SYSTEM_LINES = {
 }
 
 
+# The console names channels as badges do (capitalised, translatable); the domain's lower-case
+# CHANNEL_LABELS are for the English sentences it stores.
+CONSOLE_CHANNEL_LABELS = {
+    "email": N_("Email"),
+    "webchat": N_("Web chat"),
+    "phone": N_("Phone"),
+    "note": N_("Internal note"),
+}
+
+
 def channel_label(channel: str | None) -> str:
     if not channel:
         return ""
-    if channel == "note":
-        return N_("Internal note")
-    return CHANNEL_LABELS.get(channel, channel)
+    return CONSOLE_CHANNEL_LABELS.get(channel) or CHANNEL_LABELS.get(channel, channel)
 
 
 def status_label(status: str) -> str:

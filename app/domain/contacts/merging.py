@@ -145,6 +145,9 @@ async def merge_contacts(
         f"{display_name(other)} was merged into {display_name(primary)} ({reason})",
         merge_id=merge.id,
         event="merge",
+        other_name=display_name(other),
+        primary_name=display_name(primary),
+        reason=reason,
     )
     session.add(line)
     await session.flush()

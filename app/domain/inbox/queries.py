@@ -195,15 +195,18 @@ async def timeline_page(
     before: int | None = None,
     after: int | None = None,
     limit: int = 50,
+    thread_known: bool = False,
 ) -> tuple[list[MessageOut], str | None]:
     """One page of the unified timeline, oldest first within the page.
 
     Without ``after`` the page is the newest ``limit`` messages (before ``before`` when given), and
     ``next_cursor`` is the id to pass as ``before`` for older history. With ``after`` the page is
     the next ``limit`` messages after that one and ``next_cursor`` continues forward.
+    ``thread_known`` skips the 404 check for callers that have just read the thread.
     """
     limit = max(1, min(limit, MAX_PAGE))
-    await get_thread(session, thread_id)
+    if not thread_known:
+        await get_thread(session, thread_id)
     order_key = (col(Message.created_at), col(Message.id))
     query = select(Message).where(col(Message.thread_id) == thread_id)
     if after is not None:

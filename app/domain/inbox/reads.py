@@ -10,6 +10,7 @@ of, so ``do_mark_read`` emits no event.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -61,3 +62,23 @@ async def unread_thread_ids(session: AsyncSession, agent_id: int, threads: Itera
         for thread_id, last_inbound in inbound.items()
         if thread_id not in read_at or _naive(last_inbound) > _naive(read_at[thread_id])
     }
+
+
+async def is_unread(
+    session: AsyncSession, agent_id: int, thread_id: int, last_inbound_at: datetime | None
+) -> bool:
+    """Whether the customer wrote after this agent last had the thread open (one primary-key read).
+
+    Opening a thread writes a mark only when this is true: re-opening a thread nobody wrote to
+    since changes nothing the inbox shows, so it should not cost a commit.
+    """
+    if last_inbound_at is None:
+        return False
+    read_at = (
+        await session.execute(
+            select(col(ThreadRead.read_at)).where(
+                col(ThreadRead.agent_id) == agent_id, col(ThreadRead.thread_id) == thread_id
+            )
+        )
+    ).scalar_one_or_none()
+    return read_at is None or _naive(last_inbound_at) > _naive(read_at)
