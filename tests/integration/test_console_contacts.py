@@ -49,7 +49,7 @@ async def test_panel_shows_identities_labels_and_attributes_escaped(
     page = (await client.get(f"/threads/{thread['id']}")).text
     panel = page[page.index('id="contact-panel"') :]
     assert "&lt;b&gt;Noor&lt;/b&gt;" in panel and "<b>Noor</b>" not in panel
-    assert ":shop-7</span>" in panel and '<span class="badge badge--api">API</span>' in panel
+    assert ">shop-7</span>" in panel and '<span class="badge badge--api">API</span>' in panel
     assert "noor@example.com" in panel
     assert '<li class="cp-label">vip</li>' in panel
     assert "plan: &lt;gold&gt;" in panel  # in the edit form's textarea, escaped

@@ -6,6 +6,7 @@ reads themselves stay in ``app.domain.inbox.queries`` so the console and the JSO
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +49,7 @@ SYSTEM_LINES = {
     "assigned": N_("%(agent)s assigned the conversation to %(assignee)s"),
     "unassigned": N_("%(agent)s unassigned the conversation"),
     "merge": N_("%(other)s was merged into %(primary)s"),
+    "merge-why": N_("%(other)s was merged into %(primary)s (%(reason)s)"),
     "handoff": N_("The bot handed the conversation to an agent"),
 }
 
@@ -66,6 +68,16 @@ def channel_label(channel: str | None) -> str:
     if not channel:
         return ""
     return CONSOLE_CHANNEL_LABELS.get(channel) or CHANNEL_LABELS.get(channel, channel)
+
+
+_ACCOUNT_SCOPED = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:(.+)$")
+
+
+def identity_label(external_id: str) -> str:
+    """An identity as the agent knows it: custom-channel ids are stored as ``<account>:<id>`` (so two
+    sources' ``42`` stay apart), but the agent only needs the source's own id."""
+    scoped = _ACCOUNT_SCOPED.match(external_id)
+    return scoped.group(1) if scoped else external_id
 
 
 def status_label(status: str) -> str:
@@ -164,9 +176,11 @@ def system_text(context: Context, message: MessageOut) -> str:
     if event == "reopened" and isinstance(meta.get("channel"), str):
         return translate(SYSTEM_LINES["reopened"]) % {"channel": translate(channel_label(meta["channel"]))}
     if event == "merge" and meta.get("other_name") and meta.get("primary_name"):
-        return translate(SYSTEM_LINES["merge"]) % {
+        reason = meta.get("reason")
+        return translate(SYSTEM_LINES["merge-why" if reason else "merge"]) % {
             "other": meta["other_name"],
             "primary": meta["primary_name"],
+            "reason": reason,
         }
     if event == "handoff" and not message.text:
         return translate(SYSTEM_LINES["handoff"])
@@ -215,6 +229,7 @@ async def agent_names(session: AsyncSession, ids: Iterable[int | None]) -> dict[
 TEMPLATE_FILTERS = {
     "channel_label": channel_label,
     "status_label": status_label,
+    "identity_label": identity_label,
     "delivery_label": delivery_label,
     "iso_time": iso_time,
     "duration": duration,
