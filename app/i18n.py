@@ -27,6 +27,8 @@ from babel.support import NullTranslations, Translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from app.lib.errors import Reason
+
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 DOMAIN = "messages"
 DEFAULT_LANGUAGE = "en"
@@ -167,11 +169,22 @@ def local_time(context: Context, value: datetime | None, format: str = "medium")
 
 
 @pass_context
-def translate(context: Context, message: str | None) -> str:
-    """A filter for labels marked with :func:`N_` in Python: ``{{ label | t }}``."""
+def translate(context: Context, message: str | Reason | None) -> str:
+    """A filter for labels marked with :func:`N_` and for refusals' reasons: ``{{ label | t }}``."""
     if not message:
         return ""
-    return translations(language_of(context)).gettext(message)
+    return say(translations(language_of(context)), message)
+
+
+def say(catalog: NullTranslations, message: str | Reason) -> str:
+    """``message`` in ``catalog``'s language; strings the catalog lacks stay as they are."""
+    if isinstance(message, str):
+        return catalog.gettext(message)
+    template = catalog.gettext(message.template)
+    if not message.values:
+        return template
+    values = {name: say(catalog, v) if isinstance(v, Reason) else v for name, v in message.values.items()}
+    return template % values
 
 
 @pass_context

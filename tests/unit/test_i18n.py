@@ -72,3 +72,27 @@ def test_time_zone_names_are_validated() -> None:
     assert i18n.is_time_zone("Europe/Amsterdam")
     assert not i18n.is_time_zone("Europe/Atlantis")
     assert "America/New_York" in i18n.time_zone_names()
+
+
+def test_a_refusal_reads_in_english_on_the_api_and_in_the_agents_language_in_the_console() -> None:
+    from app.lib.errors import ConflictError, Reason
+
+    refused = ConflictError(
+        Reason(
+            "the customer has not written on %(channel)s, so there is no address to reply to",
+            {"channel": Reason("web chat"), "ignored": "web chat"},
+        )
+    )
+    assert refused.detail == "the customer has not written on web chat, so there is no address to reply to"
+    dutch = i18n.say(i18n.translations("nl"), refused.reason)
+    assert dutch == "de klant heeft niet via webchat geschreven, dus er is geen adres om op te antwoorden"
+
+
+def test_plain_values_in_a_reason_are_never_translated() -> None:
+    from app.lib.errors import Reason
+
+    # A customer whose name happens to be a word the catalog knows keeps their name.
+    reason = Reason(
+        "contact %(other)s is already merged into contact %(into)s", {"other": "Open", "into": "7"}
+    )
+    assert i18n.say(i18n.translations("nl"), reason) == "contact Open is al samengevoegd met contact 7"

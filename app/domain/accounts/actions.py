@@ -11,8 +11,8 @@ from app.db.models import Agent, ApiToken, pk
 from app.domain.accounts.auth import check_credentials
 from app.domain.accounts.passwords import hash_password
 from app.domain.realtime.writer import Transaction, Writer
-from app.i18n import LANGUAGES, is_time_zone
-from app.lib.errors import ConflictError, InvalidInputError, NotFoundError
+from app.i18n import LANGUAGES, N_, is_time_zone
+from app.lib.errors import ConflictError, InvalidInputError, NotFoundError, Reason
 from app.lib.secrets import new_token, token_digest
 from integrations.identifiers import InvalidIdentifierError, normalize_email
 
@@ -76,7 +76,10 @@ async def do_set_preferences(writer: Writer, *, agent: Agent, language: str, tim
         )
     if not is_time_zone(timezone):
         raise InvalidInputError(
-            f"{timezone or 'an empty name'} is not a time zone; use an IANA name such as Europe/Amsterdam",
+            Reason(
+                N_("%(zone)s is not a time zone; use an IANA name such as Europe/Amsterdam"),
+                {"zone": timezone or "''"},
+            ),
             type_slug="invalid-time-zone",
         )
 
@@ -100,7 +103,7 @@ async def do_set_agent_active(writer: Writer, *, actor: Agent, agent_id: int, ac
     their next request (both look the agent up and require ``is_active``). Nobody deactivates
     themselves: an admin could otherwise lock the last admin out."""
     if not active and agent_id == actor.id:
-        raise ConflictError("you cannot deactivate yourself", type_slug="deactivate-self")
+        raise ConflictError(N_("you cannot deactivate yourself"), type_slug="deactivate-self")
 
     async def work(tx: Transaction) -> Agent:
         row = await tx.session.get(Agent, agent_id)

@@ -9,7 +9,8 @@ from sqlmodel import col
 
 from app.db.models import Agent, CannedResponse, utcnow
 from app.domain.realtime.writer import Transaction, Writer
-from app.lib.errors import ConflictError, InvalidInputError, NotFoundError
+from app.i18n import N_
+from app.lib.errors import ConflictError, InvalidInputError, NotFoundError, Reason
 
 SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 MAX_TEXT = 10_000
@@ -19,17 +20,18 @@ def _clean(shortcut: str, title: str, text: str) -> tuple[str, str, str]:
     shortcut = shortcut.strip().lstrip("/").lower()
     if not SHORTCUT.match(shortcut):
         raise InvalidInputError(
-            "a shortcut is 1 to 40 lowercase letters, digits, - or _ (typed after /)",
+            N_("a shortcut is 1 to 40 lowercase letters, digits, - or _ (typed after /)"),
             type_slug="invalid-shortcut",
         )
     title, text = title.strip(), text.strip()
     if not title or len(title) > 200:
         raise InvalidInputError(
-            "a canned response needs a title of at most 200 characters", type_slug="invalid-title"
+            N_("a canned response needs a title of at most 200 characters"), type_slug="invalid-title"
         )
     if not text or len(text) > MAX_TEXT:
         raise InvalidInputError(
-            f"a canned response needs a text of at most {MAX_TEXT} characters", type_slug="invalid-text"
+            Reason(N_("a canned response needs a text of at most %(n)s characters"), {"n": str(MAX_TEXT)}),
+            type_slug="invalid-text",
         )
     return shortcut, title, text
 
@@ -40,7 +42,8 @@ async def _shortcut_taken(tx: Transaction, shortcut: str, *, other_than: int | N
         query = query.where(col(CannedResponse.id) != other_than)
     if (await tx.session.execute(query)).first() is not None:
         raise ConflictError(
-            f"/{shortcut} is already used by another canned response", type_slug="shortcut-taken"
+            Reason(N_("/%(shortcut)s is already used by another canned response"), {"shortcut": shortcut}),
+            type_slug="shortcut-taken",
         )
 
 

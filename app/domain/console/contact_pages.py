@@ -228,7 +228,7 @@ async def edit_contact(
         )
     except (InvalidInputError, ConflictError) as exc:
         context = await panel_context(
-            db_session, agent, contact_id, edit_error=exc.detail, edit_form=data, edit_open=True
+            db_session, agent, contact_id, edit_error=exc.reason, edit_form=data, edit_open=True
         )
         return _panel(request, context, status=exc.status_code)
     db_session.expire_all()
@@ -263,7 +263,7 @@ async def add_identity(
         )
     except (InvalidInputError, ConflictError) as exc:
         context = await panel_context(
-            db_session, agent, contact_id, identity_error=exc.detail, identity_form=data, identity_open=True
+            db_session, agent, contact_id, identity_error=exc.reason, identity_form=data, identity_open=True
         )
         return _panel(request, context, status=exc.status_code)
     db_session.expire_all()
@@ -334,7 +334,7 @@ async def merge(
     try:
         done = await actions.do_merge(writer, agent=agent, contact_id=contact_id, other_id=data.other_id)
     except DomainError as exc:
-        context = await panel_context(db_session, agent, contact_id, merge_error=exc.detail)
+        context = await panel_context(db_session, agent, contact_id, merge_error=exc.reason)
         # An unknown other contact is a bad form value here (422), so htmx shows its reason too.
         return _panel(request, context, status=409 if exc.status_code == 409 else 422)
     line = (done.snapshot or {}).get("system_message_id")
@@ -359,7 +359,7 @@ async def dismiss_suggestion(
     try:
         await actions.do_dismiss_suggestion(writer, agent=agent, suggestion_id=suggestion_id)
     except (ConflictError, NotFoundError) as exc:
-        context = await panel_context(db_session, agent, contact_id, suggestion_error=exc.detail)
+        context = await panel_context(db_session, agent, contact_id, suggestion_error=exc.reason)
         return _panel(request, context, status=exc.status_code)
     if not request.htmx:
         return Redirect(f"/threads/{await _live_thread_id(db_session, contact_id)}", status_code=303)
@@ -384,7 +384,7 @@ async def undo_merge(
         context = {
             "agent": agent,
             "merge_id": merge_id,
-            "undo_error": exc.detail,
+            "undo_error": exc.reason,
             "undone": merge_row is not None and merge_row.undone_at is not None,
             "thread_id": (
                 await _live_thread_id(db_session, merge_row.primary_contact_id) if merge_row else None

@@ -145,7 +145,7 @@ async def save_preferences(
     try:
         await do_set_preferences(writer, agent=agent, language=data.language, timezone=data.timezone)
     except InvalidInputError as exc:
-        context = _preferences(agent, form=data, error=exc.detail)
+        context = _preferences(agent, form=data, error=exc.reason)
         return _page(request, "preferences.html", "preferences", status=exc.status_code, **context)
     # A full page load: the new language applies to the whole page, <html lang> included.
     return Redirect("/settings/preferences?saved=1", status_code=303)
@@ -178,7 +178,7 @@ async def set_agent_active(
     except DomainError as exc:
         agents = await _agents(db_session)
         return _page(
-            request, "agents.html", "agents", status=exc.status_code, agents=agents, error=exc.detail
+            request, "agents.html", "agents", status=exc.status_code, agents=agents, error=exc.reason
         )
     return Redirect("/settings/agents", status_code=303)
 
@@ -276,7 +276,7 @@ async def add_channel_account(
         )
     except DomainError as exc:
         return await _channels_page(
-            request, db_session, settings, status=exc.status_code, form=data, error=exc.detail
+            request, db_session, settings, status=exc.status_code, form=data, error=exc.reason
         )
     secrets: dict[str, str] = {}
     if created.account.channel == "api":
@@ -311,7 +311,7 @@ async def set_channel_enabled(
             writer, account_id=account_id, enabled=data.active == "1", by_agent_id=agent.id
         )
     except NotFoundError as exc:
-        return await _channels_page(request, db_session, settings, status=404, list_error=exc.detail)
+        return await _channels_page(request, db_session, settings, status=404, list_error=exc.reason)
     return Redirect("/settings/channels", status_code=303)
 
 
@@ -346,7 +346,7 @@ async def create_canned(
             writer, agent=agent, shortcut=data.shortcut, title=data.title, text=data.text
         )
     except DomainError as exc:
-        return await _canned_page(request, db_session, status=exc.status_code, form=data, error=exc.detail)
+        return await _canned_page(request, db_session, status=exc.status_code, form=data, error=exc.reason)
     return Redirect("/settings/canned", status_code=303)
 
 
@@ -386,7 +386,7 @@ async def update_canned(
             status=exc.status_code,
             canned_id=canned_id,
             form=data,
-            error=exc.detail,
+            error=exc.reason,
         )
     return Redirect("/settings/canned", status_code=303)
 

@@ -386,7 +386,7 @@ async def compose(
             "text": data.text,
             "mode": data.mode,
             "channel": data.channel or None,
-            "error": exc.detail,
+            "error": exc.reason,
         }
         return await _refused(
             request,
@@ -470,7 +470,7 @@ async def log_phone_note(
             status_code=exc.status_code,
             partial="partials/phone_note_form.html",
             target="#phone-note",
-            phone=(data, exc.detail),
+            phone=(data, exc.reason),
         )
     # A phone number another verified customer holds links the two (a merge): follow the call.
     target = message.thread_id if message.thread_id != thread.id else thread_id
@@ -535,7 +535,7 @@ async def change_status(
             status_code=exc.status_code,
             partial="partials/thread_head.html",
             target="#thread-head",
-            head_error=exc.detail,
+            head_error=exc.reason,
         )
     return await _after_change(request, db_session, registry, agent, thread_id, newest)
 
@@ -571,7 +571,7 @@ async def assign(
             status_code=exc.status_code,
             partial="partials/thread_head.html",
             target="#thread-head",
-            head_error=exc.detail,
+            head_error=exc.reason,
         )
     return await _after_change(request, db_session, registry, agent, thread_id, newest)
 

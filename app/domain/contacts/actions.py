@@ -9,7 +9,8 @@ from app.db.models import Agent, Contact, Merge, MergeSuggestion, utcnow
 from app.domain.contacts.merging import merge_contacts, undo_merge
 from app.domain.contacts.resolution import add_claim, live_contact
 from app.domain.realtime.writer import Transaction, Writer
-from app.lib.errors import ConflictError, InvalidInputError, NotFoundError
+from app.i18n import N_
+from app.lib.errors import ConflictError, InvalidInputError, NotFoundError, Reason
 from integrations.identifiers import InvalidIdentifierError, normalize_email, normalize_phone
 from integrations.types import ContactClaim
 
@@ -52,7 +53,7 @@ async def do_update_contact(
         contact = await _contact(tx, contact_id)
         if contact.merged_into_id is not None:
             raise ConflictError(
-                "this contact was merged into another; edit that one",
+                N_("this contact was merged into another; edit that one"),
                 type_slug="contact-merged",
                 merged_into_id=contact.merged_into_id,
             )
@@ -88,7 +89,10 @@ async def do_merge(writer: Writer, *, agent: Agent, contact_id: int, other_id: i
             primary = await live_contact(tx.session, contact_id)
         if other.merged_into_id is not None:
             raise ConflictError(
-                f"contact {other_id} is already merged into contact {other.merged_into_id}",
+                Reason(
+                    N_("contact %(other)s is already merged into contact %(into)s"),
+                    {"other": str(other_id), "into": str(other.merged_into_id)},
+                ),
                 type_slug="merge-merged",
             )
         return await merge_contacts(tx, primary, other, reason=f"merged by {agent.name}", agent_id=agent.id)

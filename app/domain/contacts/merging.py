@@ -17,6 +17,7 @@ from app.db.models import Contact, Identity, Merge, MergeSuggestion, Message, Th
 from app.domain.inbox.schemas import to_builtins
 from app.domain.inbox.threads import recompute_thread_summary, system_message, thread_of_contact
 from app.domain.realtime.writer import Transaction
+from app.i18n import N_
 from app.lib.errors import ConflictError
 
 _THREAD_FIELDS = ("status", "assignee_id", "episode", "snoozed_until")
@@ -52,12 +53,14 @@ async def merge_contacts(
     """Merge ``other`` into ``primary`` and record how to undo it."""
     session = tx.session
     if primary.id == other.id:
-        raise ConflictError("a contact cannot be merged with itself", type_slug="merge-self")
+        raise ConflictError(N_("a contact cannot be merged with itself"), type_slug="merge-self")
     await lock_threads(session, [primary.id or 0, other.id or 0])
     await session.refresh(primary)
     await session.refresh(other)
     if primary.merged_into_id is not None or other.merged_into_id is not None:
-        raise ConflictError("one of these contacts is already merged into another", type_slug="merge-merged")
+        raise ConflictError(
+            N_("one of these contacts is already merged into another"), type_slug="merge-merged"
+        )
     primary_thread = await thread_of_contact(session, primary)
     other_thread = await thread_of_contact(session, other)
 
@@ -178,14 +181,15 @@ async def undo_merge(tx: Transaction, merge: Merge, *, agent_id: int | None = No
     """Put both contacts, their identities and their timelines back as they were."""
     session = tx.session
     if merge.undone_at is not None:
-        raise ConflictError("this merge was already undone", type_slug="merge-already-undone")
+        raise ConflictError(N_("this merge was already undone"), type_slug="merge-already-undone")
     await lock_threads(session, [merge.primary_contact_id, merge.other_contact_id])
     primary = await session.get(Contact, merge.primary_contact_id, populate_existing=True)
     other = await session.get(Contact, merge.other_contact_id, populate_existing=True)
     assert primary is not None and other is not None
     if primary.merged_into_id is not None:
         raise ConflictError(
-            "the merged contact was merged again since; undo that merge first", type_slug="merge-not-latest"
+            N_("the merged contact was merged again since; undo that merge first"),
+            type_slug="merge-not-latest",
         )
     snap = merge.snapshot
     primary_thread = await session.get(Thread, snap["primary_thread_id"])

@@ -29,6 +29,7 @@ from app.domain.inbox.threads import (
     thread_of_contact,
 )
 from app.domain.realtime.writer import RetryTransaction, Transaction, Writer
+from app.i18n import N_
 from app.lib.errors import InvalidInputError, NotFoundError
 from integrations.registry import AdapterRegistry
 from integrations.types import ContactClaim, InboundMessage
@@ -209,7 +210,7 @@ async def do_send_reply(
     is refused up front with the reason (409), so nothing is stored that would only fail.
     """
     if not text.strip():
-        raise InvalidInputError("a reply needs text", type_slug="empty-text")
+        raise InvalidInputError(N_("a reply needs text"), type_slug="empty-text")
 
     async def work(tx: Transaction) -> Message:
         session = tx.session
@@ -262,7 +263,7 @@ async def _thread_for_update(tx: Transaction, thread_id: int) -> Thread:
 async def do_add_note(writer: Writer, *, agent: Agent, thread_id: int, text: str) -> Message:
     """An internal note: in the timeline for agents, never sent to the customer."""
     if not text.strip():
-        raise InvalidInputError("a note needs text", type_slug="empty-text")
+        raise InvalidInputError(N_("a note needs text"), type_slug="empty-text")
 
     async def work(tx: Transaction) -> Message:
         thread = await _thread_for_update(tx, thread_id)
@@ -369,7 +370,9 @@ async def do_log_phone_note(
     whoever answers it). An inbound call is the customer reaching out, so it reopens the thread.
     """
     if duration_seconds is not None and not 0 <= duration_seconds <= 86_400:
-        raise InvalidInputError("duration_seconds must be between 0 and 86400", type_slug="invalid-duration")
+        raise InvalidInputError(
+            N_("duration_seconds must be between 0 and 86400"), type_slug="invalid-duration"
+        )
 
     async def work(tx: Transaction) -> Message:
         session = tx.session

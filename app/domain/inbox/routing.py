@@ -21,23 +21,30 @@ from sqlmodel import col
 
 from app.db.models import Contact, Identity, Message, Thread, utcnow
 from app.domain.channels.accounts import account_config
-from app.lib.errors import ConflictError
+from app.i18n import N_
+from app.lib.errors import ConflictError, Reason
 from integrations.base import DeliveryContext
 from integrations.registry import AdapterRegistry
 from integrations.types import AccountConfig
 
+# Channel names as they read inside a sentence (lower case where English writes them so).
 CHANNEL_LABELS = {
     "api": "API",
     "telegram": "Telegram",
     "messenger": "Messenger",
-    "email": "email",
-    "webchat": "web chat",
-    "phone": "phone",
+    "email": N_("email"),
+    "webchat": N_("web chat"),
+    "phone": N_("phone"),
 }
 
 
 def channel_name(channel: str) -> str:
     return CHANNEL_LABELS.get(channel, channel)
+
+
+def _name(channel: str) -> Reason:
+    """A channel's name as a value of a reason, so the console says it in the agent's language."""
+    return Reason(channel_name(channel))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +63,10 @@ class ReplyOption:
 
     channel: str
     available: bool
-    reason: str | None = None
+    reason: Reason | None = None
 
 
-def _refuse(reason: str, channel: str | None = None) -> ConflictError:
+def _refuse(reason: Reason, channel: str | None = None) -> ConflictError:
     extra = {"channel": channel} if channel else {}
     return ConflictError(reason, type_slug="channel-unavailable", **extra)
 
@@ -81,11 +88,11 @@ async def route_reply(
     """
     chosen = channel or thread.last_inbound_channel
     if not chosen:
-        raise _refuse("the customer has not written on any channel yet; pick one")
+        raise _refuse(Reason(N_("the customer has not written on any channel yet; pick one")))
     if chosen == "phone":
-        raise _refuse("a reply cannot go by phone; log the call as a phone note", chosen)
+        raise _refuse(Reason(N_("a reply cannot go by phone; log the call as a phone note")), chosen)
     if chosen not in registry:
-        raise _refuse(f"OneThread cannot send on {channel_name(chosen)}", chosen)
+        raise _refuse(Reason(N_("OneThread cannot send on %(channel)s"), {"channel": _name(chosen)}), chosen)
     # Newest first along the timeline index, so the composer can ask this for every channel of a
     # 10,000-message thread cheaply. That message is also the newest from its identity (an
     # identity writes on one channel only), and its time (the platform's, never in the future) is
@@ -106,15 +113,24 @@ async def route_reply(
     ).first()
     if last is None:
         raise _refuse(
-            f"the customer has not written on {channel_name(chosen)}, so there is no address to reply to",
+            Reason(
+                N_("the customer has not written on %(channel)s, so there is no address to reply to"),
+                {"channel": _name(chosen)},
+            ),
             chosen,
         )
     identity = await session.get(Identity, last.identity_id)
     if identity is None or identity.contact_id != contact.id:
-        raise _refuse(f"the customer's {channel_name(chosen)} identity has moved to another contact", chosen)
+        raise _refuse(
+            Reason(
+                N_("the customer's %(channel)s identity has moved to another contact"),
+                {"channel": _name(chosen)},
+            ),
+            chosen,
+        )
     account = await account_config(session, last.channel_account_id)
     if account is None:
-        raise _refuse("the channel account this customer used is disabled or removed", chosen)
+        raise _refuse(Reason(N_("the channel account this customer used is disabled or removed")), chosen)
     reason = registry.get(chosen).unavailable_reason(
         account,
         DeliveryContext(
@@ -122,7 +138,7 @@ async def route_reply(
         ),
     )
     if reason:
-        raise _refuse(reason, chosen)
+        raise _refuse(Reason(reason), chosen)
     return Route(channel=chosen, account_id=last.channel_account_id, identity=identity, account=account)
 
 
@@ -149,7 +165,7 @@ async def reply_options(
         try:
             await route_reply(session, registry, thread, contact, channel, now=now)
         except ConflictError as refused:
-            options.append(ReplyOption(channel, available=False, reason=refused.detail))
+            options.append(ReplyOption(channel, available=False, reason=refused.reason))
         else:
             options.append(ReplyOption(channel, available=True))
     return options
