@@ -33,7 +33,11 @@ class DeliveryContext:
 
     now: datetime
     last_inbound_at: datetime | None
-    """When the customer last wrote on this channel (Messenger's 24-hour window needs it)."""
+    """When the customer last wrote on this channel in this thread, by the platform's clock (the
+    message's ``sent_at``, never later than when we received it): the moment a platform's reply
+    window, such as Messenger's 24 hours, counts from. A customer-supplied clock (an email's
+    ``Date``) can make it earlier than the truth, never later, so a window may close early, never
+    stay open too long."""
     sender_is_person: bool = True
 
 

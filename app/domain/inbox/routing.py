@@ -147,8 +147,9 @@ async def reply_options(
 ) -> list[ReplyOption]:
     """Every channel the customer can be reached on, each with ``route_reply``'s verdict.
 
-    The channels are those of the contact's identities and of the thread's inbound messages,
-    the customer's last inbound channel first.
+    The channels are those of the contact's identities (a merge moves identities along with the
+    messages, so every channel the thread has heard from has one), the customer's last inbound
+    channel first.
     """
     identity_channels = (
         await session.execute(
