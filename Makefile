@@ -83,7 +83,7 @@ fmt: $(STAMP_DEV) ## rewrite the code: ruff format + ruff check --fix
 LANGS := nl
 
 messages: $(STAMP_DEV) ## extract the console's strings and update each language's catalog (app/locales)
-	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output -o app/locales/messages.pot app templates
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output -o app/locales/messages.pot app integrations templates
 	@for lang in $(LANGS); do \
 	  if [ -f app/locales/$$lang/LC_MESSAGES/messages.po ]; then \
 	    $(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i app/locales/messages.pot -d app/locales -l $$lang; \

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from jinja2 import Environment, FileSystemLoader
-from litestar import Litestar, Request, Router
+from litestar import Litestar, Request, Response, Router
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
@@ -19,6 +19,7 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, ResponseHeader, State
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.middleware.session.server_side import ServerSideSessionBackend
@@ -45,6 +46,7 @@ from app.domain.accounts.auth import CSRF_COOKIE, CookieSessionRule, TokenAuthMi
 from app.domain.channels import controllers as channels_controllers
 from app.domain.channels.jobs import Jobs
 from app.domain.console import controllers as console_controllers
+from app.domain.console import problems as console_problems
 from app.domain.console import sessions as console_sessions
 from app.domain.contacts import controllers as contacts_controllers
 from app.domain.inbox import controllers as inbox_controllers
@@ -54,7 +56,7 @@ from app.domain.realtime.writer import Publisher, Writer
 from app.domain.system import controllers as system_controllers
 from app.domain.system.services import Services
 from app.lib.assets import STATIC_DIR, STATIC_PREFIX, TEMPLATES_DIR, AssetManifest
-from app.lib.problems import exception_handlers
+from app.lib.problems import exception_handlers, http_error_handler
 from app.settings import Settings
 from integrations.custom import CustomChannelAdapter
 from integrations.registry import AdapterRegistry
@@ -67,6 +69,9 @@ PUBLIC_PATHS = [r"^/api/v1/channels/", r"^/webhooks/", r"^/widget/", r"^/schema"
 # account tokens, or nothing at all), so a forged cross-site request gains nothing there; the API's
 # cookie-session alternative does its own check (``CookieSessionRule``). Everything else, the
 # console's forms and HTMX requests, must carry the token.
+# Paths only programs call: their errors stay problem documents whatever the Accept header says.
+MACHINE_PREFIXES = ("/api/", "/webhooks/", "/widget/", "/schema", "/health", "/static/")
+
 CSRF_EXEMPT = [r"^/api/", r"^/webhooks/", r"^/widget/", r"^/schema", r"^/health", r"^/static/"]
 
 # htmx 2 swaps no 4xx by default; the console answers a refused send with 409/422 and the form
@@ -151,6 +156,14 @@ def template_config(assets: AssetManifest) -> TemplateConfig[JinjaTemplateEngine
     environment.filters["local_time"] = i18n.local_time
     environment.filters["t"] = i18n.translate
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
+
+
+def _not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[Any]:
+    """An unknown address: a page for a person in a browser, a problem document for programs."""
+    path = request.url.path
+    if "text/html" in request.headers.get("accept", "") and not path.startswith(MACHINE_PREFIXES):
+        return console_problems.not_found_page(request, exc)
+    return http_error_handler(request, exc)
 
 
 def _current_agent(request: Request[Any, Any, Any]) -> Agent:
@@ -270,7 +283,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             "login_rate_limit": _store(settings, "login-rate-limit"),
             console_sessions.SESSION_STORE: _session_store(settings),
         },
-        exception_handlers=exception_handlers,
+        exception_handlers={**exception_handlers, NotFoundException: _not_found},
         request_max_body_size=settings.max_request_bytes,
         openapi_config=OpenAPIConfig(
             title="OneThread",

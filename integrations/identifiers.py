@@ -10,11 +10,22 @@ import re
 
 import phonenumbers
 
+from integrations.text import N_
+
 _EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
 
 
 class InvalidIdentifierError(ValueError):
-    """The text is not a phone number or email address we can use."""
+    """The text is not a phone number or email address we can use.
+
+    ``template`` (English, marked for translation) and ``value`` (what was given, quoted) let the
+    console say it in the agent's language; ``str()`` is the English sentence.
+    """
+
+    def __init__(self, template: str, raw: str, limit: int) -> None:
+        self.template = template
+        self.value = repr(raw[:limit])
+        super().__init__(template % {"value": self.value})
 
 
 def normalize_phone(raw: str, default_region: str = "NL") -> str:
@@ -26,7 +37,7 @@ def normalize_phone(raw: str, default_region: str = "NL") -> str:
     """
     text = raw.strip()
     if not text or len(text) > 40:
-        raise InvalidIdentifierError(f"not a phone number: {raw[:40]!r}")
+        raise InvalidIdentifierError(N_("not a phone number: %(value)s"), raw, 40)
     candidates = [text]
     if not text.startswith("+") and text.isdigit():
         candidates.append("+" + text)
@@ -37,12 +48,12 @@ def normalize_phone(raw: str, default_region: str = "NL") -> str:
             continue
         if phonenumbers.is_valid_number(parsed):
             return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    raise InvalidIdentifierError(f"not a valid phone number: {raw[:40]!r}")
+    raise InvalidIdentifierError(N_("not a valid phone number: %(value)s"), raw, 40)
 
 
 def normalize_email(raw: str) -> str:
     """Return the address lower-cased and trimmed, or raise ``InvalidIdentifierError``."""
     text = raw.strip().lower()
     if len(text) > 320 or not _EMAIL_RE.match(text):
-        raise InvalidIdentifierError(f"not an email address: {raw[:80]!r}")
+        raise InvalidIdentifierError(N_("not an email address: %(value)s"), raw, 80)
     return text

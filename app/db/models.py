@@ -53,7 +53,7 @@ class Agent(SQLModel, table=True):
     password_hash: str = Field(max_length=200)
     role: str = Field(default="agent", max_length=20)
     is_active: bool = True
-    language: str = Field(default="en", max_length=10)
+    language: str = Field(default="", max_length=10)  # "" = the browser's Accept-Language
     timezone: str = Field(default="UTC", max_length=64)
     created_at: datetime = _now()
 

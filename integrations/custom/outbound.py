@@ -30,6 +30,7 @@ from integrations.base import (
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
+from integrations.text import N_
 from integrations.types import AccountConfig, OutboundMessage, SendResult
 
 SIGNATURE_HEADER = "X-OneThread-Signature"
@@ -61,7 +62,7 @@ class CustomChannelAdapter(ChannelAdapter):
 
     def unavailable_reason(self, account: AccountConfig, context: DeliveryContext) -> str | None:
         if not account.config.get("callback_url"):
-            return "this API channel has no callback URL, so replies cannot be delivered"
+            return N_("this API channel has no callback URL, so replies cannot be delivered")
         return None
 
     async def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:

@@ -331,7 +331,7 @@ async def test_composer_refuses_nul_and_explains_empty_text(
     nul = await client.post(
         f"/threads/{thread_id}/compose", data={"mode": "note", "text": "a\x00b"}, headers=htmx
     )
-    assert nul.status_code == 400
+    assert nul.status_code == 422 and "invisible NUL character" in nul.text
     empty = await client.post(
         f"/threads/{thread_id}/compose", data={"mode": "note", "text": "  "}, headers=htmx
     )

@@ -23,7 +23,7 @@ def _source_messages() -> set[str | tuple[str, ...]]:
         method_map, options_map = parse_mapping_cfg(config)
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
     found: set[str | tuple[str, ...]] = set()
-    for folder in ("app", "templates"):
+    for folder in ("app", "integrations", "templates"):
         for _, _, message, _, _ in extract_from_dir(
             ROOT / folder, method_map, options_map, keywords=keywords
         ):

@@ -26,7 +26,9 @@ async def do_create_agent(
     try:
         address = normalize_email(email)
     except InvalidIdentifierError as exc:
-        raise InvalidInputError(str(exc), type_slug="invalid-email") from None
+        raise InvalidInputError(
+            Reason(exc.template, {"value": exc.value}), type_slug="invalid-email"
+        ) from None
     if role not in ROLES:
         raise InvalidInputError("role must be admin or agent", type_slug="invalid-role")
     if len(password) < MIN_PASSWORD_CHARS:
@@ -34,7 +36,7 @@ async def do_create_agent(
             f"password must be at least {MIN_PASSWORD_CHARS} characters", type_slug="weak-password"
         )
     if not name.strip():
-        raise InvalidInputError("an agent needs a name", type_slug="invalid-name")
+        raise InvalidInputError(N_("an agent needs a name"), type_slug="invalid-name")
     password_hash = await asyncio.to_thread(hash_password, password)  # argon2 is CPU-heavy: off the loop
 
     async def work(tx: Transaction) -> Agent:

@@ -71,7 +71,10 @@ async def do_update_canned_response(
     async def work(tx: Transaction) -> CannedResponse:
         canned = await tx.session.get(CannedResponse, canned_id)
         if canned is None:
-            raise NotFoundError(f"canned response {canned_id} does not exist", type_slug="canned-not-found")
+            raise NotFoundError(
+                Reason(N_("canned response %(id)s does not exist"), {"id": str(canned_id)}),
+                type_slug="canned-not-found",
+            )
         await _shortcut_taken(tx, shortcut, other_than=canned_id)
         canned.shortcut, canned.title, canned.text = shortcut, title, text
         canned.updated_at = utcnow()
@@ -85,7 +88,10 @@ async def do_delete_canned_response(writer: Writer, *, agent: Agent, canned_id: 
     async def work(tx: Transaction) -> None:
         canned = await tx.session.get(CannedResponse, canned_id)
         if canned is None:
-            raise NotFoundError(f"canned response {canned_id} does not exist", type_slug="canned-not-found")
+            raise NotFoundError(
+                Reason(N_("canned response %(id)s does not exist"), {"id": str(canned_id)}),
+                type_slug="canned-not-found",
+            )
         await tx.session.delete(canned)
         tx.emit("canned_response.changed", {"canned_response_id": canned_id, "deleted": True})
 

@@ -18,6 +18,7 @@ from sqlmodel import col
 
 from app.db.models import ChannelAccount
 from app.domain.realtime.writer import Transaction, Writer
+from app.i18n import N_
 from app.lib.errors import AuthenticationError, InvalidInputError, NotFoundError
 from app.lib.secrets import new_token, same_secret
 from integrations.types import AccountConfig
@@ -95,7 +96,7 @@ async def do_add_channel_account(
     if channel not in CHANNELS:
         raise InvalidInputError(f"channel must be one of {', '.join(CHANNELS)}", type_slug="invalid-channel")
     if not name.strip():
-        raise InvalidInputError("an account needs a name", type_slug="invalid-name")
+        raise InvalidInputError(N_("an account needs a name"), type_slug="invalid-name")
     all_secrets = {
         "inbound_token": new_token("ot_in_"),
         "signing_secret": new_token("ot_sig_"),
@@ -148,7 +149,7 @@ async def do_set_channel_account_enabled(
     try:
         key = uuid.UUID(account_id)
     except ValueError:
-        raise NotFoundError("no such channel account", type_slug="account-not-found") from None
+        raise NotFoundError(N_("no such channel account"), type_slug="account-not-found") from None
 
     async def work(tx: Transaction) -> ChannelAccount:
         account = await tx.session.get(ChannelAccount, key)

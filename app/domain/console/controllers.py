@@ -19,6 +19,7 @@ from app.domain.console import (
     contact_pages,
     inbox_pages,
     live,
+    problems,
     settings_pages,
     thread_pages,
     views,
@@ -27,7 +28,8 @@ from app.domain.console import (
 AREAS = (auth_pages, inbox_pages, thread_pages, contact_pages, settings_pages, live)
 
 login_submit = auth_pages.login_submit
-exception_handlers = auth_pages.exception_handlers
+exception_handlers: dict[Any, Any] = {**problems.exception_handlers, **auth_pages.exception_handlers}
+"""The console's answers to what it cannot serve: pages and form messages (never problem JSON)."""
 
 route_handlers: list[ControllerRouterHandler] = [h for area in AREAS for h in area.route_handlers]
 """Everything but ``login_submit``, which core mounts behind the login rate limit."""

@@ -18,7 +18,10 @@ from integrations.types import ContactClaim
 async def _contact(tx: Transaction, contact_id: int) -> Contact:
     contact = await tx.session.get(Contact, contact_id)
     if contact is None:
-        raise NotFoundError(f"contact {contact_id} does not exist", type_slug="contact-not-found")
+        raise NotFoundError(
+            Reason(N_("contact %(id)s does not exist"), {"id": str(contact_id)}),
+            type_slug="contact-not-found",
+        )
     return contact
 
 
@@ -45,9 +48,11 @@ async def do_update_contact(
         if phone:
             claims.append(ContactClaim("phone", normalize_phone(phone, default_region), verified=True))
     except InvalidIdentifierError as exc:
-        raise InvalidInputError(str(exc), type_slug="invalid-identifier") from None
+        raise InvalidInputError(
+            Reason(exc.template, {"value": exc.value}), type_slug="invalid-identifier"
+        ) from None
     if attributes is not None and len(str(attributes)) > 10_000:
-        raise InvalidInputError("attributes are larger than 10 kB", type_slug="invalid-attributes")
+        raise InvalidInputError(N_("attributes are larger than 10 kB"), type_slug="invalid-attributes")
 
     async def work(tx: Transaction) -> int:
         contact = await _contact(tx, contact_id)
@@ -104,7 +109,9 @@ async def do_undo_merge(writer: Writer, *, agent: Agent, merge_id: int) -> Merge
     async def work(tx: Transaction) -> Merge:
         merge = await tx.session.get(Merge, merge_id)
         if merge is None:
-            raise NotFoundError(f"merge {merge_id} does not exist", type_slug="merge-not-found")
+            raise NotFoundError(
+                Reason(N_("merge %(id)s does not exist"), {"id": str(merge_id)}), type_slug="merge-not-found"
+            )
         await undo_merge(tx, merge, agent_id=agent.id)
         return merge
 
@@ -116,7 +123,8 @@ async def do_dismiss_suggestion(writer: Writer, *, agent: Agent, suggestion_id: 
         suggestion = await tx.session.get(MergeSuggestion, suggestion_id)
         if suggestion is None:
             raise NotFoundError(
-                f"suggestion {suggestion_id} does not exist", type_slug="suggestion-not-found"
+                Reason(N_("suggestion %(id)s does not exist"), {"id": str(suggestion_id)}),
+                type_slug="suggestion-not-found",
             )
         if suggestion.status != "open":
             raise ConflictError(

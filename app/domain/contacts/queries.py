@@ -12,7 +12,8 @@ from sqlmodel import col
 from app.db.models import Contact, Identity, Merge, MergeSuggestion, Message, Thread
 from app.domain.contacts.schemas import ContactOut, SuggestionOut, contact_out
 from app.domain.inbox.queries import identities_by_contact, like_pattern
-from app.lib.errors import NotFoundError
+from app.i18n import N_
+from app.lib.errors import NotFoundError, Reason
 
 
 async def search_contacts(
@@ -58,7 +59,10 @@ async def _thread_ids(session: AsyncSession, contact_ids: list[int]) -> dict[int
 async def get_contact(session: AsyncSession, contact_id: int) -> ContactOut:
     contact = await session.get(Contact, contact_id)
     if contact is None:
-        raise NotFoundError(f"contact {contact_id} does not exist", type_slug="contact-not-found")
+        raise NotFoundError(
+            Reason(N_("contact %(id)s does not exist"), {"id": str(contact_id)}),
+            type_slug="contact-not-found",
+        )
     identities = (await identities_by_contact(session, [contact_id])).get(contact_id, [])
     threads = await _thread_ids(session, [contact_id])
     return contact_out(contact, identities, threads.get(contact_id))
@@ -203,7 +207,9 @@ async def merge_preview(session: AsyncSession, contact_id: int, other_id: int) -
 async def merge_by_id(session: AsyncSession, merge_id: int) -> Merge:
     merge = await session.get(Merge, merge_id)
     if merge is None:
-        raise NotFoundError(f"merge {merge_id} does not exist", type_slug="merge-not-found")
+        raise NotFoundError(
+            Reason(N_("merge %(id)s does not exist"), {"id": str(merge_id)}), type_slug="merge-not-found"
+        )
     return merge
 
 

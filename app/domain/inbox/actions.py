@@ -30,7 +30,7 @@ from app.domain.inbox.threads import (
 )
 from app.domain.realtime.writer import RetryTransaction, Transaction, Writer
 from app.i18n import N_
-from app.lib.errors import InvalidInputError, NotFoundError
+from app.lib.errors import InvalidInputError, NotFoundError, Reason
 from integrations.registry import AdapterRegistry
 from integrations.types import ContactClaim, InboundMessage
 
@@ -256,7 +256,9 @@ async def do_send_reply(
 async def _thread_for_update(tx: Transaction, thread_id: int) -> Thread:
     thread = await tx.session.get(Thread, thread_id, with_for_update=True, populate_existing=True)
     if thread is None or thread.status == "merged":
-        raise NotFoundError(f"thread {thread_id} does not exist", type_slug="thread-not-found")
+        raise NotFoundError(
+            Reason(N_("thread %(id)s does not exist"), {"id": str(thread_id)}), type_slug="thread-not-found"
+        )
     return thread
 
 
@@ -330,7 +332,10 @@ async def do_update_thread(
         elif assignee_id is not None and assignee_id != thread.assignee_id:
             assignee = await session.get(Agent, assignee_id)
             if assignee is None or not assignee.is_active:
-                raise InvalidInputError(f"agent {assignee_id} does not exist", type_slug="agent-not-found")
+                raise InvalidInputError(
+                    Reason(N_("agent %(id)s does not exist"), {"id": str(assignee_id)}),
+                    type_slug="agent-not-found",
+                )
             thread.assignee_id = assignee_id
             changes.append(f"assigned to {assignee.name}")
             params.append({"field": "assignee", "to": assignee_id, "name": assignee.name})
@@ -381,7 +386,10 @@ async def do_log_phone_note(
         if contact_id is not None:
             contact_row = await session.get(Contact, contact_id)
             if contact_row is None:
-                raise NotFoundError(f"contact {contact_id} does not exist", type_slug="contact-not-found")
+                raise NotFoundError(
+                    Reason(N_("contact %(id)s does not exist"), {"id": str(contact_id)}),
+                    type_slug="contact-not-found",
+                )
             contact = await live_contact(session, contact_id)
             contact = await add_claim(tx, contact, claim)
         else:

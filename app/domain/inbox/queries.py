@@ -12,8 +12,9 @@ from sqlmodel import col
 
 from app.db.models import Agent, Attachment, Contact, Identity, Message, Thread
 from app.domain.inbox.schemas import THREAD_STATUSES, MessageOut, ThreadOut, message_out, thread_out
+from app.i18n import N_
 from app.lib.cursors import decode_cursor, encode_cursor
-from app.lib.errors import InvalidInputError, NotFoundError
+from app.lib.errors import InvalidInputError, NotFoundError, Reason
 
 MAX_PAGE = 200
 
@@ -156,7 +157,9 @@ async def get_thread(session: AsyncSession, thread_id: int) -> tuple[Thread, Con
         )
     ).first()
     if row is None:
-        raise NotFoundError(f"thread {thread_id} does not exist", type_slug="thread-not-found")
+        raise NotFoundError(
+            Reason(N_("thread %(id)s does not exist"), {"id": str(thread_id)}), type_slug="thread-not-found"
+        )
     thread, contact = row
     identities = (await identities_by_contact(session, [contact.id]))[contact.id]
     return thread, contact, identities
