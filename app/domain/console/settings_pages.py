@@ -462,7 +462,6 @@ admin_router = Router(
 )
 """Every admin page. The guard is here, on the router, so a new admin route cannot forget it."""
 
-TEMPLATE_FILTERS: dict[str, Any] = {}
 
 route_handlers: list[ControllerRouterHandler] = [
     settings_index,

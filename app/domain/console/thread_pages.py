@@ -586,8 +586,6 @@ async def assign(
     return await _after_change(request, db_session, registry, agent, thread_id, newest)
 
 
-TEMPLATE_FILTERS: dict[str, Any] = {}
-
 route_handlers: list[ControllerRouterHandler] = [
     thread_page,
     timeline_entry,
