@@ -103,6 +103,9 @@ CONSOLE_HEADERS = [
     ),
     ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
     ResponseHeader(name="Referrer-Policy", value="same-origin"),
+    # Console pages hold customer data (and, once, a new channel account's secrets): no disk or
+    # back/forward cache keeps them. Static assets are served by another router, cached for a year.
+    ResponseHeader(name="Cache-Control", value="no-store"),
 ]
 
 

@@ -37,6 +37,13 @@ async def _htmx(client: httpx.AsyncClient, thread_id: int) -> dict[str, str]:
     return {"HX-Request": "true", "X-CSRFToken": token}
 
 
+def _shown_keys(page: str) -> str:
+    """The edit form's hidden list of the attribute keys it showed, as the browser posts it back."""
+    match = re.search(r'name="shown_keys" value="([^"]*)"', page)
+    assert match, "no shown_keys field in the edit form"
+    return unescape(match.group(1))
+
+
 async def test_panel_shows_identities_labels_and_attributes_escaped(
     console: tuple[httpx.AsyncClient, Api],
 ) -> None:
@@ -66,10 +73,16 @@ async def test_edit_name_labels_and_attributes_with_and_without_htmx(
     thread_id, contact_id = thread["id"], thread["contact"]["id"]  # type: ignore[index]
     await api.patch(f"/api/v1/contacts/{contact_id}", {"attributes": {"order": "1042", "nested": {"a": 1}}})
     headers = await _htmx(client, thread_id)  # type: ignore[arg-type]
+    shown = _shown_keys((await client.get(f"/threads/{thread_id}")).text)
 
     swapped = await client.post(
         f"/contacts/{contact_id}/edit",
-        data={"name": "Pim de Vries", "labels": "vip, late delivery, vip", "attributes": "city: Utrecht"},
+        data={
+            "name": "Pim de Vries",
+            "labels": "vip, late delivery, vip",
+            "attributes": "city: Utrecht",
+            "shown_keys": shown,
+        },
         headers=headers,
     )
     assert swapped.status_code == 200, swapped.text
@@ -104,6 +117,72 @@ async def test_edit_name_labels_and_attributes_with_and_without_htmx(
     assert refused.status_code == 422
     assert "line 1: write it as key: value" in refused.text
     assert "no colon on this line" in refused.text  # what was typed is kept
+
+
+async def test_saving_the_form_keeps_an_attribute_added_after_it_was_shown(
+    console: tuple[httpx.AsyncClient, Api],
+) -> None:
+    client, api = console
+    shop = await api.add_api_channel("Shop")
+    await api.inbound(shop, "hi", contact_id="c-2", name="Lot")
+    thread = await _thread_of(api, "Lot")
+    thread_id, contact_id = thread["id"], thread["contact"]["id"]  # type: ignore[index]
+    await api.patch(f"/api/v1/contacts/{contact_id}", {"attributes": {"order": "1042", "city": "Ede"}})
+    page = (await client.get(f"/threads/{thread_id}")).text  # agent A opens the panel
+    shown, token = _shown_keys(page), csrf_from(page)
+    # Meanwhile an integration adds a plan the open form has never seen.
+    await api.patch(f"/api/v1/contacts/{contact_id}", {"attributes": {"plan": "gold"}})
+
+    # A renames the customer and, in the same save, removes "order" from the text.
+    saved = await client.post(
+        f"/contacts/{contact_id}/edit",
+        data={
+            "name": "Lot Jansen",
+            "labels": "",
+            "attributes": "city: Ede",
+            "shown_keys": shown,
+            "_csrf_token": token,
+        },
+    )
+    assert saved.status_code == 303, saved.text
+    contact = await api.get(f"/api/v1/contacts/{contact_id}")
+    assert contact["name"] == "Lot Jansen"
+    assert contact["attributes"]["plan"] == "gold"  # added after the form was shown: kept
+    assert "order" not in contact["attributes"]  # shown, then removed by the agent: gone
+    assert contact["attributes"]["city"] == "Ede"
+
+
+async def test_saving_a_form_of_a_contact_merged_away_meanwhile_is_refused_then_lands_on_the_survivor(
+    console: tuple[httpx.AsyncClient, Api],
+) -> None:
+    client, api = console
+    shop = await api.add_api_channel("Shop")
+    for external, name in (("m-1", "Ria"), ("m-2", "Ria B")):
+        await api.inbound(shop, f"I am {name}", contact_id=external, name=name)
+    ria, other = await _thread_of(api, "Ria"), await _thread_of(api, "Ria B")
+    ria_id, other_id = ria["contact"]["id"], other["contact"]["id"]  # type: ignore[index]
+    await api.patch(f"/api/v1/contacts/{other_id}", {"attributes": {"tier": "2"}})
+    page = (await client.get(f"/threads/{other['id']}")).text  # the form of the contact about to go
+    shown, token = _shown_keys(page), csrf_from(page)
+    await api.post(f"/api/v1/contacts/{ria_id}/merge", {"other_id": other_id}, expect=201)
+    await api.patch(f"/api/v1/contacts/{ria_id}", {"attributes": {"since": "2019"}})
+
+    form = {"name": "Ria Bos", "labels": "", "attributes": "", "shown_keys": shown}
+    refused = await client.post(
+        f"/contacts/{other_id}/edit", data=form, headers={"HX-Request": "true", "X-CSRFToken": token}
+    )
+    assert refused.status_code == 409
+    assert "merged into another" in refused.text
+    assert f'hx-post="/contacts/{ria_id}/edit"' in refused.text  # the form now edits the survivor
+    assert "Ria Bos" in refused.text  # what was typed is kept
+    assert _shown_keys(refused.text) == shown  # and so is what the first form had shown
+    assert (await api.get(f"/api/v1/contacts/{ria_id}"))["attributes"]["since"] == "2019"
+
+    again = await client.post(f"/contacts/{ria_id}/edit", data={**form, "_csrf_token": token})
+    assert again.status_code == 303 and again.headers["location"] == f"/threads/{ria['id']}"
+    contact = await api.get(f"/api/v1/contacts/{ria_id}")
+    assert contact["name"] == "Ria Bos"
+    assert contact["attributes"].get("since") == "2019"  # never on the agent's form: kept
 
 
 async def test_adding_an_email_another_contact_has_verified_merges_and_says_so(

@@ -44,6 +44,14 @@ async def _token(client: httpx.AsyncClient, path: str = "/settings/preferences")
     return csrf_from((await client.get(path)).text)
 
 
+async def _add_form(client: httpx.AsyncClient) -> dict[str, str]:
+    """The hidden fields of a freshly loaded "Add an account" form: CSRF token and one-time nonce."""
+    page = (await client.get("/settings/channels")).text
+    nonce = re.search(r'name="nonce" value="([^"]+)"', page)
+    assert nonce, "no nonce in the add form"
+    return {"_csrf_token": csrf_from(page), "nonce": unescape(nonce.group(1))}
+
+
 async def test_an_agent_sets_language_and_time_zone(agent: httpx.AsyncClient) -> None:
     assert (await agent.get("/settings")).headers["location"] == "/settings/preferences"
     page = await agent.get("/settings/preferences")
@@ -158,10 +166,10 @@ async def test_admin_sees_every_section_and_deactivates_an_agent_never_themselve
 async def test_admin_adds_accounts_sees_secrets_once_and_disabling_refuses_inbound(
     admin: httpx.AsyncClient, app: Litestar
 ) -> None:
-    token = await _token(admin, "/settings/channels")
+    form = await _add_form(admin)
+    token = form["_csrf_token"]
     created = await admin.post(
-        "/settings/channels",
-        data={"channel": "api", "name": "Order system", "callback_url": "", "_csrf_token": token},
+        "/settings/channels", data={"channel": "api", "name": "Order system", "callback_url": "", **form}
     )
     assert created.status_code == 201, created.text
     text = unescape(created.text)
@@ -182,7 +190,7 @@ async def test_admin_adds_accounts_sees_secrets_once_and_disabling_refuses_inbou
             "channel": "webchat",
             "name": "Shop site",
             "origin": "https://shop.example/",
-            "_csrf_token": token,
+            **await _add_form(admin),
         },
     )
     assert webchat.status_code == 201
@@ -195,7 +203,7 @@ async def test_admin_adds_accounts_sees_secrets_once_and_disabling_refuses_inbou
 
     refused = await admin.post(
         "/settings/channels",
-        data={"channel": "webchat", "name": "No origin", "origin": "shop.example", "_csrf_token": token},
+        data={"channel": "webchat", "name": "No origin", "origin": "shop.example", **await _add_form(admin)},
     )
     assert refused.status_code == 422 and "the origin must look like https://shop.example" in refused.text
     assert 'value="No origin"' in refused.text
@@ -226,6 +234,47 @@ async def test_admin_adds_accounts_sees_secrets_once_and_disabling_refuses_inbou
         "/settings/channels/not-an-id/enabled", data={"active": "0", "_csrf_token": token}
     )
     assert missing.status_code == 404 and "no such channel account" in missing.text
+
+
+async def test_reloading_the_secrets_page_creates_no_second_account(admin: httpx.AsyncClient) -> None:
+    form = {"channel": "api", "name": "Order system", "callback_url": "", **await _add_form(admin)}
+    created = await admin.post("/settings/channels", data=form)
+    assert created.status_code == 201
+    assert created.headers["cache-control"] == "no-store"  # the secrets stay out of every cache
+    first_token = re.search(r"ot_in_[A-Za-z0-9_-]+", created.text)
+    assert first_token
+
+    reloaded = await admin.post("/settings/channels", data=form)  # the browser's reload re-posts
+    assert reloaded.status_code == 409
+    assert "this account was already created; its secrets were shown once" in unescape(reloaded.text)
+    assert "ot_in_" not in reloaded.text and "Copy these secrets now" not in reloaded.text
+    listed = (await admin.get("/settings/channels")).text
+    assert listed.count("<strong>Order system</strong>") == 1
+
+    # A form this session was never given is refused too (and creates nothing), the text kept.
+    forged = await admin.post(
+        "/settings/channels",
+        data={**form, "name": "Second system", "nonce": "made-up"},
+    )
+    assert forged.status_code == 422 and 'value="Second system"' in forged.text
+    assert "this form has expired" in forged.text
+    fresh = await admin.post("/settings/channels", data={**form, **await _add_form(admin), "name": "Second"})
+    assert fresh.status_code == 201  # a freshly loaded form adds the next account
+
+
+async def test_console_pages_are_not_cached_but_static_assets_are(admin: httpx.AsyncClient) -> None:
+    for path in ("/settings/channels", "/settings/preferences", "/"):
+        page = await admin.get(path)
+        assert page.status_code == 200, path
+        assert page.headers["cache-control"] == "no-store", path
+    stylesheet = re.search(r'href="(/static/console\.css\?v=[^"]+)"', (await admin.get("/")).text)
+    assert stylesheet
+    asset = await admin.get(unescape(stylesheet.group(1)))
+    assert asset.status_code == 200
+    assert (
+        "max-age=31536000" in asset.headers["cache-control"]
+        and "no-store" not in asset.headers["cache-control"]
+    )
 
 
 async def test_settings_need_a_session(client: httpx.AsyncClient) -> None:

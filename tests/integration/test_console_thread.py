@@ -232,6 +232,14 @@ async def test_phone_note_form_logs_the_call_and_explains_mistakes(
         headers=headers,
     )
     assert bad_duration.status_code == 422 and "seconds below 60" in bad_duration.text
+    for minutes in ("1_0", "\u0663", "+3", "-1", " 1 2"):  # int() reads the first three; no agent means them
+        odd = await client.post(
+            f"/threads/{thread_id}/phone-notes",
+            data={"phone": "+31612345678", "direction": "outbound", "minutes": minutes, "text": "odd"},
+            headers=headers,
+        )
+        assert odd.status_code == 422, minutes
+        assert "Minutes and seconds are whole numbers" in odd.text and 'role="alert"' in odd.text
 
     logged = await client.post(
         f"/threads/{thread_id}/phone-notes",
@@ -266,6 +274,31 @@ async def test_phone_note_form_logs_the_call_and_explains_mistakes(
     ]
 
 
+async def test_a_phone_note_that_merges_goes_to_the_surviving_thread_without_javascript(
+    agent_client: httpx.AsyncClient, app: Litestar
+) -> None:
+    client = agent_client
+    api = await Api.login(client, app, email="admin@example.com")
+    channel = await api.add_api_channel()
+    await api.inbound(channel, "I called before", contact_id="g-1", name="Gijs")
+    await api.inbound(channel, "me again, other account", contact_id="g-2", name="Gijs B")
+    threads = {t["contact"]["name"]: t["id"] for t in (await api.get("/api/v1/threads/"))["items"]}
+    first, second = threads["Gijs"], threads["Gijs B"]
+    page = (await client.get(f"/threads/{first}")).text
+    token = csrf_from(page)
+    call = {"phone": "+31611112222", "direction": "inbound", "text": "called", "_csrf_token": token}
+    # The call on the first thread gives that customer a verified number ...
+    assert (await client.post(f"/threads/{first}/phone-notes", data=call)).status_code == 303
+    # ... so the same number on the second thread is the same customer: the two are merged.
+    merged = await client.post(f"/threads/{second}/phone-notes", data={**call, "text": "again"})
+    assert merged.status_code == 303
+    location = merged.headers["location"]
+    survivor = int(location.split("/threads/")[1].split("#")[0])
+    note = next(m for m in await api.timeline(survivor) if m["kind"] == "phone" and m["text"] == "again")
+    assert location == f"/threads/{survivor}#m-{note['id']}"  # where the call is, not a thread that went
+    assert survivor != second
+
+
 async def test_status_buttons_snooze_in_the_agents_zone_and_assignment(
     agent_client: httpx.AsyncClient, app: Litestar
 ) -> None:
@@ -296,6 +329,14 @@ async def test_status_buttons_snooze_in_the_agents_zone_and_assignment(
     )
     assert past.status_code == 422 and past.headers["hx-retarget"] == "#thread-head"
     assert "Pick a time in the future to snooze until." in past.text
+    far = (datetime.now(UTC) + timedelta(days=5 * 366)).strftime("%Y-%m-%dT%H:%M")
+    for until in ("9999-12-31T23:59", far):
+        too_far = await client.post(
+            f"/threads/{thread_id}/status",
+            data={"status": "snoozed", "snoozed_until": until},
+            headers=headers,
+        )
+        assert too_far.status_code == 422 and "Snooze at most 5 years ahead." in too_far.text, until
     missing = await client.post(f"/threads/{thread_id}/status", data={"status": "snoozed"}, headers=headers)
     assert missing.status_code == 422 and "Pick the date and time to snooze until." in missing.text
 

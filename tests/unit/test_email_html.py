@@ -135,3 +135,25 @@ def test_quoted_history_in_html_is_folded() -> None:
         '<details class="quoted"><summary>Quoted &lt;text&gt;</summary><blockquote>again</blockquote></details>'
     )
     assert fold_blockquotes("<p>no quotes</p>", "Q") == "<p>no quotes</p>"
+
+
+def test_quotes_with_attributes_fold_without_mis_nesting() -> None:
+    # An inner quote with dir="rtl" (allowed on every tag) must count as an opening too, or the
+    # fold would close inside the outer quote.
+    raw = "<blockquote>A<blockquote dir=rtl>B</blockquote>C</blockquote>D<blockquote lang=nl>E</blockquote>"
+    html = str(sanitize_email_html(raw, quoted_summary="Q").html)
+    assert html == (
+        '<details class="quoted"><summary>Q</summary>'
+        '<blockquote>A<blockquote dir="rtl">B</blockquote>C</blockquote></details>D'
+        '<details class="quoted"><summary>Q</summary><blockquote lang="nl">E</blockquote></details>'
+    )
+
+
+def test_tag_text_inside_attributes_is_escaped_so_folding_cannot_match_it() -> None:
+    # The fold reads the sanitizer's output with a pattern; that is only sound while nh3 escapes
+    # "<" and ">" in attribute values. If an upgrade stops doing so, this fails first.
+    raw = '<blockquote dir="rtl" lang="a>b<blockquote>">x</blockquote><abbr title="</blockquote>">y</abbr>'
+    html = str(sanitize_email_html(raw, quoted_summary="Q").html)
+    assert html.count("<blockquote") == 1 and html.count("</blockquote>") == 1
+    assert html.startswith('<details class="quoted"><summary>Q</summary><blockquote dir="rtl"')
+    assert html.endswith('x</blockquote></details><abbr title="&lt;/blockquote&gt;">y</abbr>')

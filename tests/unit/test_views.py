@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from app.domain.console.views import identity_label
+from app.domain.console.views import duration, file_size, identity_label
+
+ENGLISH = {"language": "en"}
+DUTCH = {"language": "nl"}
 
 
 def test_custom_channel_ids_are_shown_without_their_account_scope() -> None:
@@ -13,3 +16,22 @@ def test_custom_channel_ids_are_shown_without_their_account_scope() -> None:
 def test_other_ids_are_shown_as_they_are() -> None:
     assert identity_label("page-1:psid-7788") == "page-1:psid-7788"
     assert identity_label("anna@example.nl") == "anna@example.nl"
+
+
+def test_call_lengths_are_written_with_the_readers_numbers() -> None:
+    assert duration(ENGLISH, 245) == "4 min 05 s"
+    assert duration(ENGLISH, 7) == "7 s"
+    assert duration(ENGLISH, 86_400) == "1,440 min 00 s"
+    assert duration(DUTCH, 86_400) == "1.440 min 00 s"
+    assert duration(DUTCH, 245) == "4 min 05 s"
+    assert duration(ENGLISH, None) == "" and duration(ENGLISH, -1) == "" and duration(ENGLISH, True) == ""
+
+
+def test_file_sizes_are_written_with_the_readers_numbers() -> None:
+    assert file_size(ENGLISH, 812) == "812 B"
+    assert file_size(ENGLISH, 179 * 1024) == "179 KB"
+    assert file_size(ENGLISH, int(2.3 * 1024 * 1024)) == "2.3 MB"
+    assert file_size(DUTCH, int(2.3 * 1024 * 1024)) == "2,3 MB"
+    assert file_size(DUTCH, 1500 * 1024 * 1024) == "1.500,0 MB"
+    assert file_size(ENGLISH, 1024 * 1024 - 1) == "1.0 MB"  # not "1024 KB"
+    assert file_size(ENGLISH, "12") == "" and file_size(ENGLISH, -5) == ""

@@ -25,7 +25,7 @@ from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Agent, Contact, Merge, pk
+from app.db.models import Agent, Merge, pk
 from app.domain.console.forms import FORM
 from app.domain.contacts import actions, queries
 from app.domain.contacts.resolution import live_contact
@@ -51,6 +51,8 @@ class ContactEditForm:
     name: Annotated[str, text(max_length=200)] = ""
     labels: Annotated[str, text(max_length=2_000)] = ""
     attributes: Annotated[str, text(max_length=10_000)] = ""
+    # The attribute keys the form showed (a JSON list): only these can be removed by leaving them out.
+    shown_keys: Annotated[str, text(max_length=20_000)] = ""
 
 
 @dataclass
@@ -89,6 +91,21 @@ def attribute_text(value: Any) -> str:
     if _scalar(value):
         return "" if value is None else str(value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def shown_keys(attributes: dict[str, Any]) -> str:
+    """The keys the edit form offers, as the JSON list its hidden ``shown_keys`` field carries back."""
+    return json.dumps(sorted(editable_attributes(attributes)), ensure_ascii=False)
+
+
+def parse_shown_keys(raw: str) -> set[str]:
+    """The keys a submitted form had shown. A form without the field (or a mangled one) showed
+    nothing the agent could have removed, so nothing is dropped."""
+    try:
+        keys = json.loads(raw) if raw else []
+    except ValueError:
+        return set()
+    return {key for key in keys if isinstance(key, str)} if isinstance(keys, list) else set()
 
 
 def parse_labels(raw: str) -> list[str]:
@@ -214,10 +231,18 @@ async def edit_contact(
     try:
         labels = parse_labels(data.labels)
         attributes = parse_attributes(data.attributes)
-        current = await db_session.get(Contact, contact_id)
-        if current is None:
-            raise NotFoundError(f"contact {contact_id} does not exist", type_slug="contact-not-found")
-        dropped = set(editable_attributes(current.attributes or {})) - set(attributes)
+        try:
+            # The contact the edit lands on: a merged-away id stands for the one it was merged into.
+            current = await live_contact(db_session, contact_id)
+        except LookupError:
+            raise NotFoundError(
+                f"contact {contact_id} does not exist", type_slug="contact-not-found"
+            ) from None
+        # Only what this form showed and the agent removed goes: a key added meanwhile (by another
+        # agent or the API) was never on this form, so leaving it out of the text is no removal.
+        dropped = (parse_shown_keys(data.shown_keys) - set(attributes)) & set(
+            editable_attributes(current.attributes or {})
+        )
         await actions.do_update_contact(
             writer,
             agent=agent,
@@ -412,6 +437,7 @@ def contact_name(contact: Any) -> str:
 TEMPLATE_FILTERS: dict[str, Any] = {
     "contact_labels": labels_of,
     "editable_attributes": editable_attributes,
+    "shown_keys": shown_keys,
     "attribute_text": attribute_text,
     "contact_name": contact_name,
 }

@@ -34,12 +34,5 @@ exception_handlers: dict[Any, Any] = {**problems.exception_handlers, **auth_page
 route_handlers: list[ControllerRouterHandler] = [h for area in AREAS for h in area.route_handlers]
 """Everything but ``login_submit``, which core mounts behind the login rate limit."""
 
-TEMPLATE_FILTERS: dict[str, Any] = {
-    **views.TEMPLATE_FILTERS,
-    **{
-        name: f
-        for area in AREAS
-        if hasattr(area, "TEMPLATE_FILTERS")
-        for name, f in area.TEMPLATE_FILTERS.items()
-    },
-}
+TEMPLATE_FILTERS: dict[str, Any] = {**views.TEMPLATE_FILTERS, **contact_pages.TEMPLATE_FILTERS}
+"""The console's Jinja filters: the shared display helpers and the contact panel's."""

@@ -115,6 +115,4 @@ async def inbox(
     return Template(template_name="pages/inbox.html", context=context)
 
 
-TEMPLATE_FILTERS: dict[str, Any] = {}
-
 route_handlers: list[ControllerRouterHandler] = [inbox]

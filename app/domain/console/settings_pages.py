@@ -9,6 +9,7 @@ account's secrets are shown in the answer to the post that created it and never 
 
 from __future__ import annotations
 
+import secrets as secret_tokens
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -38,7 +39,7 @@ from app.domain.console import roles
 from app.domain.console.forms import FORM
 from app.domain.realtime.writer import Writer
 from app.i18n import LANGUAGES, N_, time_zone_names
-from app.lib.errors import DomainError, InvalidInputError, NotFoundError
+from app.lib.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
 from app.lib.fields import text
 from app.settings import Settings
 
@@ -71,6 +72,8 @@ class ChannelAccountForm:
     name: Annotated[str, text(max_length=200)] = ""
     callback_url: Annotated[str, text(max_length=2048)] = ""
     origin: Annotated[str, text(max_length=2048)] = ""
+    # One-time: a reload that posts the form again must not create a second account (see below).
+    nonce: Annotated[str, text(max_length=64)] = ""
 
 
 @dataclass
@@ -223,6 +226,7 @@ async def _channels_page(
     public_url = settings.public_url.rstrip("/")
     rows = [_channel_row(a, public_url) for a in await list_channel_accounts(session)]
     extra.setdefault("form", ChannelAccountForm())
+    extra["nonce"] = _issue_nonce(request)
     return _page(
         request,
         "channels.html",
@@ -243,6 +247,41 @@ async def channels_page(
 ) -> Template:
     """Every connected account: where it receives (webhook URL or embed snippet), enabled or not."""
     return await _channels_page(request, db_session, settings)
+
+
+# A reload of the page that answered "add account" posts the same form again. Each add form carries
+# a nonce the console session remembers as issued; creating an account spends it, and a second post
+# with a spent nonce creates nothing. (The session is the agent's own, so no one else can spend it.)
+_ISSUED = "channel_form_nonces"
+_SPENT = "channel_form_spent"
+_KEEP = 20  # open add forms (tabs) remembered; older ones expire
+
+ALREADY_CREATED = N_("this account was already created; its secrets were shown once")
+FORM_EXPIRED = N_("this form has expired: check the list of accounts, then add the account again")
+
+
+def _remembered(request: Request[Any, Any, Any], key: str) -> list[str]:
+    value = request.session.get(key)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _issue_nonce(request: Request[Any, Any, Any]) -> str:
+    nonce = secret_tokens.token_urlsafe(24)
+    request.session[_ISSUED] = [*_remembered(request, _ISSUED), nonce][-_KEEP:]
+    return nonce
+
+
+def _check_nonce(request: Request[Any, Any, Any], nonce: str) -> None:
+    """Refuse a form whose nonce was spent (a reload) or never issued to this session."""
+    if nonce and nonce in _remembered(request, _SPENT):
+        raise ConflictError(ALREADY_CREATED, type_slug="already-created")
+    if not nonce or nonce not in _remembered(request, _ISSUED):
+        raise InvalidInputError(FORM_EXPIRED, type_slug="form-expired")
+
+
+def _spend_nonce(request: Request[Any, Any, Any], nonce: str) -> None:
+    request.session[_ISSUED] = [n for n in _remembered(request, _ISSUED) if n != nonce]
+    request.session[_SPENT] = [*_remembered(request, _SPENT), nonce][-_KEEP:]
 
 
 def _account_config(data: ChannelAccountForm) -> dict[str, Any]:
@@ -269,15 +308,20 @@ async def add_channel_account(
     data: Annotated[ChannelAccountForm, FORM],
 ) -> Template:
     """Connect an API source or a web chat site. The answer shows its secrets, this once: they are
-    stored encrypted and no page shows them again (no redirect, so they never sit in a URL)."""
+    stored encrypted and no page shows them again (no redirect, so they never sit in a URL). The
+    form's nonce makes a reload of that answer create nothing (and show no secrets)."""
     try:
+        _check_nonce(request, data.nonce)
         created = await do_add_channel_account(
             writer, channel=data.channel, name=data.name, config=_account_config(data)
         )
     except DomainError as exc:
+        # After a reload the account exists: an empty form, so it is not added twice by mistake.
+        form = ChannelAccountForm() if exc.type_slug == "already-created" else data
         return await _channels_page(
-            request, db_session, settings, status=exc.status_code, form=data, error=exc.reason
+            request, db_session, settings, status=exc.status_code, form=form, error=exc.reason
         )
+    _spend_nonce(request, data.nonce)
     secrets: dict[str, str] = {}
     if created.account.channel == "api":
         secrets = {
@@ -418,7 +462,6 @@ admin_router = Router(
 )
 """Every admin page. The guard is here, on the router, so a new admin route cannot forget it."""
 
-TEMPLATE_FILTERS: dict[str, Any] = {}
 
 route_handlers: list[ControllerRouterHandler] = [
     settings_index,

@@ -8,8 +8,9 @@ mistake the agent can fix comes back on its form with the reason and what they t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from litestar import Response, get, post
@@ -52,6 +53,9 @@ SNOOZE_IN_THE_PAST = N_("Pick a time in the future to snooze until.")
 SNOOZE_BAD_TIME = N_("That is not a date and time.")
 PHONE_BAD_DURATION = N_("Minutes and seconds are whole numbers (seconds below 60).")
 PHONE_TOO_LONG = N_("A call lasts at most 24 hours.")
+SNOOZE_TOO_FAR = N_("Snooze at most 5 years ahead.")
+SNOOZE_LIMIT = timedelta(days=5 * 365 + 2)  # five years, leap days included
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,6}")
 UNKNOWN_AGENT = N_("Pick an agent from the list.")
 
 
@@ -416,14 +420,14 @@ async def compose(
 # --- phone notes ------------------------------------------------------------------------------------
 def _duration(form: PhoneNoteForm) -> int | None:
     """Seconds from the two boxes; ``None`` when both are empty (the length was not noted)."""
-    if not form.minutes.strip() and not form.seconds.strip():
+    raw_minutes, raw_seconds = form.minutes.strip(), form.seconds.strip()
+    if not raw_minutes and not raw_seconds:
         return None
-    try:
-        minutes = int(form.minutes.strip() or 0)
-        seconds = int(form.seconds.strip() or 0)
-    except ValueError:
-        raise InvalidInputError(PHONE_BAD_DURATION) from None
-    if minutes < 0 or not 0 <= seconds < 60:
+    # ASCII digits only: int() would also read "1_0" as 10 and "٣" as 3, which no agent meant.
+    if any(raw and not _WHOLE_NUMBER.fullmatch(raw) for raw in (raw_minutes, raw_seconds)):
+        raise InvalidInputError(PHONE_BAD_DURATION)
+    minutes, seconds = int(raw_minutes or 0), int(raw_seconds or 0)
+    if not 0 <= seconds < 60:
         raise InvalidInputError(PHONE_BAD_DURATION)
     total = minutes * 60 + seconds
     if total > 86_400:
@@ -472,12 +476,14 @@ async def log_phone_note(
             target="#phone-note",
             phone=(data, exc.reason),
         )
-    # A phone number another verified customer holds links the two (a merge): follow the call.
+    # A phone number another verified customer holds links the two (a merge): follow the call,
+    # with or without JavaScript, to the thread that stands for the customer now.
     target = message.thread_id if message.thread_id != thread.id else thread_id
-    if target != thread_id and request.htmx:
-        return Response(
-            content="", status_code=200, headers={"HX-Redirect": f"/threads/{target}#m-{message.id}"}
-        )
+    if target != thread_id:
+        location = f"/threads/{target}#m-{message.id}"
+        if request.htmx:
+            return Response(content="", status_code=200, headers={"HX-Redirect": location})
+        return Redirect(location, status_code=303)
     return await _after_change(
         request,
         db_session,
@@ -493,7 +499,8 @@ async def log_phone_note(
 
 # --- status and assignment --------------------------------------------------------------------------
 def snooze_time(value: str, agent: Agent, now: datetime | None = None) -> datetime:
-    """A ``datetime-local`` value read in the agent's time zone, as UTC; it must lie ahead."""
+    """A ``datetime-local`` value read in the agent's time zone, as UTC; it must lie ahead, and
+    at most :data:`SNOOZE_LIMIT` (a snooze meant for year 9999 is a typo, not a plan)."""
     if not value.strip():
         raise InvalidInputError(SNOOZE_NEEDS_TIME, type_slug="invalid-status")
     try:
@@ -503,8 +510,11 @@ def snooze_time(value: str, agent: Agent, now: datetime | None = None) -> dateti
     if local.tzinfo is None:
         local = local.replace(tzinfo=zone(agent.timezone))
     until = local.astimezone(UTC)
-    if until <= (now or utcnow()):
+    now = now or utcnow()
+    if until <= now:
         raise InvalidInputError(SNOOZE_IN_THE_PAST, type_slug="invalid-status")
+    if until > now + SNOOZE_LIMIT:
+        raise InvalidInputError(SNOOZE_TOO_FAR, type_slug="invalid-status")
     return until
 
 
@@ -575,8 +585,6 @@ async def assign(
         )
     return await _after_change(request, db_session, registry, agent, thread_id, newest)
 
-
-TEMPLATE_FILTERS: dict[str, Any] = {}
 
 route_handlers: list[ControllerRouterHandler] = [
     thread_page,

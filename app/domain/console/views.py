@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from babel.numbers import format_decimal
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from sqlalchemy import select
@@ -95,19 +96,21 @@ def iso_time(value: datetime) -> str:
     return value.isoformat()
 
 
-def duration(seconds: object) -> str:
-    """A phone call's length as ``4 min 05 s``; empty when unknown."""
-    if not isinstance(seconds, int) or seconds < 0:
+def _number(context: i18n.Reader, value: float, pattern: str) -> str:
+    """``value`` with the reader's digit grouping and decimal sign (``1,440`` / ``1.440``, ``2.3`` / ``2,3``)."""
+    return format_decimal(value, format=pattern, locale=i18n.language_of(context))
+
+
+@pass_context
+def duration(context: i18n.Reader, seconds: object) -> str:
+    """A phone call's length as ``4 min 05 s`` (``min`` and ``s`` are the same in every language
+    the console speaks; the numbers are the reader's); empty when unknown."""
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 0:
         return ""
     minutes, rest = divmod(seconds, 60)
-    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
-
-
-def author_label(message: MessageOut) -> str:
-    """Who wrote it, as an agent reads it: a name when known, else the author's role."""
-    if message.author.name:
-        return message.author.name
-    return AUTHOR_LABELS.get(message.author.type, message.author.type)
+    if not minutes:
+        return f"{_number(context, rest, '0')} s"
+    return f"{_number(context, minutes, '#,##0')} min {_number(context, rest, '00')} s"
 
 
 def author_role(author_type: str) -> str:
@@ -120,15 +123,17 @@ def message_class(message: MessageOut) -> str:
     return f"msg msg--{message.kind} msg--{message.direction}"
 
 
-def file_size(size: object) -> str:
-    """A byte count as people read it: ``812 B``, ``14 KB``, ``2.3 MB``."""
-    if not isinstance(size, int) or size < 0:
+@pass_context
+def file_size(context: i18n.Reader, size: object) -> str:
+    """A byte count as the reader writes numbers: ``812 B``, ``14 KB``, ``2.3 MB`` (Dutch ``2,3 MB``)."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         return ""
     if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{round(size / 1024)} KB"
-    return f"{size / (1024 * 1024):.1f} MB"
+        return f"{_number(context, size, '#,##0')} B"
+    kilobytes = round(size / 1024)
+    if kilobytes < 1024:  # not "1024 KB" for a file just short of a megabyte
+        return f"{_number(context, kilobytes, '#,##0')} KB"
+    return f"{_number(context, size / (1024 * 1024), '#,##0.0')} MB"
 
 
 def safe_url(url: object) -> str:
@@ -233,7 +238,6 @@ TEMPLATE_FILTERS = {
     "delivery_label": delivery_label,
     "iso_time": iso_time,
     "duration": duration,
-    "author_label": author_label,
     "message_class": message_class,
     "author_role": author_role,
     "file_size": file_size,

@@ -51,14 +51,17 @@ class EmailBody:
     images_shown: bool
 
 
-_BLOCKQUOTE_TAG = re.compile(r"<(/?)blockquote>")
+# Opening tags may carry attributes (``dir`` and ``lang`` are allowed on every tag), so they are
+# counted whatever follows the name; ``[^>]*`` cannot run past the tag because the sanitizer writes
+# ``<`` and ``>`` inside attribute values as ``&lt;`` and ``&gt;`` (a unit test holds it to that).
+_BLOCKQUOTE_TAG = re.compile(r"<(/?)blockquote\b[^>]*>")
 
 
 def fold_blockquotes(html: str, summary: str) -> str:
     """Wrap each outermost ``<blockquote>`` of sanitized ``html`` in a closed ``<details>``.
 
     Mail clients quote the history they reply to in blockquotes; folding them keeps the new words
-    in view. ``html`` must be the sanitizer's output (balanced tags, attribute-free blockquotes);
+    in view. ``html`` must be the sanitizer's output (balanced lower-case tags, no ``<``/``>`` in attributes);
     ``summary`` is plain text and is escaped here.
     """
     opening = f'<details class="quoted"><summary>{escape(summary)}</summary>'
