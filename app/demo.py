@@ -188,5 +188,6 @@ async def load_demo(writer: Writer, settings: Settings) -> str:
     return (
         f"Demo data loaded.\n  console/API login: {ADMIN_EMAIL} / {password}\n"
         f"  threads: {len({r.thread_id for r in results})} customers across webchat, Telegram, email, "
-        f"Messenger, the API channel and phone\n  open {settings.public_url}/schema for the API"
+        f"Messenger, the API channel and phone\n  open {settings.public_url}/ for the agent console, "
+        f"{settings.public_url}/schema for the API"
     )

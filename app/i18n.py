@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel.core import Locale
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime, format_time, get_datetime_format
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -159,13 +159,24 @@ def ngettext(context: Context, singular: str, plural: str, n: int) -> str:
 
 
 @pass_context
-def local_time(context: Context, value: datetime | None, format: str = "medium") -> str:
-    """``value`` in the reader's time zone and language, e.g. ``30 Nov 2026, 09:05`` / ``30 nov 2026 09:05``."""
+def local_time(context: Context, value: datetime | None, format: str = "minutes") -> str:
+    """``value`` in the reader's time zone and language: ``Nov 30, 2026, 9:05 AM`` / ``30 nov 2026, 09:05``.
+
+    ``minutes`` (the default: a timeline needs no seconds) is the locale's medium date with its
+    short time, joined as the locale joins them; any other value is a Babel format name or pattern.
+    """
     if value is None:
         return ""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return format_datetime(value, format, tzinfo=time_zone_of(context), locale=_locale(language_of(context)))
+    tz, locale = time_zone_of(context), _locale(language_of(context))
+    if format != "minutes":
+        return format_datetime(value, format, tzinfo=tz, locale=locale)
+    local = value.astimezone(tz)
+    joined = str(get_datetime_format("medium", locale=locale))
+    return joined.replace("{1}", format_date(local, "medium", locale=locale)).replace(
+        "{0}", format_time(local, "short", locale=locale)
+    )
 
 
 @pass_context

@@ -52,8 +52,9 @@ MOMENT = datetime(2026, 11, 30, 8, 5, tzinfo=UTC)
 def test_times_are_shown_in_the_agents_zone_and_language() -> None:
     amsterdam = SimpleNamespace(language="nl", timezone="Europe/Amsterdam")
     auckland = SimpleNamespace(language="en", timezone="Pacific/Auckland")
-    assert _render("{{ t | local_time }}", t=MOMENT, agent=amsterdam) == "30 nov 2026, 09:05:00"
-    assert _render("{{ t | local_time }}", t=MOMENT, agent=auckland) == "Nov 30, 2026, 9:05:00\u202fPM"
+    assert _render("{{ t | local_time }}", t=MOMENT, agent=amsterdam) == "30 nov 2026, 09:05"
+    assert _render("{{ t | local_time }}", t=MOMENT, agent=auckland) == "Nov 30, 2026, 9:05\u202fPM"
+    assert _render("{{ t | local_time('medium') }}", t=MOMENT, agent=amsterdam) == "30 nov 2026, 09:05:00"
 
 
 def test_an_unknown_time_zone_falls_back_to_utc_rather_than_failing_the_page() -> None:
