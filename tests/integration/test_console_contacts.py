@@ -88,6 +88,8 @@ async def test_edit_name_labels_and_attributes_with_and_without_htmx(
     assert swapped.status_code == 200, swapped.text
     assert swapped.headers["hx-retarget"] == "#contact-panel"
     assert "Contact saved." in swapped.text and "Pim de Vries" in swapped.text
+    # The thread's heading follows the rename without a reload.
+    assert '<h1 id="thread-title" hx-swap-oob="true">Pim de Vries</h1>' in swapped.text
     contact = await api.get(f"/api/v1/contacts/{contact_id}")
     assert contact["name"] == "Pim de Vries"
     # "order" was removed from the text, so it is gone; the nested value is never offered, so kept.

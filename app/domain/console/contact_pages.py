@@ -32,7 +32,7 @@ from app.domain.contacts.resolution import live_contact
 from app.domain.inbox.queries import get_thread
 from app.domain.realtime.writer import Writer
 from app.i18n import N_
-from app.lib.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
+from app.lib.errors import ConflictError, DomainError, InvalidInputError, NotFoundError, Reason
 from app.lib.fields import text
 from app.settings import Settings
 
@@ -236,7 +236,8 @@ async def edit_contact(
             current = await live_contact(db_session, contact_id)
         except LookupError:
             raise NotFoundError(
-                f"contact {contact_id} does not exist", type_slug="contact-not-found"
+                Reason(N_("contact %(id)s does not exist"), {"id": str(contact_id)}),
+                type_slug="contact-not-found",
             ) from None
         # Only what this form showed and the agent removed goes: a key added meanwhile (by another
         # agent or the API) was never on this form, so leaving it out of the text is no removal.
@@ -259,7 +260,9 @@ async def edit_contact(
     db_session.expire_all()
     if not request.htmx:
         return Redirect(f"/threads/{await _live_thread_id(db_session, contact_id)}", status_code=303)
-    return _panel(request, await panel_context(db_session, agent, contact_id, notice=N_("Contact saved.")))
+    context = await panel_context(db_session, agent, contact_id, notice=N_("Contact saved."))
+    # The thread's heading names the customer too; a rename shows there at once.
+    return _panel(request, {**context, "retitle": True})
 
 
 @post("/contacts/{contact_id:int}/identities", include_in_schema=False, status_code=200)
@@ -300,7 +303,9 @@ async def add_identity(
         return _go_to_thread(request, await _live_thread_id(db_session, live_id), anchor)
     if not request.htmx:
         return Redirect(f"/threads/{await _live_thread_id(db_session, contact_id)}", status_code=303)
-    return _panel(request, await panel_context(db_session, agent, contact_id, notice=N_("Contact saved.")))
+    context = await panel_context(db_session, agent, contact_id, notice=N_("Contact saved."))
+    # The thread's heading names the customer too; a rename shows there at once.
+    return _panel(request, {**context, "retitle": True})
 
 
 @get("/contacts/{contact_id:int}/candidates", include_in_schema=False)
