@@ -380,7 +380,7 @@ async def live(
     thread_id = _int_or_none(thread)
     if thread is not None and (thread_id is None or not await _thread_exists(writer, thread_id)):
         # Accepted only to say why: a refused handshake reaches the page as a bare 1006, which the
-        # htmx ws extension retries forever; it gives up on a 4xxx close (the page shows "offline").
+        # htmx ws extension retries forever; it retries only 1006/1011/1012/1013, not this 4404.
         await socket.accept()
         await socket.close(code=NO_SUCH_THREAD, reason="no such thread")
         return
@@ -401,7 +401,7 @@ async def live(
         after_message=_int_or_none(after_message),
     )
     names = subscriber_channels(agent.role, writer.channel_namespace)
-    close_code = 1000
+    close_code = 1000  # 1011 below: the htmx ws extension reconnects after it, with backoff
     try:
         async with contextlib.AsyncExitStack() as stack:
             subscriber = await stack.enter_async_context(channels.start_subscription(names))
