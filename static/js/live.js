@@ -59,10 +59,18 @@
     showStatus("closed");
   });
 
-  // Before the ws extension swaps a message in: drop the parts that have nothing to do on this
-  // page, so htmx neither adds a timeline entry twice nor reports a missing target. A row update
-  // for a thread further down than this page has loaded, or a delivery update for a message not
-  // shown, is expected and not an error.
+  // A socket message is swapped in here rather than by the ws extension, so that the parts with
+  // nothing to do on this page can be dropped as parsed nodes (never re-serialized to HTML): htmx
+  // would report a missing target as an error. A row update for a thread further down than this
+  // page has loaded, or a delivery update for a message not shown, is expected and not an error.
+  // The rest is what the ws extension does: each part swapped out of band, then wsAfterMessage.
+  var internal = null;
+  if (window.htmx) {
+    window.htmx.defineExtension("live", {
+      init: function (api) { internal = api; }
+    });
+  }
+
   function targetOf(element) {
     var how = element.getAttribute("hx-swap-oob") || "true";
     var colon = how.indexOf(":");
@@ -72,43 +80,36 @@
     return element.id ? document.getElementById(element.id) : null;
   }
 
-  function prune(text) {
-    var template = document.createElement("template");
-    template.innerHTML = text;
-    Array.prototype.slice.call(template.content.children).forEach(function (part) {
-      var target = targetOf(part);
-      if (!target) {
-        part.remove();
-        return;
-      }
-      if (target.id === "timeline") {
-        Array.prototype.slice.call(part.children).forEach(function (entry) {
-          if (entry.id && document.getElementById(entry.id)) {
-            entry.remove();
-          }
-        });
-        if (part.children.length === 0) {
-          part.remove();
-        }
-      }
-    });
-    return template.innerHTML;
-  }
-
-  if (window.htmx) {
-    window.htmx.defineExtension("live", {
-      transformResponse: function (text) {
-        return prune(text);
-      }
-    });
-  }
-
-  // The composer's response arriving after the live fragment of the same message: drop the newcomer.
-  document.addEventListener("htmx:load", function (event) {
-    var elt = event.detail.elt;
-    if (elt && elt.id && /^m-\d+$/.test(elt.id) && document.querySelectorAll("#" + elt.id).length > 1) {
-      elt.remove();
+  document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    var api = internal;
+    var socketElt = event.target;
+    if (!api || typeof event.detail.message !== "string") {
+      return;  // left to the ws extension
     }
+    event.preventDefault();
+    var fragment = api.makeFragment(event.detail.message);
+    var settleInfo = api.makeSettleInfo(socketElt);
+    Array.prototype.slice.call(fragment.children).forEach(function (part) {
+      if (targetOf(part)) {
+        api.oobSwap(api.getAttributeValue(part, "hx-swap-oob") || "true", part, settleInfo);
+      }
+    });
+    api.settleImmediately(settleInfo.tasks);
+    api.triggerEvent(socketElt, "htmx:wsAfterMessage", event.detail);
+  });
+
+  // A timeline entry already on the page is not added again: the composer's own response may have
+  // brought the agent's reply before its live fragment does. Dropped from the parsed fragment.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var detail = event.detail;
+    if (!detail.target || detail.target.id !== "timeline" || !detail.fragment) {
+      return;
+    }
+    Array.prototype.slice.call(detail.fragment.children).forEach(function (entry) {
+      if (entry.id && document.getElementById(entry.id)) {
+        entry.remove();
+      }
+    });
   });
 
   // The server says the page is too far behind to catch up event by event (or on another database).

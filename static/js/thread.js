@@ -180,21 +180,17 @@
   });
 
   // The live socket may have shown the agent's own note or reply before the form's response comes
-  // back with it: leave out of the response what the timeline already has (parsed inertly in a
-  // <template>; this is the server's own HTML).
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    var detail = event.detail;
-    if (!detail.target || detail.target.id !== "timeline" || typeof detail.serverResponse !== "string") return;
-    var template = document.createElement("template");
-    template.innerHTML = detail.serverResponse;
-    var dropped = false;
-    Array.prototype.slice.call(template.content.children).forEach(function (entry) {
-      if (entry.tagName === "LI" && entry.id && document.getElementById(entry.id)) {
-        entry.remove();
-        dropped = true;
-      }
+  // back with it: the response's copy goes again, right after the swap (before the page is painted;
+  // htmx 2 hands no parsed fragment to htmx:beforeSwap for the main target). The earlier one stays.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (!target || target.id !== "timeline" || event.target !== target) return;
+    var seen = Object.create(null);
+    Array.prototype.slice.call(target.children).forEach(function (entry) {
+      if (!entry.id) return;
+      if (seen[entry.id]) entry.remove();
+      else seen[entry.id] = true;
     });
-    if (dropped) detail.serverResponse = template.innerHTML;
   });
 
   // After the agent's own reply, note or call lands in the timeline, show it: the bottom of a

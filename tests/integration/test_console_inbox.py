@@ -7,12 +7,14 @@ Runs on both shapes (embedded SQLite, production PostgreSQL + Redis).
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from litestar import Litestar
 
 from app.domain.accounts.actions import do_create_agent
+from app.domain.inbox.reads import do_mark_read
 from tests.helpers import PASSWORD, Api
 from tests.integration.test_console import CSRF_COOKIE, csrf_from, http_client, login
 
@@ -133,6 +135,23 @@ async def test_unread_until_the_agent_opens_the_thread_and_again_on_a_new_messag
     assert unread_names((await client.get("/")).text) == ["Bram"]
     await api.inbound(shop, "third", contact_id="a", name="Anna")
     assert unread_names((await client.get("/")).text) == ["Anna", "Bram"]
+
+
+async def test_a_read_mark_never_moves_back(agent_client: httpx.AsyncClient, api: Api, app: Litestar) -> None:
+    """Two tabs marking at once: the one that rendered earlier (an older message) writes last."""
+    client = agent_client
+    shop = await api.add_api_channel("Shop")
+    await api.inbound(shop, "first", contact_id="a", name="Anna")
+    thread_id = (await api.get("/api/v1/threads/"))["items"][0]["id"]
+    assert (await client.get(f"/threads/{thread_id}")).status_code == 200
+    assert unread_names((await client.get("/")).text) == []
+    me = (await client.get("/api/v1/me")).json()["id"]
+    older = datetime(2000, 1, 1, tzinfo=UTC)
+    await do_mark_read(app.state.writer, agent_id=me, thread_id=thread_id, read_at=older)
+    assert unread_names((await client.get("/")).text) == []
+    # The customer writing again still counts: the mark is the message shown, not a time far ahead.
+    await api.inbound(shop, "second", contact_id="a", name="Anna")
+    assert unread_names((await client.get("/")).text) == ["Anna"]
 
 
 async def test_top_bar_search_goes_to_the_inbox(agent_client: httpx.AsyncClient, api: Api) -> None:

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -46,12 +46,12 @@ from app.domain.accounts.auth import CSRF_COOKIE, origin_allowed
 from app.domain.console import views
 from app.domain.console.inbox_pages import InboxFilters
 from app.domain.inbox import queries
-from app.domain.inbox.reads import do_mark_read, unread_thread_ids
+from app.domain.inbox.reads import do_mark_read, is_unread, newest_inbound_at, unread_thread_ids
 from app.domain.inbox.schemas import MessageOut
 from app.domain.realtime.controllers import AgentEventStream
 from app.domain.realtime.publisher import subscriber_channels
 from app.domain.realtime.writer import Writer
-from app.lib.errors import DomainError
+from app.lib.errors import DomainError, NotFoundError
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,8 @@ TYPING_TTL = 6.0
 """Seconds a typing notice lasts unless the browser sends another (live.js sends one every 2 s)."""
 TYPING_MIN_INTERVAL = 1.0
 CLIENT_MESSAGE_MAX = 512
+NO_SUCH_THREAD = 4404
+"""Close code for a thread socket whose thread does not exist (or was merged away): not retried."""
 
 
 class _Frame(msgspec.Struct):
@@ -208,10 +210,13 @@ class HtmlEventStream(AgentEventStream):
                 return f'<li id="{row_id}" hx-swap-oob="delete"></li>'
             assignees = await views.agent_names(session, [thread.assignee_id])
             unread = await unread_thread_ids(session, self.agent.id or 0, [thread])
-        row = self.render("partials/thread_row.html", thread=thread, assignees=assignees, unread=unread)
-        if frame.type == "message.created":
+        moved = frame.type == "message.created"
+        row = self.render(
+            "partials/thread_row.html", thread=thread, assignees=assignees, unread=unread, oob=not moved
+        )
+        if moved:
             return f'<li id="{row_id}" hx-swap-oob="delete"></li><ul hx-swap-oob="afterbegin:#thread-list">{row}</ul>'
-        return row.replace(f'id="{row_id}"', f'id="{row_id}" hx-swap-oob="outerHTML"', 1)
+        return row
 
     async def _timeline(self, frame: _Frame) -> str:
         """New messages of the open thread appended to ``#timeline``; an updated one replaced."""
@@ -225,8 +230,7 @@ class HtmlEventStream(AgentEventStream):
                 message = await queries.get_message(session, message_id)
             if message is None or message.thread_id != self.thread_id:
                 return ""
-            html = self.render("partials/message.html", message=message)
-            return html.replace(f'id="m-{message.id}"', f'id="m-{message.id}" hx-swap-oob="outerHTML"', 1)
+            return self.render("partials/message.html", message=message, oob=True)
         return ""
 
     @staticmethod
@@ -252,9 +256,23 @@ class HtmlEventStream(AgentEventStream):
             return ""
         self.last_message_id = max(self.last_message_id, *(m.id for m in messages))
         if any(m.direction == "in" for m in messages):
-            # The agent has the thread in front of them: what just came in is read.
-            await do_mark_read(self.writer, agent_id=self.agent.id or 0, thread_id=self.thread_id)
+            await self._mark_read()  # the agent has the thread in front of them
         return self._append(messages)
+
+    async def _mark_read(self) -> None:
+        """Mark the thread read up to the newest customer message this page has been shown.
+
+        Not ``now``: a message committed after the page's last query is not on the page, so it
+        stays unread until it is sent here too. Writes only when that changes the mark.
+        """
+        assert self.thread_id is not None
+        agent_id = self.agent.id or 0
+        async with self.writer.sessionmaker() as session:
+            shown = await newest_inbound_at(session, self.thread_id, up_to_message=self.last_message_id)
+            if not await is_unread(session, agent_id, self.thread_id, shown):
+                return
+        assert shown is not None
+        await do_mark_read(self.writer, agent_id=agent_id, thread_id=self.thread_id, read_at=shown)
 
     def _append(self, messages: list[MessageOut]) -> str:
         items = "".join(self.render("partials/message.html", message=m) for m in messages)
@@ -277,7 +295,7 @@ class HtmlEventStream(AgentEventStream):
             if html:
                 await self.send_html(html)
         await self.publish_presence("viewing", hello=True)
-        await do_mark_read(self.writer, agent_id=self.agent.id or 0, thread_id=self.thread_id)
+        await self._mark_read()
 
     async def publish_presence(
         self, state: Literal["viewing", "typing", "left"], *, hello: bool = False
@@ -360,6 +378,12 @@ async def live(
         raise PermissionDeniedException("cross-site websocket refused: Origin is not this site")
     agent: Agent = socket.user
     thread_id = _int_or_none(thread)
+    if thread is not None and (thread_id is None or not await _thread_exists(writer, thread_id)):
+        # Accepted only to say why: a refused handshake reaches the page as a bare 1006, which the
+        # htmx ws extension retries forever; it retries only 1006/1011/1012/1013, not this 4404.
+        await socket.accept()
+        await socket.close(code=NO_SUCH_THREAD, reason="no such thread")
+        return
     filters = (
         InboxFilters.parse(status=status, channel=channel, assignee=assignee, q=q)
         if view == "inbox" and thread_id is None
@@ -377,25 +401,48 @@ async def live(
         after_message=_int_or_none(after_message),
     )
     names = subscriber_channels(agent.role, writer.channel_namespace)
+    close_code = 1000  # 1011 below: the htmx ws extension reconnects after it, with backoff
     try:
         async with contextlib.AsyncExitStack() as stack:
             subscriber = await stack.enter_async_context(channels.start_subscription(names))
-            extra = []
+            peers = None
             if thread_id is not None:
                 peers = await stack.enter_async_context(
                     channels.start_subscription([presence_channel(writer.channel_namespace, thread_id)])
                 )
-                extra = [stream.presence_listen(peers), stream.presence_tick()]
             await stream.start(_int_or_none(last_event_id))
+            # Created here, where run() schedules them at once: never a coroutine left un-awaited.
+            extra: list[Coroutine[Any, Any, None]] = (
+                [stream.presence_listen(peers), stream.presence_tick()] if peers is not None else []
+            )
             await stream.run(subscriber, *extra)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
+    except WebSocketDisconnect:
+        pass  # the page went away (tab closed, navigated): nobody left to tell
+    except OSError as error:  # the server's send on a connection already gone (ClientDisconnected)
+        log.info("console live socket lost: %r", error)
+    except NotFoundError:
+        close_code = NO_SUCH_THREAD  # the thread went while open (merged into another)
+    except DomainError as error:
+        log.warning("console live socket refused: %s", error)
+        close_code = 1011
+    except Exception:
+        log.exception("console live socket failed")
+        close_code = 1011
     finally:
         if thread_id is not None:
             with contextlib.suppress(Exception):
                 await stream.publish_presence("left")
     with contextlib.suppress(Exception):
-        await socket.close()
+        await socket.close(code=close_code)
+
+
+async def _thread_exists(writer: Writer, thread_id: int) -> bool:
+    async with writer.sessionmaker() as session:
+        try:
+            await queries.get_thread(session, thread_id)
+        except NotFoundError:
+            return False
+    return True
 
 
 TEMPLATE_FILTERS: dict[str, Any] = {}

@@ -266,8 +266,12 @@ async def thread_page(
         db_session, registry, agent, thread_id, before=before, show_images_for=images
     )
     thread = context["thread"]
-    if await is_unread(db_session, agent.id or 0, thread_id, thread.last_inbound_at):
-        await do_mark_read(writer, agent_id=agent.id or 0, thread_id=thread_id)
+    # Read up to the newest customer message this page shows (read before its timeline, so that
+    # message is on it), not up to now: one committed since stays unread. An older page
+    # (?before=) does not show the newest, so it marks nothing.
+    shown = thread.last_inbound_at
+    if before is None and await is_unread(db_session, agent.id or 0, thread_id, shown):
+        await do_mark_read(writer, agent_id=agent.id or 0, thread_id=thread_id, read_at=shown)
     return _page(request, context)
 
 
