@@ -9,65 +9,21 @@ test needs no PostgreSQL or Redis of its own. A screenshot of the thread is save
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.async_api import async_playwright, expect
 
-from tests.conftest import RUN_ID, SECRET
+from tests.e2e.conftest import CHROMIUM_ARGS, SCREENSHOTS, ConsoleServer, watch_errors
 from tests.helpers import PASSWORD
-from tests.processes import ServerGroup, ServerProcess, cli_json, create_agent
+from tests.processes import cli_json
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 XSS = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script>"
 
 
-@pytest.fixture
-def chromium() -> Path:
-    """Debian's browser; missing means a broken set-up, so the test fails rather than skips."""
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is required for the browser tests (apt-get install chromium)")
-    SCREENSHOTS.mkdir(exist_ok=True)
-    return CHROMIUM
-
-
-@pytest.fixture
-async def server(
-    sqlite_template: Path, tmp_path: Path
-) -> AsyncIterator[tuple[ServerProcess, dict[str, str]]]:
-    db = tmp_path / "onethread.db"
-    shutil.copy(sqlite_template, db)
-    env = {
-        "ONETHREAD_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-        "ONETHREAD_SECRET_KEY": SECRET,
-        "ONETHREAD_VAR_DIR": str(tmp_path / "var"),
-        "ONETHREAD_LOGIN_RATE_LIMIT": "10000",
-        "ONETHREAD_JOB_QUEUE": f"onethread:test:{RUN_ID}:{uuid.uuid4().hex[:6]}",
-    }
-    group = ServerGroup(tmp_path / "logs")
-    try:
-        await create_agent(env, "ada@example.com", PASSWORD, admin=True, name="Ada Agent")
-        yield await group.start(env, name="console"), env
-    finally:
-        group.stop_all()
-
-
-async def test_log_in_open_a_thread_and_add_a_note(
-    server: tuple[ServerProcess, dict[str, str]], chromium: Path
-) -> None:
-    process, env = server
+async def test_log_in_open_a_thread_and_add_a_note(console_server: ConsoleServer, chromium: Path) -> None:
+    process, env = console_server.process, console_server.env
     channel = await cli_json(env, "channel", "add", "api", "--name", "Shop")
     async with httpx.AsyncClient(base_url=process.url, timeout=10) as http:
         for text, contact in (("Where is my order #1042?", "c-1"), (XSS, "c-1")):
@@ -86,12 +42,7 @@ async def test_log_in_open_a_thread_and_add_a_note(
         browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
         try:
             page = await browser.new_page(viewport={"width": 1100, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on(
-                "console",
-                lambda msg: errors.append(f"{msg.text} {msg.location}") if msg.type == "error" else None,
-            )
+            errors = watch_errors(page)
             dialogs: list[str] = []
             page.on("dialog", lambda dialog: dialogs.append(dialog.message))
 

@@ -8,58 +8,16 @@ channels, a merge suggestion) and of settings go to ``tests/e2e/screenshots/`` (
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from tests.conftest import RUN_ID, SECRET
+from tests.e2e.conftest import CHROMIUM_ARGS, SCREENSHOTS, ConsoleServer, log_in, watch_errors
 from tests.helpers import PASSWORD
-from tests.processes import ServerGroup, ServerProcess, cli_json, create_agent
-
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is required for the browser tests (apt-get install chromium)")
-    SCREENSHOTS.mkdir(exist_ok=True)
-    return CHROMIUM
-
-
-@pytest.fixture
-async def server(
-    sqlite_template: Path, tmp_path: Path
-) -> AsyncIterator[tuple[ServerProcess, dict[str, str]]]:
-    db = tmp_path / "onethread.db"
-    shutil.copy(sqlite_template, db)
-    env = {
-        "ONETHREAD_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-        "ONETHREAD_SECRET_KEY": SECRET,
-        "ONETHREAD_VAR_DIR": str(tmp_path / "var"),
-        "ONETHREAD_LOGIN_RATE_LIMIT": "10000",
-        "ONETHREAD_JOB_QUEUE": f"onethread:test:{RUN_ID}:{uuid.uuid4().hex[:6]}",
-    }
-    group = ServerGroup(tmp_path / "logs")
-    try:
-        await create_agent(env, "ada@example.com", PASSWORD, admin=True, name="Ada Agent")
-        yield await group.start(env, name="console"), env
-    finally:
-        group.stop_all()
+from tests.processes import ServerProcess, cli_json, create_agent
 
 
 async def _customers(process: ServerProcess, env: dict[str, str]) -> dict[str, Any]:
@@ -98,18 +56,13 @@ async def _customers(process: ServerProcess, env: dict[str, str]) -> dict[str, A
 
 
 def _watch(page: Page) -> tuple[list[str], list[str]]:
-    errors: list[str] = []
     dialogs: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
-    return errors, dialogs
+    return watch_errors(page), dialogs
 
 
-async def test_edit_merge_by_search_undo_and_dutch(
-    server: tuple[ServerProcess, dict[str, str]], chromium: Path
-) -> None:
-    process, env = server
+async def test_edit_merge_by_search_undo_and_dutch(console_server: ConsoleServer, chromium: Path) -> None:
+    process, env = console_server.process, console_server.env
     setup = await _customers(process, env)
     thread_url = f"{process.url}/threads/{setup['thread_id']}"
 
@@ -118,11 +71,7 @@ async def test_edit_merge_by_search_undo_and_dutch(
         try:
             page = await browser.new_page(viewport={"width": 1200, "height": 1000})
             errors, dialogs = _watch(page)
-            await page.goto(f"{process.url}/login")
-            await page.get_by_label("Email").fill("ada@example.com")
-            await page.get_by_label("Password").fill(PASSWORD)
-            await page.get_by_role("button", name="Log in").click()
-            await expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+            await log_in(page, process.url)
 
             await page.goto(thread_url)
             panel = page.locator("#contact-panel")
@@ -205,10 +154,8 @@ async def test_edit_merge_by_search_undo_and_dutch(
             await browser.close()
 
 
-async def test_an_agent_is_refused_admin_settings(
-    server: tuple[ServerProcess, dict[str, str]], chromium: Path
-) -> None:
-    process, env = server
+async def test_an_agent_is_refused_admin_settings(console_server: ConsoleServer, chromium: Path) -> None:
+    process, env = console_server.process, console_server.env
     await create_agent(env, "bo@example.com", PASSWORD, name="Bo Agent")
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)

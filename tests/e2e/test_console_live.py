@@ -10,9 +10,7 @@ thread see each other viewing and typing. Screenshots go to ``tests/e2e/screensh
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,43 +18,17 @@ import httpx
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from tests.conftest import RUN_ID, SECRET
-from tests.e2e.test_console_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from tests.e2e.conftest import CHROMIUM_ARGS, SCREENSHOTS, ConsoleServer, log_in, watch_errors
 from tests.helpers import PASSWORD
-from tests.processes import ServerGroup, ServerProcess, cli_json, create_agent
+from tests.processes import ServerProcess, cli_json, create_agent
 
 
 @pytest.fixture
-def chromium() -> Path:
-    """Debian's browser; missing means a broken set-up, so the test fails rather than skips."""
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is required for the browser tests (apt-get install chromium)")
-    SCREENSHOTS.mkdir(exist_ok=True)
-    return CHROMIUM
-
-
-@pytest.fixture
-async def server(
-    sqlite_template: Path, tmp_path: Path
-) -> AsyncIterator[tuple[ServerProcess, dict[str, Any]]]:
-    db = tmp_path / "onethread.db"
-    shutil.copy(sqlite_template, db)
-    env = {
-        "ONETHREAD_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-        "ONETHREAD_SECRET_KEY": SECRET,
-        "ONETHREAD_VAR_DIR": str(tmp_path / "var"),
-        "ONETHREAD_LOGIN_RATE_LIMIT": "10000",
-        "ONETHREAD_JOB_QUEUE": f"onethread:test:{RUN_ID}:{uuid.uuid4().hex[:6]}",
-    }
-    group = ServerGroup(tmp_path / "logs")
-    try:
-        await create_agent(env, "ada@example.com", PASSWORD, admin=True, name="Ada Agent")
-        await create_agent(env, "bo@example.com", PASSWORD, name="Bo Agent")
-        process = await group.start(env, name="console-live")
-        channel = await cli_json(env, "channel", "add", "api", "--name", "Shop")
-        yield process, channel
-    finally:
-        group.stop_all()
+async def server(console_server: ConsoleServer) -> tuple[ServerProcess, dict[str, Any]]:
+    """The console server with a second agent (Bo) and an API channel customers write through."""
+    await create_agent(console_server.env, "bo@example.com", PASSWORD, name="Bo Agent")
+    channel = await cli_json(console_server.env, "channel", "add", "api", "--name", "Shop")
+    return console_server.process, channel
 
 
 async def customer_writes(
@@ -73,23 +45,6 @@ async def customer_writes(
             headers={"Authorization": f"Bearer {channel['token']}"},
         )
     assert response.status_code == 202, response.text
-
-
-def watch_errors(page: Page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "console", lambda msg: errors.append(f"{msg.text} {msg.location}") if msg.type == "error" else None
-    )
-    return errors
-
-
-async def log_in(page: Page, url: str, email: str) -> None:
-    await page.goto(f"{url}/login")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
-    await expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
 
 
 async def live(page: Page) -> None:

@@ -9,10 +9,7 @@ Screenshots go to ``tests/e2e/screenshots/`` (git-ignored).
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,44 +25,19 @@ from app.domain.channels.accounts import do_add_channel_account
 from app.domain.inbox.actions import do_add_note, do_ingest, do_log_phone_note, do_update_thread
 from app.domain.realtime.writer import Writer
 from app.runtime import standalone_writer
-from app.settings import Settings
 from integrations.types import ContactClaim, InboundAttachment, InboundMessage, InboundSender
-from tests.conftest import RUN_ID, SECRET
-from tests.e2e.test_console_browser import CHROMIUM_ARGS, SCREENSHOTS, chromium  # noqa: F401
-from tests.helpers import PASSWORD
-from tests.processes import ServerGroup, ServerProcess, cli_json, create_agent
+from tests.e2e.conftest import CHROMIUM_ARGS, SCREENSHOTS, ConsoleServer, log_in, watch_errors
+from tests.processes import cli_json
 
 ANNA_PHONE = "+31612345678"
 
 
-@dataclass
-class Served:
-    process: ServerProcess
-    env: dict[str, str]
-    database_url: str
-
-    def settings(self) -> Settings:
-        return Settings(database_url=self.database_url, secret_key=SECRET)
+Served = ConsoleServer
 
 
 @pytest.fixture
-async def served(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Served]:
-    db = tmp_path / "onethread.db"
-    shutil.copy(sqlite_template, db)
-    url = f"sqlite+aiosqlite:///{db}"
-    env = {
-        "ONETHREAD_DATABASE_URL": url,
-        "ONETHREAD_SECRET_KEY": SECRET,
-        "ONETHREAD_VAR_DIR": str(tmp_path / "var"),
-        "ONETHREAD_LOGIN_RATE_LIMIT": "10000",
-        "ONETHREAD_JOB_QUEUE": f"onethread:test:{RUN_ID}:{uuid.uuid4().hex[:6]}",
-    }
-    group = ServerGroup(tmp_path / "logs")
-    try:
-        await create_agent(env, "ada@example.com", PASSWORD, admin=True, name="Ada Agent")
-        yield Served(await group.start(env, name="console"), env, url)
-    finally:
-        group.stop_all()
+def served(console_server: ConsoleServer) -> ConsoleServer:
+    return console_server
 
 
 async def _agent(writer: Writer, email: str = "ada@example.com") -> Agent:
@@ -161,7 +133,7 @@ PIXEL = bytes.fromhex(
 )
 
 
-async def log_in(browser: Browser, served: Served) -> tuple[Page, list[str]]:
+async def logged_in_page(browser: Browser, served: Served) -> tuple[Page, list[str]]:
     """A logged-in page that records script errors and console errors (CSP violations among them).
 
     Screenshots are taken with ``caret="initial"``: hiding the caret makes Playwright put a
@@ -172,27 +144,19 @@ async def log_in(browser: Browser, served: Served) -> tuple[Page, list[str]]:
         "https://images.example/**",
         lambda route: route.fulfill(status=200, content_type="image/png", body=PIXEL),
     )
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "console", lambda msg: errors.append(f"{msg.text} {msg.location}") if msg.type == "error" else None
-    )
-    await page.goto(f"{served.process.url}/login")
-    await page.get_by_label("Email").fill("ada@example.com")
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
-    await expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+    errors = watch_errors(page)
+    await log_in(page, served.process.url)
     return page, errors
 
 
-async def test_a_customer_on_five_channels(served: Served, chromium: Path) -> None:  # noqa: F811
+async def test_a_customer_on_five_channels(served: Served, chromium: Path) -> None:
     async with standalone_writer(served.settings()) as writer:
         thread_id = await seed_five_channels(writer)
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
         try:
-            page, errors = await log_in(browser, served)
+            page, errors = await logged_in_page(browser, served)
             await page.goto(f"{served.process.url}/threads/{thread_id}")
             timeline = page.locator("#timeline")
             await expect(page.get_by_role("heading", name="Anna de Vries")).to_be_visible()
@@ -282,7 +246,7 @@ async def test_a_customer_on_five_channels(served: Served, chromium: Path) -> No
 
 async def test_reply_with_a_canned_response_and_older_history_on_scroll(
     served: Served,
-    chromium: Path,  # noqa: F811
+    chromium: Path,
 ) -> None:
     channel = await cli_json(
         served.env, "channel", "add", "api", "--name", "Shop", "--callback-url", "http://127.0.0.1:9/hook"
@@ -313,7 +277,7 @@ async def test_reply_with_a_canned_response_and_older_history_on_scroll(
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
         try:
-            page, errors = await log_in(browser, served)
+            page, errors = await logged_in_page(browser, served)
             await page.goto(f"{served.process.url}/threads/{thread_id}")
             timeline = page.locator("#timeline")
             await expect(timeline.get_by_text("note 130", exact=True)).to_be_in_viewport()

@@ -18,8 +18,15 @@ from playwright.async_api import async_playwright, expect
 
 from app.domain.inbox.actions import do_add_note, do_log_phone_note
 from app.runtime import standalone_writer
-from tests.e2e.test_console_browser import CHROMIUM_ARGS, SCREENSHOTS, chromium  # noqa: F401
-from tests.e2e.test_console_thread import ANNA_PHONE, Served, _agent, log_in, seed_five_channels, served  # noqa: F401
+from tests.e2e.conftest import CHROMIUM_ARGS, SCREENSHOTS
+from tests.e2e.test_console_thread import (  # noqa: F401
+    ANNA_PHONE,
+    Served,
+    _agent,
+    logged_in_page,
+    seed_five_channels,
+    served,
+)
 from tests.processes import cli_json
 
 SHORT = "\"'><script>window.pwned=1</script><img src=x onerror=window.pwned=1><svg onload=window.pwned=1>"
@@ -85,7 +92,7 @@ async def test_no_payload_runs_anywhere_in_the_console(served: Served, chromium:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
         try:
-            page, errors = await log_in(browser, served)
+            page, errors = await logged_in_page(browser, served)
             dialogs: list[str] = []
 
             async def dismiss(dialog: object) -> None:

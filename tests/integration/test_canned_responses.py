@@ -11,8 +11,8 @@ from litestar import Litestar
 
 from app.domain.accounts.actions import do_create_agent
 from app.domain.canned.queries import list_canned_responses
+from tests.console import csrf_from, login
 from tests.helpers import PASSWORD
-from tests.integration.test_console import csrf_from, login
 
 
 @pytest.fixture

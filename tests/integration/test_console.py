@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from html import unescape
 
 import httpx
-import pytest
 from litestar import Litestar
 
 from app.core import create_app
@@ -20,41 +17,10 @@ from app.domain.accounts.actions import do_create_agent
 from app.domain.console.sessions import SESSION_COOKIE
 from app.settings import Settings
 from tests.conftest import running
+from tests.console import csrf_from, http_client, login
 from tests.helpers import PASSWORD, Api
 
-CSRF_COOKIE = "onethread_csrf"
 XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
-
-
-@asynccontextmanager
-async def http_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as client:
-        yield client
-
-
-def csrf_from(html: str) -> str:
-    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF field in the page"
-    return unescape(match.group(1))
-
-
-async def login(
-    client: httpx.AsyncClient, email: str = "ada@example.com", password: str = PASSWORD
-) -> httpx.Response:
-    page = await client.get("/login")
-    assert page.status_code == 200
-    return await client.post(
-        "/login", data={"email": email, "password": password, "_csrf_token": csrf_from(page.text)}
-    )
-
-
-@pytest.fixture
-async def agent_client(client: httpx.AsyncClient, app: Litestar) -> httpx.AsyncClient:
-    await do_create_agent(app.state.writer, email="ada@example.com", name="Ada Agent", password=PASSWORD)
-    response = await login(client)
-    assert response.status_code == 303, response.text
-    return client
 
 
 async def test_pages_redirect_to_login_without_a_session(client: httpx.AsyncClient) -> None:

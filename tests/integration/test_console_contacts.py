@@ -14,8 +14,8 @@ import pytest
 from litestar import Litestar
 
 from app.domain.accounts.actions import do_create_agent
+from tests.console import csrf_from, login
 from tests.helpers import PASSWORD, Api
-from tests.integration.test_console import csrf_from, login
 
 
 @pytest.fixture

@@ -15,16 +15,8 @@ from litestar import Litestar
 
 from app.domain.accounts.actions import do_create_agent
 from app.domain.inbox.reads import do_mark_read
+from tests.console import CSRF_COOKIE, csrf_from, http_client, login
 from tests.helpers import PASSWORD, Api
-from tests.integration.test_console import CSRF_COOKIE, csrf_from, http_client, login
-
-
-@pytest.fixture
-async def agent_client(client: httpx.AsyncClient, app: Litestar) -> httpx.AsyncClient:
-    await do_create_agent(app.state.writer, email="ada@example.com", name="Ada Agent", password=PASSWORD)
-    response = await login(client)
-    assert response.status_code == 303, response.text
-    return client
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ from litestar import Litestar
 from sqlalchemy import func, select
 
 from app.db.models import Message
-from tests.integration.test_console import csrf_from
-from tests.integration.test_console_thread import _account, agent_client, ingest
-
-__all__ = ["agent_client"]  # the fixture, shared with the thread page's tests
+from tests.console import csrf_from
+from tests.integration.test_console_thread import _account, ingest
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 

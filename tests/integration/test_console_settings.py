@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from app.db.models import Agent
 from app.domain.accounts.actions import do_create_agent
+from tests.console import csrf_from, login
 from tests.helpers import PASSWORD, Api
-from tests.integration.test_console import csrf_from, login
 
 ADMIN_PAGES = ("/settings/agents", "/settings/channels", "/settings/canned", "/settings/canned/1")
 

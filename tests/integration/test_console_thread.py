@@ -13,7 +13,6 @@ from html import unescape
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 from litestar import Litestar
 from sqlalchemy import update
 from sqlmodel import col
@@ -31,16 +30,8 @@ from integrations.registry import AdapterRegistry
 from integrations.testing import RecordingAdapter
 from integrations.types import AccountConfig, ContactClaim, InboundAttachment, InboundMessage, InboundSender
 from tests.conftest import running
+from tests.console import csrf_from, http_client, login
 from tests.helpers import PASSWORD, Api
-from tests.integration.test_console import csrf_from, http_client, login
-
-
-@pytest.fixture
-async def agent_client(client: httpx.AsyncClient, app: Litestar) -> httpx.AsyncClient:
-    await do_create_agent(app.state.writer, email="ada@example.com", name="Ada Agent", password=PASSWORD)
-    response = await login(client)
-    assert response.status_code == 303, response.text
-    return client
 
 
 async def _account(writer: Writer, channel: str) -> str:
