@@ -522,6 +522,28 @@ def snooze_time(value: str, agent: Agent, now: datetime | None = None) -> dateti
     return until
 
 
+async def _head_refused(
+    request: HTMXRequest,
+    session: AsyncSession,
+    registry: AdapterRegistry,
+    agent: Agent,
+    thread_id: int,
+    exc: DomainError,
+) -> Response[Any]:
+    """A refused status or assignment change: the thread's head again, with the reason in it."""
+    return await _refused(
+        request,
+        session,
+        registry,
+        agent,
+        thread_id,
+        status_code=exc.status_code,
+        partial="partials/thread_head.html",
+        target="#thread-head",
+        head_error=exc.reason,
+    )
+
+
 @post("/threads/{thread_id:int}/status", include_in_schema=False, status_code=200)
 async def change_status(
     request: HTMXRequest,
@@ -540,17 +562,7 @@ async def change_status(
             writer, agent=agent, thread_id=thread_id, status=data.status, snoozed_until=until
         )
     except DomainError as exc:
-        return await _refused(
-            request,
-            db_session,
-            registry,
-            agent,
-            thread_id,
-            status_code=exc.status_code,
-            partial="partials/thread_head.html",
-            target="#thread-head",
-            head_error=exc.reason,
-        )
+        return await _head_refused(request, db_session, registry, agent, thread_id, exc)
     return await _after_change(request, db_session, registry, agent, thread_id, newest)
 
 
@@ -576,17 +588,7 @@ async def assign(
             assignee_id = agent.id if choice == "me" else int(choice)
             await actions.do_update_thread(writer, agent=agent, thread_id=thread_id, assignee_id=assignee_id)
     except DomainError as exc:
-        return await _refused(
-            request,
-            db_session,
-            registry,
-            agent,
-            thread_id,
-            status_code=exc.status_code,
-            partial="partials/thread_head.html",
-            target="#thread-head",
-            head_error=exc.reason,
-        )
+        return await _head_refused(request, db_session, registry, agent, thread_id, exc)
     return await _after_change(request, db_session, registry, agent, thread_id, newest)
 
 
