@@ -441,3 +441,26 @@ async def test_a_delivery_update_replaces_the_message_in_place(embedded: Site, a
             await page.close()
     finally:
         callback.close()
+
+
+async def test_another_agents_status_change_redraws_the_open_threads_head(
+    embedded: Site, ada: Browser
+) -> None:
+    """Bo marks the thread pending through the API: Ada's open page shows it without a reload."""
+    await inbound(embedded, "is my refund through?", contact="live-h", name="Hanna Head")
+    thread_id = await thread_id_of(ada, "Hanna Head")
+    page = await ada.socket(await ada.live_url(f"/threads/{thread_id}"))
+    try:
+        await page.ready()
+        token = await login(ada.server, "bo@example.com", PASSWORD)
+        async with httpx.AsyncClient(base_url=ada.server.url, timeout=15) as http:
+            changed = await http.patch(
+                f"/api/v1/threads/{thread_id}",
+                json={"status": "pending"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert changed.status_code == 200, changed.text
+        head = await page.until(lambda t: 'id="thread-head" hx-swap-oob="true"' in t)
+        assert 'class="status status--pending"' in head
+    finally:
+        await page.close()

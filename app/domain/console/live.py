@@ -45,6 +45,7 @@ from app.db.models import Agent
 from app.domain.accounts.auth import CSRF_COOKIE, origin_allowed
 from app.domain.console import views
 from app.domain.console.inbox_pages import InboxFilters
+from app.domain.console.thread_pages import head_context
 from app.domain.inbox import queries
 from app.domain.inbox.reads import do_mark_read, is_unread, newest_inbound_at, unread_thread_ids
 from app.domain.inbox.schemas import MessageOut
@@ -57,6 +58,7 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 ROW_EVENTS = frozenset({"message.created", "thread.updated", "contact.updated", "contact.merged"})
+HEAD_EVENTS = frozenset({"thread.updated"})
 CATCH_UP_LIMIT = 200
 
 VIEWING_REFRESH = 10.0
@@ -219,9 +221,12 @@ class HtmlEventStream(AgentEventStream):
         return row
 
     async def _timeline(self, frame: _Frame) -> str:
-        """New messages of the open thread appended to ``#timeline``; an updated one replaced."""
+        """New messages of the open thread appended to ``#timeline``; an updated one replaced; the
+        head (status, assignee, customer's name) redrawn when someone else changes the thread."""
         if frame.type == "message.created":
             return await self._new_messages()
+        if frame.type in HEAD_EVENTS:
+            return await self._head()
         if frame.type == "message.updated":
             message_id = self._message_id(frame)
             if message_id is None:
@@ -232,6 +237,16 @@ class HtmlEventStream(AgentEventStream):
                 return ""
             return self.render("partials/message.html", message=message, oob=True)
         return ""
+
+    async def _head(self) -> str:
+        assert self.thread_id is not None
+        async with self.writer.sessionmaker() as session:
+            try:
+                context = await head_context(session, self.agent, self.thread_id)
+            except DomainError:  # merged away meanwhile: the page's own redirect handles that
+                return ""
+        del context["agent"]  # render() passes the socket's agent
+        return self.render("partials/thread_head.html", oob=True, **context)
 
     @staticmethod
     def _message_id(frame: _Frame) -> int | None:

@@ -151,7 +151,8 @@ async def _timeline(
     return messages, older, channel_switches(messages, previous)
 
 
-async def _head_context(session: AsyncSession, agent: Agent, thread_id: int) -> dict[str, Any]:
+async def head_context(session: AsyncSession, agent: Agent, thread_id: int) -> dict[str, Any]:
+    """What ``partials/thread_head.html`` shows (also rendered live when another agent changes it)."""
     thread, contact, identities = await queries.get_thread(session, thread_id)
     agents = await views.active_agents(session)
     return {
@@ -180,7 +181,7 @@ async def _thread_context(
     phone: tuple[PhoneNoteForm, str] | None = None,
     head_error: str | None = None,
 ) -> dict[str, Any]:
-    context = await _head_context(session, agent, thread_id)
+    context = await head_context(session, agent, thread_id)
     thread, contact, identities = context["thread"], context["contact"], context["identities"]
     messages, older, switches = await _timeline(session, thread_id, before)
     options = await reply_options(session, registry, thread, contact)
@@ -310,7 +311,7 @@ async def _after_change(
         return Redirect(f"/threads/{thread_id}{fragment or ''}", status_code=303)
     # The action committed in its own session; forget what this one may have read before it.
     session.expire_all()
-    context = await _head_context(session, agent, thread_id)
+    context = await head_context(session, agent, thread_id)
     if newest_before is None:
         messages, _, switches = await _timeline(session, thread_id, None)
     else:
