@@ -30,6 +30,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.domain.accounts.actions import do_create_agent
 from app.domain.channels.accounts import do_add_channel_account
+from app.domain.inbox.actions import do_ingest
+from integrations.types import ContactClaim, InboundMessage, InboundSender
 from tests.conftest import RUN_ID, SECRET, truncate_postgres
 from tests.helpers import PASSWORD
 from tests.integration.test_realtime_processes import add_api_channel, direct_writer
@@ -462,5 +464,49 @@ async def test_another_agents_status_change_redraws_the_open_threads_head(
         assert changed.status_code == 200, changed.text
         head = await page.until(lambda t: 'id="thread-head" hx-swap-oob="true"' in t)
         assert 'class="status status--pending"' in head
+    finally:
+        await page.close()
+
+
+async def test_a_customer_who_moves_to_another_channel_is_announced_live(
+    embedded: Site, ada: Browser
+) -> None:
+    """The open thread shows "Customer continued on Telegram" as the message arrives, not on reload."""
+    async with httpx.AsyncClient(base_url=embedded.servers[0].url, timeout=15) as http:
+        first = await http.post(
+            f"/api/v1/channels/{embedded.channel['id']}/inbound",
+            json={
+                "external_id": uuid.uuid4().hex,
+                "contact": {"external_id": "live-s", "name": "Sven Switch", "email": "sven@example.com"},
+                "text": "ordered on the website",
+            },
+            headers={"Authorization": f"Bearer {embedded.channel['token']}"},
+        )
+    assert first.status_code == 202, first.text
+    thread_id = first.json()["thread_id"]
+    page = await ada.socket(await ada.live_url(f"/threads/{thread_id}"))
+    try:
+        await page.ready()
+        # The same customer (the same verified address) writes on Telegram. Written by a writer in
+        # this process, so the server hears of it with its next frame: the API message below.
+        async with direct_writer(embedded.env) as writer:
+            telegram = await do_add_channel_account(writer, channel="telegram", name="Shop bot")
+            await do_ingest(
+                writer,
+                InboundMessage(
+                    channel="telegram",
+                    account_id=str(telegram.account.id),
+                    external_id=uuid.uuid4().hex,
+                    sender=InboundSender(
+                        "telegram", "tg-77", "Sven Switch", (ContactClaim("email", "sven@example.com", True),)
+                    ),
+                    text="writing from Telegram now",
+                ),
+            )
+        await inbound(embedded, "and back on the website", contact="live-s", name="Sven Switch")
+        fragment = await page.until(lambda t: "and back on the website" in t)
+        text = html.unescape(fragment)
+        assert text.index("Customer continued on Telegram") < text.index("writing from Telegram now")
+        assert text.index("Customer continued on API") < text.index("and back on the website")
     finally:
         await page.close()

@@ -49,6 +49,7 @@ from app.domain.console.thread_pages import head_context
 from app.domain.inbox import queries
 from app.domain.inbox.reads import do_mark_read, is_unread, newest_inbound_at, unread_thread_ids
 from app.domain.inbox.schemas import MessageOut
+from app.domain.inbox.timeline import channel_switches, inbound_channel_before
 from app.domain.realtime.controllers import AgentEventStream
 from app.domain.realtime.publisher import subscriber_channels
 from app.domain.realtime.writer import Writer
@@ -267,12 +268,14 @@ class HtmlEventStream(AgentEventStream):
                 )
             except DomainError:  # the page's last message moved away (a merge undone): newest page
                 messages, _ = await queries.timeline_page(session, self.thread_id, limit=CATCH_UP_LIMIT)
-        if not messages:
-            return ""
+            if not messages:
+                return ""
+            previous = await inbound_channel_before(session, self.thread_id, messages[0])
+        switches = channel_switches(messages, previous)
         self.last_message_id = max(self.last_message_id, *(m.id for m in messages))
         if any(m.direction == "in" for m in messages):
             await self._mark_read()  # the agent has the thread in front of them
-        return self._append(messages)
+        return self._append(messages, switches)
 
     async def _mark_read(self) -> None:
         """Mark the thread read up to the newest customer message this page has been shown.
@@ -289,8 +292,13 @@ class HtmlEventStream(AgentEventStream):
         assert shown is not None
         await do_mark_read(self.writer, agent_id=agent_id, thread_id=self.thread_id, read_at=shown)
 
-    def _append(self, messages: list[MessageOut]) -> str:
-        items = "".join(self.render("partials/message.html", message=m) for m in messages)
+    def _append(self, messages: list[MessageOut], switches: dict[int, str]) -> str:
+        """The entries to append, each new channel announced as on the page ("continued on …")."""
+        items = "".join(
+            (self.render("partials/channel_switch.html", message=m) if m.id in switches else "")
+            + self.render("partials/message.html", message=m)
+            for m in messages
+        )
         return f'<ol hx-swap-oob="beforeend:#timeline">{items}</ol>'
 
     # --- the thread page: catching up, presence ------------------------------------------------
