@@ -542,3 +542,33 @@ async def test_a_closed_messenger_window_offers_email(settings: Settings) -> Non
             headers=headers,
         )
         assert sent.status_code == 202, sent.text
+
+
+async def test_a_snooze_preset_snoozes_until_that_time_in_the_agents_zone(
+    agent_client: httpx.AsyncClient, app: Litestar
+) -> None:
+    client, writer = agent_client, app.state.writer
+    thread_id = await ingest(
+        writer, await _account(writer, "telegram"), "telegram", "tg-9", "Ping me tomorrow"
+    )
+    page = await client.get(f"/threads/{thread_id}")
+    presets = dict(
+        (unescape(label), value)
+        for value, label in re.findall(
+            r'name="snoozed_until" value="([^"]+)">\s*<button type="submit" class="secondary">([^<]+)</button>',
+            page.text,
+        )
+    )
+    assert set(presets) == {"In 3 hours", "Tomorrow 9:00", "Monday 9:00"}
+    answer = await client.post(
+        f"/threads/{thread_id}/status",
+        data={
+            "status": "snoozed",
+            "snoozed_until": presets["Tomorrow 9:00"],
+            "_csrf_token": csrf_from(page.text),
+        },
+    )
+    assert answer.status_code == 303
+    thread = (await client.get(f"/api/v1/threads/{thread_id}")).json()["thread"]
+    assert thread["status"] == "snoozed"
+    assert thread["snoozed_until"].startswith(presets["Tomorrow 9:00"][:10])  # Ada's zone is UTC

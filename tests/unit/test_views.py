@@ -35,3 +35,17 @@ def test_file_sizes_are_written_with_the_readers_numbers() -> None:
     assert file_size(DUTCH, 1500 * 1024 * 1024) == "1.500,0 MB"
     assert file_size(ENGLISH, 1024 * 1024 - 1) == "1.0 MB"  # not "1024 KB"
     assert file_size(ENGLISH, "12") == "" and file_size(ENGLISH, -5) == ""
+
+
+def test_snooze_presets_are_in_the_agents_time_zone() -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from app.domain.console.thread_pages import snooze_presets
+
+    # Sunday 29 November 2026, 22:30 UTC is Monday 11:30 in Auckland (UTC+13 in summer).
+    now = datetime(2026, 11, 29, 22, 30, tzinfo=UTC)
+    auckland = snooze_presets(SimpleNamespace(timezone="Pacific/Auckland"), now)  # type: ignore[arg-type]
+    assert [value for _, value in auckland] == ["2026-11-30T14:30", "2026-12-01T09:00", "2026-12-07T09:00"]
+    amsterdam = snooze_presets(SimpleNamespace(timezone="Europe/Amsterdam"), now)  # type: ignore[arg-type]
+    assert [value for _, value in amsterdam] == ["2026-11-30T02:30", "2026-11-30T09:00", "2026-11-30T09:00"]

@@ -165,6 +165,7 @@ async def head_context(session: AsyncSession, agent: Agent, thread_id: int) -> d
         or ((await views.agent_names(session, [thread.assignee_id])).get(thread.assignee_id or 0)),
         "statuses": AGENT_STATUSES,
         "zone_name": zone(agent.timezone).key,
+        "snooze_presets": snooze_presets(agent),
         "head_error": None,
     }
 
@@ -503,6 +504,22 @@ async def log_phone_note(
 
 
 # --- status and assignment --------------------------------------------------------------------------
+SNOOZE_PRESETS = (N_("In 3 hours"), N_("Tomorrow 9:00"), N_("Monday 9:00"))
+
+
+def snooze_presets(agent: Agent, now: datetime | None = None) -> list[tuple[str, str]]:
+    """The usual snoozes as ``(label, datetime-local value)`` in the agent's time zone: three hours
+    from now, tomorrow at nine, next Monday at nine (a week on when it is Monday already)."""
+    local = (now or utcnow()).astimezone(zone(agent.timezone)).replace(second=0, microsecond=0)
+    later = local + timedelta(hours=3)
+    tomorrow = (local + timedelta(days=1)).replace(hour=9, minute=0)
+    monday = (local + timedelta(days=7 - local.weekday())).replace(hour=9, minute=0)
+    return [
+        (label, when.strftime("%Y-%m-%dT%H:%M"))
+        for label, when in zip(SNOOZE_PRESETS, (later, tomorrow, monday), strict=True)
+    ]
+
+
 def snooze_time(value: str, agent: Agent, now: datetime | None = None) -> datetime:
     """A ``datetime-local`` value read in the agent's time zone, as UTC; it must lie ahead, and
     at most :data:`SNOOZE_LIMIT` (a snooze meant for year 9999 is a typo, not a plan)."""
