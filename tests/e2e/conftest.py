@@ -2,7 +2,9 @@
 with one admin, and a logged-in page that records script and console errors.
 
 Playwright's own browser downloads are never used (``executable_path``). Screenshots go to
-``tests/e2e/screenshots/`` (git-ignored) for a person to look at.
+``tests/e2e/screenshots/`` (git-ignored) for a person to look at; take them with
+``caret="initial"``: hiding the caret makes Playwright put ``style`` attributes on the page, and
+htmx settling a swap at that moment copies one, which the console's CSP then reports as an error.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ async def test_log_in_open_a_thread_and_add_a_note(console_server: ConsoleServer
             await page.get_by_label("Password").fill(PASSWORD)
             await page.get_by_role("button", name="Log in").click()
             await expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
-            await page.screenshot(path=str(SCREENSHOTS / "inbox.png"), full_page=True)
+            await page.screenshot(caret="initial", path=str(SCREENSHOTS / "inbox.png"), full_page=True)
 
             await page.get_by_role("link", name="Cleo Customer").click()
             await expect(page.get_by_role("heading", name="Cleo Customer")).to_be_visible()
@@ -77,7 +77,9 @@ async def test_log_in_open_a_thread_and_add_a_note(console_server: ConsoleServer
             await expect(page.get_by_label("Message")).to_have_value("It ships tomorrow.")
             await expect(page.locator("#timeline > li")).to_have_count(3)
 
-            await page.screenshot(path=str(SCREENSHOTS / "thread-with-note.png"), full_page=True)
+            await page.screenshot(
+                caret="initial", path=str(SCREENSHOTS / "thread-with-note.png"), full_page=True
+            )
             assert await page.title() != "pwned"
             assert dialogs == []
             # The refused reply's 409 is the only console error a browser may log.

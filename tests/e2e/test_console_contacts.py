@@ -89,7 +89,7 @@ async def test_edit_merge_by_search_undo_and_dutch(console_server: ConsoleServer
             await expect(panel.locator(".cp-label")).to_have_text(["vip", "late delivery"])
             await expect(panel.locator(".cp-attributes")).to_contain_text("1042")
             await expect(page).to_have_url(thread_url)
-            await panel.screenshot(path=str(SCREENSHOTS / "contact-panel.png"))
+            await panel.screenshot(caret="initial", path=str(SCREENSHOTS / "contact-panel.png"))
 
             # Merge: search as you type, preview, confirm.
             await panel.get_by_label("Find the other contact").press_sequentially("Dirk", delay=40)
@@ -100,7 +100,7 @@ async def test_edit_merge_by_search_undo_and_dutch(console_server: ConsoleServer
             await expect(preview).to_contain_text("Merge Dirk Jansen into Cleo Customer?")
             await expect(preview).to_contain_text("the other thread's 1 message moves into it")
             await expect(page).to_have_url(thread_url)  # searched and previewed in place, by htmx
-            await panel.screenshot(path=str(SCREENSHOTS / "contact-merge-preview.png"))
+            await panel.screenshot(caret="initial", path=str(SCREENSHOTS / "contact-merge-preview.png"))
             await preview.get_by_role("button", name="Merge").click()
 
             line = page.locator(
@@ -109,7 +109,9 @@ async def test_edit_merge_by_search_undo_and_dutch(console_server: ConsoleServer
             await expect(line).to_be_visible()
             await expect(page.locator("#timeline")).to_contain_text("Dirk here: my parcel is damaged.")
             await expect(page.locator("#contact-panel .cp-identities li")).to_have_count(4)
-            await page.screenshot(path=str(SCREENSHOTS / "thread-after-merge.png"), full_page=True)
+            await page.screenshot(
+                caret="initial", path=str(SCREENSHOTS / "thread-after-merge.png"), full_page=True
+            )
 
             # Undo from the line: both customers come apart again.
             await line.get_by_role("button", name="Undo merge").click()
@@ -125,7 +127,9 @@ async def test_edit_merge_by_search_undo_and_dutch(console_server: ConsoleServer
                 await expect(nav.get_by_role("link", name=section)).to_be_visible()
             await page.get_by_role("link", name="Channel accounts").click()
             await expect(page.locator(".settings-account")).to_contain_text("/api/v1/channels/")
-            await page.screenshot(path=str(SCREENSHOTS / "settings-channels.png"), full_page=True)
+            await page.screenshot(
+                caret="initial", path=str(SCREENSHOTS / "settings-channels.png"), full_page=True
+            )
             await page.get_by_role("link", name="Preferences").click()
             await page.get_by_label("Language").select_option("nl")
             await page.get_by_label("Time zone").fill("Europe/Amsterdam")
@@ -135,7 +139,9 @@ async def test_edit_merge_by_search_undo_and_dutch(console_server: ConsoleServer
             await expect(page.locator("html")).to_have_attribute("lang", "nl")
             await expect(page.locator("#pref-language")).to_have_value("nl")
             await expect(page.locator("#pref-timezone")).to_have_value("Europe/Amsterdam")
-            await page.screenshot(path=str(SCREENSHOTS / "settings-preferences.png"), full_page=True)
+            await page.screenshot(
+                caret="initial", path=str(SCREENSHOTS / "settings-preferences.png"), full_page=True
+            )
 
             # The whole console now speaks Dutch: the top bar, the inbox, the thread and its times.
             await expect(page.get_by_role("heading", name="Je voorkeuren")).to_be_visible()
@@ -146,7 +152,7 @@ async def test_edit_merge_by_search_undo_and_dutch(console_server: ConsoleServer
             await expect(page.get_by_role("button", name="Versturen")).to_be_visible()
             await expect(page.get_by_label("Antwoordkanaal")).to_be_visible()
             await expect(page.locator("#timeline .msg-head time").first).to_contain_text(" nov ")
-            await page.screenshot(path=str(SCREENSHOTS / "thread-dutch.png"), full_page=True)
+            await page.screenshot(caret="initial", path=str(SCREENSHOTS / "thread-dutch.png"), full_page=True)
 
             assert dialogs == []
             assert errors == []

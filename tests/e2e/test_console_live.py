@@ -84,7 +84,7 @@ async def test_inbox_and_thread_update_live_and_the_keyboard_works(
             await expect(rows.first).to_contain_text("Dina Dekker")
             await expect(rows).to_have_count(4)
             assert await page.evaluate("window.notReloaded") is True
-            await page.screenshot(path=str(SCREENSHOTS / "inbox-live.png"), full_page=True)
+            await page.screenshot(caret="initial", path=str(SCREENSHOTS / "inbox-live.png"), full_page=True)
 
             # j / k move a visible selection; Enter opens the selected thread.
             await page.keyboard.press("j")
@@ -95,7 +95,9 @@ async def test_inbox_and_thread_update_live_and_the_keyboard_works(
             await expect(rows.nth(1)).to_have_class(re.compile("is-selected"))
             await expect(rows.nth(1).locator(".thread-link")).to_be_focused()
             await expect(rows.nth(1)).to_contain_text("Anna Andersen")
-            await page.screenshot(path=str(SCREENSHOTS / "inbox-selection.png"), full_page=True)
+            await page.screenshot(
+                caret="initial", path=str(SCREENSHOTS / "inbox-selection.png"), full_page=True
+            )
             # "/" focuses the search box; j typed there is text, not a move.
             await page.keyboard.press("/")
             await expect(page.locator("#inbox-q")).to_be_focused()
@@ -170,7 +172,9 @@ async def test_two_agents_on_one_thread_see_viewing_and_typing(
             await expect(bo.locator("#presence")).to_contain_text("Ada Agent is viewing")
             await bo.get_by_label("Message").press_sequentially("Hi Pia, ", delay=50)
             await expect(ada.locator("#presence")).to_contain_text("Bo Agent is typing…")
-            await ada.screenshot(path=str(SCREENSHOTS / "thread-collision.png"), full_page=True)
+            await ada.screenshot(
+                caret="initial", path=str(SCREENSHOTS / "thread-collision.png"), full_page=True
+            )
             # Bo stops typing: after a few seconds the notice is back to viewing.
             await expect(ada.locator("#presence")).to_contain_text("Bo Agent is viewing", timeout=12_000)
             # Bo leaves: the notice goes.
