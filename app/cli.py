@@ -114,9 +114,14 @@ def cmd_channel_add(settings: Settings, args: argparse.Namespace) -> None:
         if not args.origin.startswith(("http://", "https://")):
             raise UsageError("--origin must be an origin such as https://shop.example")
         config["origins"] = [args.origin.rstrip("/")]
+    secrets: dict[str, str] = {}
+    if args.channel == "messenger":
+        config, secrets = _messenger_settings(args)
     created = _run(
         settings,
-        lambda writer: do_add_channel_account(writer, channel=args.channel, name=args.name, config=config),
+        lambda writer: do_add_channel_account(
+            writer, channel=args.channel, name=args.name, config=config, secrets=secrets
+        ),
     )
     account_id = created.account.id
     out: dict[str, Any] = {"id": account_id, "channel": args.channel, "name": created.account.name}
@@ -130,11 +135,41 @@ def cmd_channel_add(settings: Settings, args: argparse.Namespace) -> None:
             f'<script src="{settings.public_url}/widget.js" data-site="{account_id}" async></script>'
         )
         out["identity_secret"] = created.secrets["signing_secret"]
+    elif args.channel == "messenger":
+        # The operator gave the secrets; only where Meta must call (with their verify token) is new.
+        out["webhook_url"] = f"{settings.public_url}/webhooks/messenger/{account_id}"
+        out["page_id"] = config["page_id"]
     if args.json:
         print(json.dumps(out))
     else:
         for key, value in out.items():
             print(f"{key}: {value}")
+
+
+def _messenger_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    """A Messenger page's config and secrets: the app secret signs webhooks (``X-Hub-Signature-256``),
+    the verify token answers Meta's subscription handshake, the page token sends replies."""
+    page_id = args.page_id.strip()
+    if not page_id.isdigit():
+        raise UsageError("--page-id must be the page's numeric id")
+    for flag, value in (
+        ("--page-token", args.page_token),
+        ("--app-secret", args.app_secret),
+        ("--verify-token", args.verify_token),
+    ):
+        if not value.strip():
+            raise UsageError(f"{flag} must not be empty")
+    config: dict[str, Any] = {"page_id": page_id}
+    if args.graph_url:
+        if not args.graph_url.startswith(("http://", "https://")):
+            raise UsageError("--graph-url must be an http(s) URL")
+        config["graph_url"] = args.graph_url.rstrip("/")
+    secrets = {
+        "page_token": args.page_token.strip(),
+        "app_secret": args.app_secret.strip(),
+        "verify_token": args.verify_token.strip(),
+    }
+    return config, secrets
 
 
 def cmd_demo(settings: Settings, _: argparse.Namespace) -> None:
@@ -193,7 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
     webchat.add_argument("--name", required=True)
     webchat.add_argument("--origin", required=True)
     webchat.add_argument("--json", action="store_true")
-    for kind in (api, webchat):
+    messenger = add_kinds.add_parser("messenger", help="a Facebook page (Messenger webhooks)")
+    messenger.add_argument("--name", required=True)
+    messenger.add_argument("--page-id", required=True)
+    messenger.add_argument("--page-token", required=True)
+    messenger.add_argument("--app-secret", required=True)
+    messenger.add_argument("--verify-token", required=True)
+    messenger.add_argument("--graph-url")
+    messenger.add_argument("--json", action="store_true")
+    for kind in (api, webchat, messenger):
         kind.set_defaults(handler=cmd_channel_add)
     return parser
 
