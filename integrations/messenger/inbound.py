@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import mimetypes
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,9 @@ CHANNEL = "messenger"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 _MAX_ID_CHARS = 255
 _MAX_URL_CHARS = 2000
+_MAX_PAYLOAD_CHARS = 2000  # Meta caps developer payloads at 1,000 characters
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class WebhookBodyError(ValueError):
@@ -87,6 +90,8 @@ def parse_webhook(account_id: str, body: bytes, *, max_text_chars: int = 65_536)
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WebhookBodyError(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise WebhookBodyError("body is not valid JSON: nested too deeply") from None
     messages: list[InboundMessage] = []
     receipts: list[Receipt] = []
     ignored = 0
@@ -166,7 +171,7 @@ def _event(
         metadata: dict[str, Any] = {"page_id": page_id, "psid": psid}
         quick_reply = message.get("quick_reply")
         if isinstance(quick_reply, dict):
-            metadata["quick_reply_payload"] = _text(quick_reply.get("payload"))
+            metadata["quick_reply_payload"] = _clean(quick_reply.get("payload"), _MAX_PAYLOAD_CHARS)
         reply_to = message.get("reply_to")
         if isinstance(reply_to, dict) and _text(reply_to.get("mid")):
             metadata["reply_to_mid"] = _text(reply_to.get("mid"))
@@ -185,19 +190,19 @@ def _event(
         )
     postback = event.get("postback")
     if isinstance(postback, dict):
-        payload = _text(postback.get("payload"))
+        payload = _clean(postback.get("payload"), _MAX_PAYLOAD_CHARS)
         title = _clean(postback.get("title"), max_text_chars)
         mid = _text(postback.get("mid"))
         if not mid or len(mid) > _MAX_ID_CHARS:
             # Captures before Graph v11 carry no mid: the same tap retried has the same sender,
             # time and payload, so their digest is its stable key.
-            stamp = _text(event.get("timestamp"))
+            stamp = json.dumps(event.get("timestamp"), default=str)
             digest = hashlib.sha256(f"{sender_id}\x00{stamp}\x00{payload}".encode()).hexdigest()
             mid = f"postback:{digest[:40]}"
         metadata = {"page_id": page_id, "psid": psid, "postback_payload": payload}
         referral = postback.get("referral")
         if isinstance(referral, dict) and _text(referral.get("ref")):
-            metadata["referral_ref"] = _text(referral.get("ref"))
+            metadata["referral_ref"] = _clean(referral.get("ref"), _MAX_PAYLOAD_CHARS)
         return InboundMessage(
             channel=CHANNEL,
             account_id=account_id,
@@ -238,8 +243,8 @@ def _time(raw: Any) -> datetime | None:
         raw = int(raw.strip())
     if not isinstance(raw, int | float):
         return None
-    seconds = raw / 1000 if raw > 100_000_000_000 else raw
     try:
+        seconds = raw / 1000 if raw > 100_000_000_000 else raw
         when = datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
@@ -247,16 +252,24 @@ def _time(raw: Any) -> datetime | None:
 
 
 def _text(raw: Any) -> str:
-    """Ids arrive as strings or (in old captures) numbers; anything else is absent."""
+    """Ids arrive as strings or (in old captures) numbers; anything else is absent, and so is an id
+    the database could not store (a NUL, a lone surrogate): it could never be matched again."""
     if isinstance(raw, bool):
         return ""
     if isinstance(raw, str | int):
-        return str(raw).strip()
+        text = str(raw).strip()
+        return text if _storable(text) == text else ""
     return ""
+
+
+def _storable(text: str) -> str:
+    """``text`` without what PostgreSQL refuses in text and JSON: NUL, and unpaired surrogates
+    (JSON may escape them, ``"\\ud800"``; they become U+FFFD)."""
+    return _SURROGATE.sub("\ufffd", text.replace("\x00", ""))
 
 
 def _clean(raw: Any, max_chars: int) -> str:
     """Text as stored: no NUL (the database refuses it), at most ``max_chars`` characters."""
     if not isinstance(raw, str):
         return ""
-    return raw.replace("\x00", "")[:max_chars]
+    return _storable(raw)[:max_chars]

@@ -241,6 +241,22 @@ async def test_a_long_text_is_kept_whole(api: Api) -> None:
     assert message["text"] == text
 
 
+async def test_nul_surrogates_and_odd_numbers_are_stored_or_dropped_never_a_500(api: Api) -> None:
+    account = await add_page(api)
+    base = {"sender": {"id": "77"}, "recipient": {"id": PAGE}, "timestamp": 10**400}
+    events = [
+        {**base, "message": {"mid": "m_odd", "text": "a\x00b\ud800c", "quick_reply": {"payload": "\x00"}}},
+        {**base, "message": {"mid": "m_\x00", "text": "no storable id"}},
+        {**base, "sender": {"id": "\udc00"}, "message": {"mid": "m_2", "text": "no storable sender"}},
+    ]
+    body = json.dumps({"object": "page", "entry": [{"id": PAGE, "messaging": events}]}).encode()
+    response = await post(api.client, account, body)
+    assert response.status_code == 200, response.text
+    assert [m["text"] for m in await messages(api)] == ["ab\ufffdc"]
+    deep = b"[" * 100_000
+    assert_problem(await post(api.client, account, deep), 400, "invalid-webhook-body")
+
+
 async def test_the_same_delivery_posted_20_times_at_once_is_one_message(api: Api) -> None:
     account = await add_page(api)
     body = fixture("webhook_page_message_text_non_ascii_with_nlp__corprio.json")

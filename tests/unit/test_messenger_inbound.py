@@ -200,7 +200,9 @@ def test_unexpected_shapes_never_raise(body: bytes) -> None:
     assert parse(body).messages == ()
 
 
-@pytest.mark.parametrize("body", [b"", b"{", b'{"object": "page", "entry": [', b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "body", [b"", b"{", b'{"object": "page", "entry": [', b"\xff\xfe", b"[" * 200_000, b"1" * 5000]
+)
 def test_a_body_that_is_not_json_is_an_error_with_a_reason(body: bytes) -> None:
     with pytest.raises(WebhookBodyError, match="not valid JSON"):
         parse(body)
@@ -230,3 +232,21 @@ def test_signature_is_over_the_raw_bytes() -> None:
     assert not signature_ok("", raw, good)
     for header in (None, "", "sha256=", "sha1=" + good[7:], good[7:], "sha256=zz"):
         assert not signature_ok("test_app_secret", raw, header)
+
+
+def test_what_the_database_cannot_store_never_reaches_it() -> None:
+    """NUL and unpaired surrogates (valid JSON escapes) would make PostgreSQL refuse the row: a
+    message keeps its text without them; an id made of them is no id."""
+    base = {"sender": {"id": "7"}, "recipient": {"id": "9"}, "timestamp": 10**400}
+    body = envelope(
+        {**base, "message": {"mid": "m_ok", "text": "a\x00b\ud800c", "quick_reply": {"payload": "p\x00"}}},
+        {**base, "message": {"mid": "m_\x00", "text": "dropped"}},
+        {**base, "sender": {"id": "\udc00"}, "message": {"mid": "m_2", "text": "dropped"}},
+        {**base, "timestamp": float("nan"), "postback": {"payload": "\ud83d", "title": 5}},
+    )
+    ok, postback = parse(body).messages
+    assert (ok.text, ok.sent_at, ok.metadata["quick_reply_payload"]) == ("ab\ufffdc", None, "p")
+    assert (postback.text, postback.metadata["postback_payload"]) == ("\ufffd", "\ufffd")
+    for message in (ok, postback):
+        json.dumps(dict(message.metadata), ensure_ascii=False).encode()  # storable as UTF-8 JSON
+        message.text.encode()
