@@ -32,7 +32,7 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 from sqlmodel import col, select
 
-from app.db.models import Message, utcnow
+from app.db.models import Identity, Message, utcnow
 from app.domain.channels.accounts import account_config
 from app.domain.inbox.schemas import message_out, to_builtins
 from app.domain.realtime.writer import Transaction, Writer
@@ -327,3 +327,63 @@ async def queued_message_ids(
     async with writer.sessionmaker() as session:
         rows = await session.execute(query.order_by(col(Message.id)).limit(limit))
         return [int(row[0]) for row in rows]
+
+
+# ------------------------------------------------------------------------------------------------
+# receipts from the platform
+# ------------------------------------------------------------------------------------------------
+# What each receipt may move a message on from: a receipt never moves a status back, never
+# revives a failed message, and cannot be for one we have not sent yet.
+_RECEIPT_FROM = {"delivered": ("sent",), "read": ("sent", "delivered")}
+
+
+async def do_apply_receipt(
+    writer: Writer,
+    *,
+    account_id: str,
+    channel: str,
+    sender_external_id: str,
+    kind: str,
+    watermark: datetime,
+) -> int:
+    """A platform says the customer got (or read) everything we sent them up to ``watermark``.
+
+    Our outbound messages to that identity through that account, sent by then, move on to
+    ``kind`` (``delivered`` or ``read``), each with a ``message.updated`` event so open consoles
+    show it. Returns how many changed; a repeated receipt changes nothing.
+    """
+    if kind not in _RECEIPT_FROM:
+        raise ValueError(f"unknown receipt kind {kind!r}")
+    account_uuid = uuid.UUID(account_id)
+
+    async def work(tx: Transaction) -> int:
+        identity_id = (
+            await tx.session.execute(
+                select(col(Identity.id)).where(
+                    col(Identity.channel) == channel, col(Identity.external_id) == sender_external_id
+                )
+            )
+        ).scalar_one_or_none()
+        if identity_id is None:
+            return 0
+        rows = await tx.session.execute(
+            select(Message)
+            .where(
+                col(Message.identity_id) == identity_id,
+                col(Message.channel_account_id) == account_uuid,
+                col(Message.direction) == "out",
+                col(Message.delivery_status).in_(_RECEIPT_FROM[kind]),
+                col(Message.created_at) <= watermark,
+            )
+            .order_by(col(Message.id))
+            .with_for_update()
+        )
+        changed = 0
+        for message in rows.scalars():
+            message.delivery_status = kind
+            message.updated_at = utcnow()
+            _emit_update(tx, message)
+            changed += 1
+        return changed
+
+    return await writer.run(work)

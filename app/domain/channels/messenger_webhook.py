@@ -15,6 +15,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from app.domain.channels.accounts import cached_account
+from app.domain.channels.delivery import do_apply_receipt
 from app.domain.inbox.actions import do_ingest
 from app.domain.system.services import Services
 from app.lib.errors import DomainError, ForbiddenError, NotFoundError
@@ -93,14 +94,17 @@ async def messenger_events(
         raise InvalidWebhookBodyError(str(exc)) from None
     for message in parsed.messages:
         await do_ingest(services.writer, message)
-    if parsed.receipts or parsed.ignored:
-        # Delivery/read watermarks are not applied to our outbound messages yet (no Send API).
-        log.info(
-            "messenger account %s: %d receipts and %d other events acknowledged",
-            account.id,
-            len(parsed.receipts),
-            parsed.ignored,
+    for receipt in parsed.receipts:
+        await do_apply_receipt(
+            services.writer,
+            account_id=str(account.id),
+            channel="messenger",
+            sender_external_id=receipt.sender_external_id,
+            kind=receipt.kind,
+            watermark=receipt.watermark,
         )
+    if parsed.ignored:
+        log.info("messenger account %s: %d other events acknowledged", account.id, parsed.ignored)
     return Response(content="EVENT_RECEIVED", media_type=MediaType.TEXT, status_code=200)
 
 
