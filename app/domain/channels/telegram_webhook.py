@@ -1,0 +1,106 @@
+"""Telegram's webhook (API.md "Webhooks"): one update per POST, from the account's bot.
+
+Telegram retries any non-2xx answer "a reasonable amount of times", so only requests that are not
+Telegram's (a wrong secret, a body that is not JSON) get a 4xx. Everything Telegram may send is
+acknowledged with 200: a message once stored (a retry of it is stored once, keyed by the bot and
+``update_id``), an update the inbox has no use for (a group chat, a button press) after a log line,
+and an update the parser cannot read after a log line with its ``update_id`` — answering that one
+with an error would only bring the same poison update back until Telegram gives up.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from litestar import Request, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+
+from app.domain.channels.accounts import cached_account
+from app.domain.inbox.actions import do_ingest
+from app.domain.system.services import Services
+from app.lib.errors import DomainError, ForbiddenError, NotFoundError
+from app.lib.secrets import same_secret
+from integrations.telegram import (
+    BOT_TOKEN_KEY,
+    CHANNEL,
+    SECRET_HEADER,
+    IgnoredUpdate,
+    UnreadableUpdateError,
+    UpdateJSONError,
+    bot_id_from_token,
+    parse_update,
+    webhook_secret,
+)
+
+log = logging.getLogger(__name__)
+
+
+class InvalidUpdateError(DomainError):
+    """The body is not JSON (or not an object): no Telegram server sent it."""
+
+    status_code = 400
+    type_slug = "invalid-update"
+    title = "Not a Telegram update"
+
+
+class UpdateAck(msgspec.Struct, omit_defaults=True):
+    """What we answer Telegram (which reads only the status); the fields help people debugging."""
+
+    ok: bool
+    message_id: int | None = None
+    duplicate: bool | None = None
+    """Set with ``message_id``: whether this update had been stored before (a retry)."""
+    ignored: str | None = None
+    """Why nothing was stored, when nothing was."""
+
+
+@post(
+    "/webhooks/telegram/{account_id:str}",
+    status_code=200,
+    tags=["webhooks"],
+    summary="An update from the account's Telegram bot; retries of an update_id are stored once",
+)
+async def telegram_webhook(
+    request: Request,  # type: ignore[type-arg]
+    services: NamedDependency[Services],
+    account_id: FromPath[str],
+) -> UpdateAck:
+    writer, settings = services.writer, services.settings
+    account = await cached_account(writer, account_id)
+    if account is None or account.channel != CHANNEL:
+        raise NotFoundError("no such Telegram account", type_slug="account-not-found")
+    expected = webhook_secret(account.secrets)
+    given = request.headers.get(SECRET_HEADER, "")
+    if not given or not expected or not same_secret(given, expected):
+        raise ForbiddenError(
+            f"the {SECRET_HEADER} header is missing or wrong", type_slug="bad-webhook-secret"
+        )
+    body = await request.body()
+    try:
+        parsed = parse_update(
+            account.id,
+            body,
+            bot_id=bot_id_from_token(account.secrets.get(BOT_TOKEN_KEY)),
+            default_region=settings.default_phone_region,
+            max_text_chars=settings.max_text_chars,
+        )
+    except UpdateJSONError as exc:
+        raise InvalidUpdateError(str(exc)) from None
+    except UnreadableUpdateError as exc:
+        log.warning(
+            "telegram account %s: update %s could not be read (%s); acknowledged and dropped",
+            account.id,
+            exc.update_id,
+            exc.error,
+        )
+        return UpdateAck(ok=True, ignored="unreadable update")
+    if isinstance(parsed, IgnoredUpdate):
+        log.info("telegram account %s: update %s ignored (%s)", account.id, parsed.update_id, parsed.reason)
+        return UpdateAck(ok=True, ignored=parsed.reason)
+    result = await do_ingest(writer, parsed)
+    return UpdateAck(ok=True, message_id=result.message_id, duplicate=result.duplicate)
+
+
+route_handlers = [telegram_webhook]
