@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -32,6 +32,7 @@ from integrations.identifiers import InvalidIdentifierError, normalize_phone
 from integrations.types import ContactClaim, InboundAttachment, InboundMessage, InboundSender
 
 CHANNEL = "telegram"
+EARLIEST_SENT_AT = datetime(2000, 1, 1, tzinfo=UTC)
 UNKNOWN_BOT_ID = "0"
 """Stands for the bot in dedupe keys when the account has no token stored (bot ids are positive)."""
 
@@ -86,6 +87,8 @@ def parse_update(
         data = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise UpdateJSONError(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise UpdateJSONError("body is nested too deeply") from None
     if not isinstance(data, dict):
         raise UpdateJSONError("body is not a JSON object")
     raw_id = data.get("update_id")
@@ -164,7 +167,9 @@ def _to_inbound(
         metadata["edited"] = True
         if message.edit_date is not None:
             telegram_meta["edit_date"] = message.edit_date.isoformat()
-    sent_at: datetime = (message.edit_date if edited else None) or message.date
+    sent_at: datetime | None = (message.edit_date if edited else None) or message.date
+    if sent_at is not None and sent_at < EARLIEST_SENT_AT:  # a clock that cannot be right: use ours
+        sent_at = None
     return InboundMessage(
         channel=CHANNEL,
         account_id=account_id,

@@ -262,3 +262,24 @@ async def test_a_group_chat_update_is_acknowledged_and_ignored(
 async def test_the_webhook_is_in_the_openapi_document(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/schema/openapi.json")).json()["paths"]
     assert "post" in paths["/webhooks/telegram/{account_id}"]
+
+
+async def test_unexpected_shapes_with_a_valid_secret_never_500(api: Api, bot: Bot) -> None:
+    huge = 10**20  # beyond any 64-bit column: ids must travel as text, not as numbers
+    update = text_update(huge, "big numbers", user_id=huge)
+    update["message"]["message_id"] = huge
+    bodies: list[bytes | dict[str, Any]] = [
+        update,
+        {"update_id": 9, "message": {"message_id": 1}},
+        {"update_id": "nine", "message": update["message"]},
+        {"update_id": 10, "message": {**update["message"], "date": 10**20}},
+        {"update_id": 11, "message": {**update["message"], "from": "someone"}},
+        b"[" * 100_000,
+    ]
+    codes = [(await bot.post(body)).status_code for body in bodies]
+    assert codes == [200, 200, 200, 200, 200, 400]
+    [thread] = await threads(api)
+    [message] = await api.timeline(thread["id"])
+    assert message["text"] == "big numbers"
+    contact = await api.get(f"/api/v1/contacts/{thread['contact']['id']}")
+    assert ("telegram", str(huge)) in {(i["channel"], i["external_id"]) for i in contact["identities"]}

@@ -325,7 +325,9 @@ def test_webhook_secret_prefers_the_dedicated_one() -> None:
     assert webhook_secret({}) == ""
 
 
-@pytest.mark.parametrize("body", [b"", b'{"update_id": 1, "message": {', b"\xff\xfe", b"[1, 2]", b'"x"'])
+@pytest.mark.parametrize(
+    "body", [b"", b'{"update_id": 1, "message": {', b"\xff\xfe", b"[1, 2]", b'"x"', b"[" * 100_000]
+)
 def test_bodies_that_are_not_json_objects(body: bytes) -> None:
     with pytest.raises(UpdateJSONError):
         parse(body)
@@ -338,6 +340,7 @@ def test_bodies_that_are_not_json_objects(body: bytes) -> None:
         {"update_id": 5, "message": {"message_id": 1}},
         {"update_id": "five"},
         {"update_id": 5, "message": {**private_text()["message"], "date": "yesterday"}},
+        {"update_id": 5, "message": {**private_text()["message"], "date": 10**20}},
     ],
 )
 def test_objects_of_unexpected_shapes_are_unreadable_never_a_crash(data: dict[str, Any]) -> None:
@@ -347,3 +350,7 @@ def test_objects_of_unexpected_shapes_are_unreadable_never_a_crash(data: dict[st
 
 def test_an_update_with_no_known_kind_is_ignored() -> None:
     assert parse({"update_id": 9}) == IgnoredUpdate(9, "unknown update")
+
+
+def test_a_date_before_2000_is_left_to_the_receiving_clock() -> None:
+    assert message(private_text(date=0)).sent_at is None
