@@ -214,7 +214,7 @@ async def test_account_must_be_an_enabled_telegram_account(api: Api, bot: Bot) -
 
 @pytest.mark.parametrize("body", [b'{"update_id": 892252934, "message": {"message_id"', b"", b"[]"])
 async def test_a_body_that_is_not_a_json_object_is_a_400(api: Api, bot: Bot, body: bytes) -> None:
-    assert_problem(await bot.post(body), 400, "invalid-update")
+    assert_problem(await bot.post(body), 400, "invalid-webhook-body")
     assert await threads(api) == []
 
 

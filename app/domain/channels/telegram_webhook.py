@@ -41,8 +41,8 @@ class InvalidUpdateError(DomainError):
     """The body is not JSON (or not an object): no Telegram server sent it."""
 
     status_code = 400
-    type_slug = "invalid-update"
-    title = "Not a Telegram update"
+    type_slug = "invalid-webhook-body"
+    title = "Invalid webhook body"
 
 
 class UpdateAck(msgspec.Struct, omit_defaults=True):
