@@ -59,6 +59,7 @@ from app.lib.assets import STATIC_DIR, STATIC_PREFIX, TEMPLATES_DIR, AssetManife
 from app.lib.problems import exception_handlers, http_error_handler
 from app.settings import Settings
 from integrations.custom import CustomChannelAdapter
+from integrations.messenger import MessengerAdapter
 from integrations.registry import AdapterRegistry
 
 # Routes whose callers are not agents: they authenticate in the handler (account tokens,
@@ -116,7 +117,7 @@ def configure(settings: Settings) -> None:
 
 def default_registry() -> AdapterRegistry:
     """The adapters a real process sends through."""
-    return AdapterRegistry([CustomChannelAdapter()])
+    return AdapterRegistry([CustomChannelAdapter(), MessengerAdapter()])
 
 
 def channels_backend(settings: Settings) -> ChannelsBackend:

@@ -102,6 +102,9 @@ class OutboundMessage:
     html: str | None = None
     idempotency_key: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    last_inbound_at: datetime | None = None
+    """When the recipient last wrote to us through this identity (the ``DeliveryContext`` time):
+    channels with reply windows (Messenger's 24 hours / 7 days) decide at send time how to send."""
 
 
 @dataclass(frozen=True, slots=True)

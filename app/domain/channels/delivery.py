@@ -30,6 +30,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from app.db.models import Identity, Message, utcnow
@@ -198,6 +199,14 @@ async def _claim(writer: Writer, message_id: int) -> _Claim | None:
         message.delivery_attempts += 1
         message.updated_at = utcnow()
         assert message.id is not None
+        # When the recipient last wrote: reply windows (Messenger's) are checked again at send time.
+        last_inbound_at = (
+            await tx.session.execute(
+                select(func.max(col(Message.created_at))).where(
+                    col(Message.identity_id) == message.identity_id, col(Message.direction) == "in"
+                )
+            )
+        ).scalar_one_or_none()
         outbound = OutboundMessage(
             message_id=message.id,
             thread_id=message.thread_id,
@@ -208,6 +217,7 @@ async def _claim(writer: Writer, message_id: int) -> _Claim | None:
             html=message.html,
             idempotency_key=f"onethread-message-{message.id}",
             metadata=dict(message.meta or {}),
+            last_inbound_at=last_inbound_at,
         )
         return _Claim(account=account, outbound=outbound, attempt=message.delivery_attempts)
 

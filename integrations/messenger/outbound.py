@@ -1,0 +1,167 @@
+"""Deliver replies on Messenger through Meta's Send API (channels.md §2.5).
+
+One reply is one or more ``POST {graph_url}/me/messages`` with the page's access token as an
+``Authorization: Bearer`` header (Graph takes OAuth 2.0 bearer tokens there as well as in the
+``access_token`` parameter; a header keeps the token out of URLs, which proxies and httpx's own
+request logging would otherwise record)::
+
+    {"recipient": {"id": "<psid>"}, "messaging_type": "RESPONSE", "message": {"text": "..."}}
+
+Meta only lets a page message a person inside windows that open when the person writes: 24 hours
+for anything, then up to 7 days for a reply a person typed, sent with ``messaging_type:
+MESSAGE_TAG`` and ``tag: HUMAN_AGENT``. ``unavailable_reason`` refuses a reply outside them before
+it is stored, so the agent can pick another channel instead of watching it fail.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import httpx
+
+from integrations.base import (
+    Capabilities,
+    ChannelAdapter,
+    DeliveryContext,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+from integrations.messenger.inbound import CHANNEL
+from integrations.text import N_
+from integrations.types import AccountConfig, OutboundMessage, SendResult
+
+DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
+MAX_TEXT_CHARS = 2000
+STANDARD_WINDOW = timedelta(hours=24)
+HUMAN_AGENT_WINDOW = timedelta(days=7)
+RETRYABLE_CODES = frozenset({1, 2, 4, 17, 32, 613})
+"""Graph's "unknown/temporary error", "service unavailable" and the rate limits (app, user, page,
+calls per time): the same request can succeed later. Any other code (10 outside the window, 100
+bad parameter, 200 permissions, 551 person unavailable, 190 token) will fail the same way again."""
+MAX_REASON_CHARS = 300
+
+WINDOW_CLOSED = N_(
+    "Messenger's 24-hour window has closed and the 7-day human agent window too; "
+    "the customer has to write first"
+)
+BOT_WINDOW_CLOSED = N_(
+    "Messenger's 24-hour window has closed; only a person may reply now, with the human agent tag"
+)
+
+
+def _aware(moment: datetime) -> datetime:
+    """Times read back from SQLite are naive; every time OneThread stores is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def window_tag(last_inbound_at: datetime | None, now: datetime) -> str | None:
+    """``None`` inside the 24-hour window, ``"HUMAN_AGENT"`` inside the 7-day one, else ``"closed"``.
+
+    With no known last message (an old row, a reply the app routed without one) we send as a
+    response and let Graph answer (#10) if the window turns out closed.
+    """
+    if last_inbound_at is None:
+        return None
+    age = _aware(now) - _aware(last_inbound_at)
+    if age <= STANDARD_WINDOW:
+        return None
+    if age <= HUMAN_AGENT_WINDOW:
+        return "HUMAN_AGENT"
+    return "closed"
+
+
+def split_text(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
+    """Pieces of at most ``limit`` characters, cut at the last line break or space where there is one."""
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = max(rest.rfind("\n", 0, limit), rest.rfind(" ", 0, limit))
+        if cut <= 0:
+            pieces.append(rest[:limit])
+            rest = rest[limit:]
+        else:
+            pieces.append(rest[:cut])
+            rest = rest[cut + 1 :]  # the space or line break cut at is not sent
+    pieces.append(rest)
+    return pieces
+
+
+class MessengerAdapter(ChannelAdapter):
+    """Sends text replies as the page through the Send API; long texts go as several messages."""
+
+    channel: ClassVar[str] = CHANNEL  # type: ignore[misc]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    max_text_length: ClassVar[int | None] = MAX_TEXT_CHARS
+
+    def __init__(self, client: httpx.AsyncClient | None = None, timeout: float = 10.0) -> None:
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+
+    def unavailable_reason(self, account: AccountConfig, context: DeliveryContext) -> str | None:
+        if not account.secrets.get("page_token"):
+            return N_("this Messenger page has no page access token, so replies cannot be sent")
+        tag = window_tag(context.last_inbound_at, context.now)
+        if tag == "closed":
+            return WINDOW_CLOSED
+        if tag == "HUMAN_AGENT" and not context.sender_is_person:
+            return BOT_WINDOW_CLOSED
+        return None
+
+    async def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
+        token = account.secrets.get("page_token")
+        if not token:
+            raise PermanentDeliveryError("this Messenger page has no page access token")
+        tag = window_tag(message.last_inbound_at, datetime.now(UTC))
+        if tag == "closed":
+            # The reply waited in the queue (retries, an outage) until the 7-day window shut.
+            raise PermanentDeliveryError(WINDOW_CLOSED)
+        psid = message.recipient_id.rpartition(":")[2]
+        url = str(account.config.get("graph_url") or DEFAULT_GRAPH_URL).rstrip("/") + "/me/messages"
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": "OneThread"}
+        message_id: str | None = None
+        for piece in split_text(message.text):
+            body: dict[str, Any] = {"recipient": {"id": psid}, "message": {"text": piece}}
+            if tag == "HUMAN_AGENT":
+                body |= {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+            else:
+                body["messaging_type"] = "RESPONSE"
+            message_id = await self._post(url, headers, body)
+        # The last piece's id stands for the reply (a failed later piece resends the earlier ones:
+        # the delivery job retries whole messages).
+        return SendResult(external_id=message_id)
+
+    async def _post(self, url: str, headers: dict[str, str], body: dict[str, Any]) -> str | None:
+        try:
+            response = await self._client.post(url, json=body, headers=headers)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise PermanentDeliveryError(f"the Graph URL cannot be used: {type(exc).__name__}") from exc
+        except httpx.HTTPError as exc:
+            raise RetryableDeliveryError(f"Graph API unreachable: {type(exc).__name__}") from exc
+        payload = _json(response)
+        if response.is_success:
+            sent_id = payload.get("message_id")
+            return sent_id if isinstance(sent_id, str) else None
+        error = payload.get("error")
+        if not isinstance(error, dict):
+            error = {}
+        code = error.get("code")
+        detail = " ".join(str(error.get("message") or "").split())[:MAX_REASON_CHARS]
+        reason = f"Messenger answered {response.status_code}"
+        if code is not None:
+            reason += f" (code {code})"
+        if detail:
+            reason += f": {detail}"
+        if response.status_code >= 500 or code in RETRYABLE_CODES:
+            raise RetryableDeliveryError(reason)
+        raise PermanentDeliveryError(reason)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}

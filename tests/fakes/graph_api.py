@@ -1,0 +1,80 @@
+"""A local stand-in for Meta's Send API: a real HTTP server on 127.0.0.1 answering like Graph.
+
+Built on ``CallbackServer`` (same socket-level HTTP, same recording of every request's raw bytes),
+with Graph's answers instead of the callback receiver's: ``{"recipient_id", "message_id"}`` for a
+send, or Graph's error envelope when scripted with ``fail_next``::
+
+    async with GraphApi() as graph:
+        graph.fail_next(613, "Calls to this api have exceeded the rate limit.", status=400)
+        ...  # the account's config: {"graph_url": graph.url}
+        [request] = await graph.wait_for(1)
+        request.json()["message"]["text"]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from tests.fakes.callback_server import CallbackServer, RecordedRequest, Reply, _response
+
+
+class GraphApi(CallbackServer):
+    """Records ``POST /v21.0/me/messages`` calls; answers with Meta's success or error bodies."""
+
+    def __init__(self) -> None:
+        super().__init__(path="/v21.0")
+
+    @property
+    def sends(self) -> list[dict[str, Any]]:
+        """The JSON body of every request received, in order."""
+        return [request.json() for request in self.requests]
+
+    def fail_next(
+        self, code: int, message: str, *, status: int = 400, subcode: int | None = None, count: int = 1
+    ) -> None:
+        """The next ``count`` requests get Graph's error envelope with this code and HTTP status."""
+        error: dict[str, Any] = {
+            "message": message,
+            "type": "OAuthException",
+            "code": code,
+            "fbtrace_id": "AbCdEfGhIjK",
+        }
+        if subcode is not None:
+            error["error_subcode"] = subcode
+        self.answer_next(status, count=count, body=json.dumps({"error": error}).encode())
+
+    @staticmethod
+    def _success(request: RecordedRequest, number: int) -> Reply:
+        try:
+            recipient = str(request.json()["recipient"]["id"])
+        except (ValueError, KeyError, TypeError):
+            recipient = ""
+        body = {"recipient_id": recipient, "message_id": f"m_graph-{number}"}
+        return Reply(200, {}, json.dumps(body).encode())
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # CallbackServer's loop, with a Graph success body for every request not scripted.
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            request = await self._read_request(reader)
+            if request is None:
+                return
+            reply = self._script.popleft() if self._script else None
+            async with self._arrived:
+                self.requests.append(request)
+                self._arrived.notify_all()
+                number = len(self.requests)
+            writer.write(_response(reply or self._success(request, number)))
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            self._handlers.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
