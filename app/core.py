@@ -61,6 +61,7 @@ from app.settings import Settings
 from integrations.custom import CustomChannelAdapter
 from integrations.messenger import MessengerAdapter
 from integrations.registry import AdapterRegistry
+from integrations.telegram import TelegramAdapter
 
 # Routes whose callers are not agents: they authenticate in the handler (account tokens,
 # signatures) or not at all, so the agent-token lookup is skipped for them.
@@ -117,7 +118,7 @@ def configure(settings: Settings) -> None:
 
 def default_registry() -> AdapterRegistry:
     """The adapters a real process sends through."""
-    return AdapterRegistry([CustomChannelAdapter(), MessengerAdapter()])
+    return AdapterRegistry([CustomChannelAdapter(), MessengerAdapter(), TelegramAdapter()])
 
 
 def channels_backend(settings: Settings) -> ChannelsBackend:

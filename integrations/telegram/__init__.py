@@ -8,6 +8,9 @@ An account's secrets: ``bot_token`` (the token BotFather gave; its number before
 bot id in dedupe keys) and ``webhook_secret`` (the ``secret_token`` given to ``setWebhook``). An
 account without a ``webhook_secret`` uses its ``signing_secret``, which every account gets and
 which fits Telegram's rule for secret tokens (1 to 256 of ``A-Z a-z 0-9 _ -``).
+
+Outbound: ``TelegramAdapter`` sends replies with ``sendMessage`` through the Bot API at the
+account's ``api_url`` (config; Telegram's own by default), split at Telegram's 4096-character limit.
 """
 
 from collections.abc import Mapping
@@ -20,6 +23,7 @@ from integrations.telegram.inbound import (
     bot_id_from_token,
     parse_update,
 )
+from integrations.telegram.outbound import TelegramAdapter, make_bot, split_text
 
 # Names of a header and of keys in the account's secrets, not secrets themselves:
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105
@@ -38,9 +42,12 @@ __all__ = [
     "SECRET_HEADER",
     "WEBHOOK_SECRET_KEY",
     "IgnoredUpdate",
+    "TelegramAdapter",
     "UnreadableUpdateError",
     "UpdateJSONError",
     "bot_id_from_token",
+    "make_bot",
     "parse_update",
+    "split_text",
     "webhook_secret",
 ]

@@ -1,0 +1,188 @@
+"""Deliver replies on Telegram: ``sendMessage`` to the customer's private chat with the account's bot.
+
+python-telegram-bot's ``telegram.Bot`` does the HTTP and turns Telegram's answers into exceptions;
+this module only maps them onto the delivery job's retry rules. A customer who writes to a bot in a
+private chat has a chat id equal to their user id, which is the identity's external id inbound
+stored, so no chat lookup is needed.
+
+Telegram refuses texts longer than 4096 characters (counted in UTF-16 code units, as its API does),
+so a longer reply goes out as several messages split on paragraph, line or word boundaries; the
+first message's id becomes the reply's external id. When a later part fails retryably, the retry
+sends every part again: Telegram has no idempotency key, and a repeated part is better than a
+missing one.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import timedelta
+from typing import ClassVar
+
+from telegram import Bot
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+from integrations.base import (
+    Capabilities,
+    ChannelAdapter,
+    DeliveryContext,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+from integrations.telegram.inbound import CHANNEL
+from integrations.text import N_
+from integrations.types import AccountConfig, OutboundMessage, SendResult
+
+MAX_MESSAGE_LENGTH = 4096
+"""Telegram's limit for one message's text, in UTF-16 code units after entity parsing."""
+DEFAULT_API_URL = "https://api.telegram.org"
+BOUNDARIES = ("\n\n", "\n", " ")
+"""Where a long text is preferably cut, best first: between paragraphs, lines, words."""
+
+
+def utf16_length(text: str) -> int:
+    """The length Telegram counts: characters outside the BMP (most emoji) count twice."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fitting_prefix(text: str, limit: int) -> int:
+    """How many characters from the start of ``text`` fit in ``limit`` UTF-16 code units."""
+    used = 0
+    for index, char in enumerate(text):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > limit:
+            return index
+    return len(text)
+
+
+def _boundary(window: str, fits: int) -> tuple[int, int]:
+    """Where to cut ``window`` and how many break characters to drop there.
+
+    The best kind of break in the second half wins (a paragraph break early on would leave a short
+    message and many more to follow); failing that, the best kind anywhere; failing that, a hard cut.
+    """
+    for earliest in (fits // 2, 1):
+        for boundary in BOUNDARIES:
+            found = window.rfind(boundary)
+            if found >= max(earliest, 1):
+                return found, len(boundary)
+    return fits, 0
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
+    """Split ``text`` into parts Telegram accepts, cutting at the last paragraph break, else line
+    break, else space before the limit (see ``_boundary``), and mid-word only when a single word is
+    longer than it.
+
+    The whitespace at a cut is dropped (a part never starts or ends with the break it was cut at);
+    everything else is kept, so joining the parts with their breaks gives the text back.
+    """
+    parts: list[str] = []
+    rest = text
+    while utf16_length(rest) > limit:
+        fits = _fitting_prefix(rest, limit)
+        window = rest[: fits + 1]  # a break right after the last fitting character still counts
+        cut, skip = _boundary(window, fits)
+        part = rest[:cut]
+        if part.strip():
+            parts.append(part)
+        rest = rest[cut + skip :]
+    if rest.strip() or not parts:
+        parts.append(rest)
+    return parts
+
+
+def api_base_url(account: AccountConfig) -> str:
+    """The Bot API root for this account: its ``api_url`` (a local Bot API server, a test fake)
+    or Telegram's own."""
+    return str(account.config.get("api_url") or DEFAULT_API_URL).rstrip("/")
+
+
+def make_bot(token: str, api_url: str) -> Bot:
+    """A PTB ``Bot`` talking to ``{api_url}/bot<token>/<method>``."""
+    return Bot(token, base_url=f"{api_url.rstrip('/')}/bot")
+
+
+def _retry_after_seconds(exc: RetryAfter) -> float:
+    """PTB 22 gives ``retry_after`` as seconds with a deprecation warning, later as a ``timedelta``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: int | float | timedelta = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class TelegramAdapter(ChannelAdapter):
+    """Sends a reply as one or more ``sendMessage`` calls to the customer's chat with the bot.
+
+    Telegram's ``429`` (``RetryAfter``), timeouts and network errors are retried by the delivery
+    job (after Telegram's ``retry_after`` where it gives one); ``403`` (the customer blocked the
+    bot), ``400`` (the chat does not exist, the text is refused) and a rejected token fail the
+    message with Telegram's reason.
+    """
+
+    channel: ClassVar[str] = CHANNEL  # type: ignore[misc]
+    capabilities: ClassVar[Capabilities] = Capabilities(text=True)
+    max_text_length: ClassVar[int | None] = MAX_MESSAGE_LENGTH
+
+    def __init__(self) -> None:
+        self._bots: dict[tuple[str, str], Bot] = {}
+
+    def unavailable_reason(self, account: AccountConfig, context: DeliveryContext) -> str | None:
+        if not account.secrets.get("bot_token"):
+            return N_("this Telegram channel has no bot token, so replies cannot be delivered")
+        return None
+
+    def _bot(self, account: AccountConfig) -> Bot:
+        token = account.secrets.get("bot_token", "")
+        if not token:
+            raise PermanentDeliveryError(N_("this Telegram channel has no bot token"))
+        key = (token, api_base_url(account))
+        bot = self._bots.get(key)
+        if bot is None:
+            bot = self._bots[key] = make_bot(*key)
+        return bot
+
+    async def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
+        bot = self._bot(account)
+        chat_id = message.recipient_id.strip()
+        if not chat_id.lstrip("-").isdigit():
+            raise PermanentDeliveryError(N_("the customer has no Telegram chat with this bot"))
+        first_id: str | None = None
+        for part in split_text(message.text):
+            try:
+                sent = await bot.send_message(chat_id=int(chat_id), text=part)
+            except RetryAfter as exc:
+                raise RetryableDeliveryError(
+                    N_("Telegram asks to slow down"), retry_after=_retry_after_seconds(exc)
+                ) from exc
+            except Forbidden as exc:
+                raise PermanentDeliveryError(
+                    N_("Telegram refused the message (the customer may have blocked the bot)")
+                    + f": {exc.message}"
+                ) from exc
+            except BadRequest as exc:
+                raise PermanentDeliveryError(N_("Telegram refused the message") + f": {exc.message}") from exc
+            except InvalidToken as exc:
+                raise PermanentDeliveryError(N_("Telegram does not accept this channel's bot token")) from exc
+            except (TimedOut, NetworkError) as exc:
+                raise RetryableDeliveryError(
+                    N_("Telegram could not be reached") + f": {exc.message}"
+                ) from exc
+            except TelegramError as exc:
+                raise PermanentDeliveryError(N_("Telegram refused the message") + f": {exc.message}") from exc
+            if first_id is None:
+                first_id = str(sent.message_id)
+        return SendResult(external_id=first_id)
+
+    async def aclose(self) -> None:
+        bots, self._bots = list(self._bots.values()), {}
+        for bot in bots:
+            await bot.request.shutdown()

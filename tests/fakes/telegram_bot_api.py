@@ -1,0 +1,161 @@
+"""A local stand-in for Telegram's Bot API: a real HTTP server on 127.0.0.1 answering like Telegram.
+
+The code under test uses python-telegram-bot's real ``telegram.Bot`` pointed at ``server.url``
+(the account's ``api_url``), so requests, form encoding, status codes and PTB's error mapping are
+all real. Every call is recorded; ``rate_limit`` and ``block`` script Telegram's refusals.
+
+    async with TelegramBotAPI() as server:
+        server.rate_limit(retry_after=1)             # the next call: 429 with parameters.retry_after
+        server.block()                               # the one after: 403, blocked by the user
+        ...
+        [call] = await server.wait_for_calls("sendMessage", 1)
+        call.params["text"]
+
+Answers not scripted: ``sendMessage`` → ``{"ok": true, "result": <Message>}`` with increasing
+message ids; ``setWebhook``/``deleteWebhook`` → ``true``; ``getMe`` → the bot; anything else → 404
+``Not Found`` as Telegram answers unknown methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from tests.fakes.callback_server import CallbackServer, RecordedRequest, Reply, _response
+
+BLOCKED = "Forbidden: bot was blocked by the user"
+
+
+@dataclass(frozen=True)
+class BotCall:
+    """One Bot API call: the token and method from the path, the parameters as sent."""
+
+    token: str
+    method: str
+    params: dict[str, str]
+    received_at: float
+
+
+def _parse(request: RecordedRequest) -> BotCall | None:
+    prefix = "/bot"
+    path = request.path.split("?", 1)[0]
+    if not path.startswith(prefix) or "/" not in path[len(prefix) :]:
+        return None
+    token, method = path[len(prefix) :].split("/", 1)
+    content_type = request.headers.get("content-type", "")
+    params: dict[str, str]
+    if "json" in content_type:
+        params = {
+            k: v if isinstance(v, str) else json.dumps(v)
+            for k, v in json.loads(request.body or b"{}").items()
+        }
+    else:
+        params = dict(parse_qsl(request.body.decode(), keep_blank_values=True))
+    return BotCall(token, method, params, request.received_at)
+
+
+def _ok(result: Any) -> Reply:
+    return Reply(200, {}, json.dumps({"ok": True, "result": result}).encode())
+
+
+def _error(status: int, description: str, **parameters: Any) -> Reply:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return Reply(status, {}, json.dumps(body).encode())
+
+
+class TelegramBotAPI(CallbackServer):
+    """Answers ``POST /bot<token>/<method>`` like Telegram; records every call in ``calls``."""
+
+    def __init__(self) -> None:
+        super().__init__(path="")
+        self.calls: list[BotCall] = []
+        self._message_ids = itertools.count(1001)
+
+    async def __aenter__(self) -> TelegramBotAPI:
+        await self.start()
+        return self
+
+    # -- scripting ------------------------------------------------------------------------------
+    def rate_limit(self, retry_after: int = 1, *, count: int = 1) -> None:
+        """The next ``count`` calls get Telegram's flood-control answer."""
+        for _ in range(count):
+            self._script.append(
+                _error(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
+            )
+
+    def block(self, *, count: int = 1) -> None:
+        """The next ``count`` calls get the answer for a user who blocked the bot."""
+        for _ in range(count):
+            self._script.append(_error(403, BLOCKED))
+
+    def refuse(self, description: str = "Bad Request: chat not found", *, count: int = 1) -> None:
+        """The next ``count`` calls get a ``400`` with ``description``."""
+        for _ in range(count):
+            self._script.append(_error(400, description))
+
+    # -- inspection -------------------------------------------------------------------------------
+    def calls_to(self, method: str) -> list[BotCall]:
+        return [call for call in self.calls if call.method == method]
+
+    async def wait_for_calls(self, method: str, count: int, within: float = 10.0) -> list[BotCall]:
+        """Wait until at least ``count`` calls of ``method`` arrived; return them all."""
+        async with asyncio.timeout(within), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.calls_to(method)) >= count)
+        return self.calls_to(method)
+
+    # -- Telegram's answers -------------------------------------------------------------------------
+    def _answer(self, call: BotCall | None) -> Reply:
+        if call is None:
+            return _error(404, "Not Found")
+        if call.method == "sendMessage":
+            chat_id = int(call.params["chat_id"])
+            return _ok(
+                {
+                    "message_id": next(self._message_ids),
+                    "date": int(time.time()),
+                    "chat": {"id": chat_id, "type": "private", "first_name": "Customer"},
+                    "from": {"id": int(call.token.split(":")[0]), "is_bot": True, "first_name": "Shop bot"},
+                    "text": call.params.get("text", ""),
+                }
+            )
+        if call.method in ("setWebhook", "deleteWebhook"):
+            return Reply(
+                200, {}, json.dumps({"ok": True, "result": True, "description": "Webhook was set"}).encode()
+            )
+        if call.method == "getMe":
+            bot_id = int(call.token.split(":")[0])
+            return _ok({"id": bot_id, "is_bot": True, "first_name": "Shop bot", "username": "shop_bot"})
+        return _error(404, "Not Found")
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            request = await self._read_request(reader)
+            if request is None:
+                return
+            call = _parse(request)
+            scripted = self._script.popleft() if self._script else None
+            async with self._arrived:
+                self.requests.append(request)
+                if call is not None:
+                    self.calls.append(call)
+                self._arrived.notify_all()
+            writer.write(_response(scripted or self._answer(call)))
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            self._handlers.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
