@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -117,6 +118,8 @@ def cmd_channel_add(settings: Settings, args: argparse.Namespace) -> None:
     secrets: dict[str, str] = {}
     if args.channel == "messenger":
         config, secrets = _messenger_settings(args)
+    elif args.channel == "telegram":
+        config, secrets = _telegram_settings(args)
     created = _run(
         settings,
         lambda writer: do_add_channel_account(
@@ -139,6 +142,11 @@ def cmd_channel_add(settings: Settings, args: argparse.Namespace) -> None:
         # The operator gave the secrets; only where Meta must call (with their verify token) is new.
         out["webhook_url"] = f"{settings.public_url}/webhooks/messenger/{account_id}"
         out["page_id"] = config["page_id"]
+    elif args.channel == "telegram":
+        out["webhook_url"] = f"{settings.public_url}/webhooks/telegram/{account_id}"
+        out["bot_id"] = secrets["bot_token"].partition(":")[0]
+        out["api_url"] = config.get("api_url")
+        out["next"] = f"onethread channel telegram set-webhook {account_id}"
     if args.json:
         print(json.dumps(out))
     else:
@@ -170,6 +178,72 @@ def _messenger_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[
         "verify_token": args.verify_token.strip(),
     }
     return config, secrets
+
+
+TELEGRAM_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+TELEGRAM_BOT_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
+
+
+def _telegram_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    """A Telegram bot's config and secrets: the bot token sends replies and sets the webhook; the
+    webhook secret is what Telegram sends back in ``X-Telegram-Bot-Api-Secret-Token`` (without one,
+    the account's own signing secret is used, see ``integrations.telegram.webhook_secret``)."""
+    token = args.token.strip()
+    if not TELEGRAM_BOT_TOKEN.fullmatch(token):
+        raise UsageError("--token must be the bot token BotFather gave, such as 123456:ABC-DEF…")
+    secrets = {"bot_token": token}
+    if args.webhook_secret is not None:
+        if not TELEGRAM_SECRET_TOKEN.fullmatch(args.webhook_secret):
+            raise UsageError("--webhook-secret must be 1 to 256 of A-Z a-z 0-9 _ - (Telegram's rule)")
+        secrets["webhook_secret"] = args.webhook_secret
+    config: dict[str, Any] = {}
+    if args.api_url:
+        if not args.api_url.startswith(("http://", "https://")):
+            raise UsageError("--api-url must be an http(s) URL")
+        config["api_url"] = args.api_url.rstrip("/")
+    return config, secrets
+
+
+def cmd_telegram_set_webhook(settings: Settings, args: argparse.Namespace) -> None:
+    """Tell Telegram (at the account's ``api_url``) to POST the bot's updates to our webhook, with
+    the account's secret token, so the webhook route can tell Telegram from anyone else."""
+    import uuid
+
+    from telegram.error import TelegramError
+
+    from app.domain.channels.accounts import account_config
+    from integrations.telegram import make_bot, webhook_secret
+    from integrations.telegram.outbound import api_base_url
+
+    try:
+        account_id = uuid.UUID(args.account)
+    except ValueError:
+        raise UsageError("ACCOUNT must be a channel account id (a UUID)") from None
+
+    async def load(writer: Any) -> Any:
+        async with writer.sessionmaker() as session:
+            return await account_config(session, account_id)
+
+    account = _run(settings, load)
+    if account is None or account.channel != "telegram":
+        raise UsageError(f"no enabled Telegram account {account_id}")
+    token = account.secrets.get("bot_token")
+    if not token:
+        raise UsageError("this Telegram account has no bot token")
+    url = f"{settings.public_url}/webhooks/telegram/{account.id}"
+
+    async def register() -> None:
+        bot = make_bot(token, api_base_url(account))
+        try:
+            await bot.set_webhook(url=url, secret_token=webhook_secret(account.secrets))
+        finally:
+            await bot.request.shutdown()
+
+    try:
+        asyncio.run(register())
+    except TelegramError as exc:
+        raise UsageError(f"Telegram refused the webhook: {exc.message}") from None
+    print(f"webhook set: {url}")
 
 
 def cmd_demo(settings: Settings, _: argparse.Namespace) -> None:
@@ -236,8 +310,22 @@ def build_parser() -> argparse.ArgumentParser:
     messenger.add_argument("--verify-token", required=True)
     messenger.add_argument("--graph-url")
     messenger.add_argument("--json", action="store_true")
-    for kind in (api, webchat, messenger):
+    telegram = add_kinds.add_parser("telegram", help="a Telegram bot (webhook updates, sendMessage replies)")
+    telegram.add_argument("--name", required=True)
+    telegram.add_argument("--token", required=True, help="the bot token from BotFather")
+    telegram.add_argument("--webhook-secret", help="secret_token for setWebhook (default: the account's own)")
+    telegram.add_argument("--api-url", help="a Bot API server other than https://api.telegram.org")
+    telegram.add_argument("--json", action="store_true")
+    for kind in (api, webchat, messenger, telegram):
         kind.set_defaults(handler=cmd_channel_add)
+    telegram_commands = channel_commands.add_parser(
+        "telegram", help="Telegram bot operations"
+    ).add_subparsers(dest="telegram_command", required=True)
+    set_webhook = telegram_commands.add_parser(
+        "set-webhook", help="register {PUBLIC_URL}/webhooks/telegram/ACCOUNT with Telegram"
+    )
+    set_webhook.add_argument("account", metavar="ACCOUNT", help="the channel account id")
+    set_webhook.set_defaults(handler=cmd_telegram_set_webhook)
     return parser
 
 

@@ -4,12 +4,21 @@ delivers through the real job queue to a local fake of the Bot API."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from app.domain.channels.accounts import do_add_channel_account
+from app.settings import Settings
+from tests.conftest import SECRET as APP_SECRET
+from tests.conftest import base_settings
 from tests.fakes.delivery import message_events, reply, statuses, wait_for_status
 from tests.fakes.telegram_bot_api import BLOCKED, TelegramBotAPI
 from tests.helpers import Api
@@ -111,3 +120,117 @@ async def test_a_customer_who_blocked_the_bot_fails_with_the_reason(
     assert message.delivery_status == "failed"
     assert message.delivery_error is not None and BLOCKED in message.delivery_error
     assert len(telegram.calls_to("sendMessage")) == 1  # permanent: not retried
+
+
+# -- the CLI: `channel add telegram` and `channel telegram set-webhook` ----------------------------
+PUBLIC_URL = "https://support.example"
+
+
+@pytest.fixture
+def embedded(sqlite_template: Path, tmp_path: Path) -> Settings:
+    db = tmp_path / "cli.db"
+    shutil.copy(sqlite_template, db)
+    return base_settings(database_url=f"sqlite+aiosqlite:///{db}", var_dir=tmp_path / "var")
+
+
+async def onethread(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a process of its own (off the loop the fake server runs on)."""
+    env = {
+        **os.environ,
+        "ONETHREAD_DATABASE_URL": settings.database_url,
+        "ONETHREAD_SECRET_KEY": APP_SECRET,
+        "ONETHREAD_VAR_DIR": str(settings.var_dir),
+        "ONETHREAD_PUBLIC_URL": PUBLIC_URL,
+    }
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_cli_adds_a_bot_and_registers_its_webhook(embedded: Settings, telegram: TelegramBotAPI) -> None:
+    added = await onethread(
+        embedded,
+        "channel", "add", "telegram", "--name", "Shop bot", "--token", TOKEN,
+        "--webhook-secret", SECRET, "--api-url", telegram.url, "--json",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    out = json.loads(added.stdout)
+    assert out["channel"] == "telegram" and out["name"] == "Shop bot"
+    assert out["webhook_url"] == f"{PUBLIC_URL}/webhooks/telegram/{out['id']}"
+    assert TOKEN not in added.stdout and SECRET not in added.stdout
+
+    registered = await onethread(embedded, "channel", "telegram", "set-webhook", out["id"])
+
+    assert registered.returncode == 0, registered.stderr
+    assert out["webhook_url"] in registered.stdout
+    [call] = telegram.calls_to("setWebhook")
+    assert call.token == TOKEN
+    assert call.params["url"] == out["webhook_url"]
+    assert call.params["secret_token"] == SECRET
+
+
+async def test_cli_without_a_webhook_secret_registers_the_accounts_own(
+    embedded: Settings, telegram: TelegramBotAPI
+) -> None:
+    added = await onethread(
+        embedded,
+        "channel",
+        "add",
+        "telegram",
+        "--name",
+        "B",
+        "--token",
+        TOKEN,
+        "--api-url",
+        telegram.url,
+        "--json",
+    )
+    assert added.returncode == 0, added.stderr
+    registered = await onethread(
+        embedded, "channel", "telegram", "set-webhook", json.loads(added.stdout)["id"]
+    )
+    assert registered.returncode == 0, registered.stderr
+    [call] = telegram.calls_to("setWebhook")
+    assert call.params["secret_token"].startswith("ot_sig_")
+
+
+async def test_cli_bad_input_exits_2_with_a_reason(embedded: Settings, telegram: TelegramBotAPI) -> None:
+    cases = {
+        ("--token", "not-a-token"): "--token",
+        ("--token", TOKEN, "--webhook-secret", "has spaces!"): "--webhook-secret",
+        ("--token", TOKEN, "--api-url", "ftp://nope"): "--api-url",
+    }
+    for flags, reason in cases.items():
+        result = await onethread(embedded, "channel", "add", "telegram", "--name", "X", *flags)
+        assert result.returncode == 2, (flags, result.stdout)
+        assert reason in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
+
+    unknown = await onethread(embedded, "channel", "telegram", "set-webhook", "not-a-uuid")
+    assert unknown.returncode == 2 and "UUID" in unknown.stderr
+    api = await onethread(embedded, "channel", "add", "api", "--name", "Not a bot", "--json")
+    api_id = json.loads(api.stdout)["id"]
+    wrong = await onethread(embedded, "channel", "telegram", "set-webhook", api_id)
+    assert wrong.returncode == 2 and "Telegram" in wrong.stderr
+
+    added = await onethread(
+        embedded,
+        "channel",
+        "add",
+        "telegram",
+        "--name",
+        "B",
+        "--token",
+        TOKEN,
+        "--api-url",
+        telegram.url,
+        "--json",
+    )
+    telegram.refuse("Bad Request: bad webhook: HTTPS url must be provided for webhook")
+    refused = await onethread(embedded, "channel", "telegram", "set-webhook", json.loads(added.stdout)["id"])
+    assert refused.returncode == 2 and "https url must be provided" in refused.stderr.lower()
