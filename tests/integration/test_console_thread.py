@@ -176,7 +176,7 @@ async def test_channel_picker_says_why_a_channel_cannot_deliver(
     assert options == {"api": "disabled", "telegram": "disabled"}
     reasons = page[page.index('id="channel-reasons"') :]
     assert "this API channel has no callback URL, so replies cannot be delivered" in reasons
-    assert "OneThread cannot send on Telegram" in reasons
+    assert "this Telegram channel has no bot token, so replies cannot be delivered" in reasons
 
 
 async def test_channel_picker_defaults_to_the_last_inbound_channel_that_can_deliver(
