@@ -123,6 +123,13 @@ class CallbackServer:
         return list(self.requests)
 
     # -- the protocol -----------------------------------------------------------------------------
+    def default_reply(self, request: RecordedRequest, number: int) -> Reply:
+        """The answer to a request nothing was scripted for (``number`` counts from 1).
+
+        A receiver's 200 with an ``X-Message-Id``; fakes of other platforms override it.
+        """
+        return Reply(headers={"X-Message-Id": f"cb-{number}"})
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -137,9 +144,7 @@ class CallbackServer:
                 self._arrived.notify_all()
             if self.latency:
                 await asyncio.sleep(self.latency)
-            if reply is None:
-                reply = Reply(headers={"X-Message-Id": f"cb-{len(self.requests)}"})
-            writer.write(_response(reply))
+            writer.write(_response(reply or self.default_reply(request, len(self.requests))))
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass

@@ -13,12 +13,10 @@ send, or Graph's error envelope when scripted with ``fail_next``::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from typing import Any
 
-from tests.fakes.callback_server import CallbackServer, RecordedRequest, Reply, _response
+from tests.fakes.callback_server import CallbackServer, RecordedRequest, Reply
 
 
 class GraphApi(CallbackServer):
@@ -46,35 +44,11 @@ class GraphApi(CallbackServer):
             error["error_subcode"] = subcode
         self.answer_next(status, count=count, body=json.dumps({"error": error}).encode())
 
-    @staticmethod
-    def _success(request: RecordedRequest, number: int) -> Reply:
+    def default_reply(self, request: RecordedRequest, number: int) -> Reply:
+        """Meta's success body for every send nothing was scripted for."""
         try:
             recipient = str(request.json()["recipient"]["id"])
         except (ValueError, KeyError, TypeError):
             recipient = ""
         body = {"recipient_id": recipient, "message_id": f"m_graph-{number}"}
         return Reply(200, {}, json.dumps(body).encode())
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # CallbackServer's loop, with a Graph success body for every request not scripted.
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            request = await self._read_request(reader)
-            if request is None:
-                return
-            reply = self._script.popleft() if self._script else None
-            async with self._arrived:
-                self.requests.append(request)
-                self._arrived.notify_all()
-                number = len(self.requests)
-            writer.write(_response(reply or self._success(request, number)))
-            await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
-        finally:
-            self._handlers.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()

@@ -19,7 +19,6 @@ message ids; ``setWebhook``/``deleteWebhook`` → ``true``; ``getMe`` → the bo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import time
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakes.callback_server import CallbackServer, RecordedRequest, Reply, _response
+from tests.fakes.callback_server import CallbackServer, RecordedRequest, Reply
 
 BLOCKED = "Forbidden: bot was blocked by the user"
 
@@ -76,7 +75,6 @@ class TelegramBotAPI(CallbackServer):
 
     def __init__(self) -> None:
         super().__init__(path="")
-        self.calls: list[BotCall] = []
         self._message_ids = itertools.count(1001)
 
     async def __aenter__(self) -> TelegramBotAPI:
@@ -102,6 +100,11 @@ class TelegramBotAPI(CallbackServer):
             self._script.append(_error(400, description))
 
     # -- inspection -------------------------------------------------------------------------------
+    @property
+    def calls(self) -> list[BotCall]:
+        """Every Bot API call received, in order (requests to other paths left out)."""
+        return [call for call in map(_parse, self.requests) if call is not None]
+
     def calls_to(self, method: str) -> list[BotCall]:
         return [call for call in self.calls if call.method == method]
 
@@ -135,27 +138,5 @@ class TelegramBotAPI(CallbackServer):
             return _ok({"id": bot_id, "is_bot": True, "first_name": "Shop bot", "username": "shop_bot"})
         return _error(404, "Not Found")
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            request = await self._read_request(reader)
-            if request is None:
-                return
-            call = _parse(request)
-            scripted = self._script.popleft() if self._script else None
-            async with self._arrived:
-                self.requests.append(request)
-                if call is not None:
-                    self.calls.append(call)
-                self._arrived.notify_all()
-            writer.write(_response(scripted or self._answer(call)))
-            await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
-        finally:
-            self._handlers.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    def default_reply(self, request: RecordedRequest, number: int) -> Reply:
+        return self._answer(_parse(request))
