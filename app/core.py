@@ -57,6 +57,7 @@ from app.domain.system import controllers as system_controllers
 from app.domain.system.services import Services
 from app.lib.assets import STATIC_DIR, STATIC_PREFIX, TEMPLATES_DIR, AssetManifest
 from app.lib.problems import exception_handlers, http_error_handler
+from app.lib.storage import FileStorage
 from app.settings import Settings
 from integrations.custom import CustomChannelAdapter
 from integrations.messenger import MessengerAdapter
@@ -194,7 +195,9 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
     )
     adapters = registry or default_registry()
     jobs = Jobs(settings, writer, adapters)
-    services = Services(settings=settings, writer=writer, jobs=jobs, registry=adapters)
+    services = Services(
+        settings=settings, writer=writer, jobs=jobs, registry=adapters, files=FileStorage(settings.files_dir)
+    )
 
     login_limit = RateLimitConfig(
         rate_limit=("minute", settings.login_rate_limit_per_minute),

@@ -43,6 +43,11 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     smtp_listen: str = ""
     var_dir: Path = Path("var")
+    storage_dir: Path | None = None
+    """Where attachment bytes are kept (``var_dir/files`` when unset); shared by every process."""
+    max_attachment_bytes: int = 20 * 1024 * 1024
+    """Largest file fetched from a platform or uploaded by an agent; larger ones stay a link.
+    (Telegram's Bot API serves bots files up to 20 MB.)"""
     default_phone_region: str = "NL"
     """Region used to read phone numbers written without a country code (ISO 3166 alpha-2)."""
     db_pool_size: int = 10
@@ -76,6 +81,10 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     @property
+    def files_dir(self) -> Path:
+        return self.storage_dir or self.var_dir / "files"
+
+    @property
     def uses_redis(self) -> bool:
         return bool(self.redis_url)
 
@@ -98,6 +107,8 @@ class Settings:
             public_url=_env("ONETHREAD_PUBLIC_URL", f"http://{host}:{port}").rstrip("/"),
             smtp_listen=_env("ONETHREAD_SMTP_LISTEN"),
             var_dir=var_dir,
+            storage_dir=Path(_env("ONETHREAD_STORAGE_DIR")) if _env("ONETHREAD_STORAGE_DIR") else None,
+            max_attachment_bytes=int(_env("ONETHREAD_MAX_ATTACHMENT_BYTES", str(20 * 1024 * 1024))),
             default_phone_region=_env("ONETHREAD_DEFAULT_PHONE_REGION", "NL").upper(),
             delivery_backoff_base=float(_env("ONETHREAD_DELIVERY_BACKOFF_BASE", "2.0")),
             delivery_max_attempts=int(_env("ONETHREAD_DELIVERY_MAX_ATTEMPTS", "8")),

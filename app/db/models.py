@@ -260,7 +260,16 @@ class Attachment(SQLModel, table=True):
     content_type: str = Field(default="application/octet-stream", max_length=255)
     size: int = 0
     url: str | None = Field(default=None, max_length=2000)
+    """Where the platform offered the file (Meta's signed URLs expire: a copy is fetched soon)."""
     storage_key: str | None = Field(default=None, max_length=500)
+    """The bytes in our ``FileStorage`` (``app/lib/storage.py``), once fetched or uploaded."""
+    status: str = Field(default="stored", max_length=20)
+    """``pending`` (to fetch from the platform), ``stored`` (bytes in the store, or an external
+    link kept as it is when ``storage_key`` is empty), ``too_large`` (over the size cap, link only),
+    ``failed`` (the fetch gave up; ``error`` says why)."""
+    source: dict[str, Any] = _json()
+    """How to fetch it from the platform (a Telegram ``file_id``); empty once it is stored."""
+    error: str | None = Field(default=None, max_length=500)
     created_at: datetime = _now()
 
 
