@@ -50,6 +50,7 @@ from app.domain.console import problems as console_problems
 from app.domain.console import sessions as console_sessions
 from app.domain.contacts import controllers as contacts_controllers
 from app.domain.inbox import controllers as inbox_controllers
+from app.domain.inbox.uploads import upload_body_limit
 from app.domain.realtime import controllers as realtime_controllers
 from app.domain.realtime.publisher import ChannelsPublisher, RedisPublisher
 from app.domain.realtime.writer import Publisher, Writer
@@ -224,6 +225,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         csrf_cookie=CSRF_COOKIE,
         public_url=settings.public_url,
     )
+    upload_limit = upload_body_limit(settings.max_attachment_bytes, settings.max_request_bytes)
     console_router = Router(
         path="/",
         route_handlers=[
@@ -232,6 +234,11 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
                 path="/",
                 route_handlers=[console_controllers.login_submit],
                 middleware=[login_limit.middleware],
+            ),
+            Router(
+                path="/",
+                route_handlers=console_controllers.upload_handlers,
+                request_max_body_size=upload_limit,
             ),
         ],
         middleware=[console_auth.middleware],
@@ -264,6 +271,11 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             *channels_controllers.route_handlers,
             *contacts_controllers.route_handlers,
             *inbox_controllers.route_handlers,
+            Router(
+                path="/",
+                route_handlers=inbox_controllers.upload_handlers,
+                request_max_body_size=upload_limit,
+            ),
             *realtime_controllers.route_handlers,
             *system_controllers.route_handlers,
             console_router,

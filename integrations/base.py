@@ -9,6 +9,7 @@ a channel can do without an instance or a network call.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
@@ -41,15 +42,27 @@ class DeliveryContext:
     sender_is_person: bool = True
 
 
+SENT_PARTS = "sent_parts"
+"""The message ``meta`` key holding the platform ids of the parts already delivered, in order."""
+
+
 class DeliveryError(Exception):
-    """A send failed. ``retryable`` decides between backoff-and-retry and marking the message failed."""
+    """A send failed. ``retryable`` decides between backoff-and-retry and marking the message failed.
+
+    ``sent_parts`` are the platform ids of the parts of a split reply that did go out before the
+    failure (those of earlier attempts included): the delivery job keeps them with the message and
+    hands them back on the next attempt, so a retry sends only what is missing.
+    """
 
     retryable: bool = True
 
-    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, *, retry_after: float | None = None, sent_parts: Sequence[str] = ()
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.sent_parts = tuple(sent_parts)
 
 
 class RetryableDeliveryError(DeliveryError):
@@ -62,6 +75,18 @@ class PermanentDeliveryError(DeliveryError):
     """Sending again cannot help: the user blocked us, the address is invalid, the window closed."""
 
     retryable = False
+
+
+def parts_sent(message: OutboundMessage) -> list[str]:
+    """The ids of the parts of ``message`` an earlier attempt delivered (see ``DeliveryError``).
+
+    An adapter that splits a reply skips that many parts of its (deterministic) plan: platforms
+    without idempotency keys (Telegram, Messenger) would otherwise show a repeated part.
+    """
+    value = message.metadata.get(SENT_PARTS)
+    if not isinstance(value, list):
+        return []
+    return [str(item) for item in value]
 
 
 class ChannelAdapter(ABC):

@@ -89,6 +89,16 @@ class AccountConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundAttachment:
+    """A file that goes with a reply, its bytes read from storage by the delivery job."""
+
+    filename: str
+    content_type: str
+    size: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """A stored reply on its way out. ``idempotency_key`` lets receivers drop a redelivery."""
 
@@ -102,6 +112,9 @@ class OutboundMessage:
     html: str | None = None
     idempotency_key: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    """The message's stored ``meta``; ``sent_parts`` (see ``integrations.base.parts_sent``) lists the
+    platform ids of the parts an earlier attempt already delivered."""
+    attachments: tuple[OutboundAttachment, ...] = ()
     last_inbound_at: datetime | None = None
     """When the recipient last wrote to us through this identity (the ``DeliveryContext`` time):
     channels with reply windows (Messenger's 24 hours / 7 days) decide at send time how to send."""
@@ -113,3 +126,6 @@ class SendResult:
 
     external_id: str | None = None
     status: Literal["sent", "delivered"] = "sent"
+    part_ids: tuple[str, ...] = ()
+    """The platform id of every message the reply went out as (a long text, text and files), in
+    order, including parts an earlier attempt sent."""

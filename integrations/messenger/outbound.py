@@ -11,10 +11,19 @@ Meta only lets a page message a person inside windows that open when the person 
 for anything, then up to 7 days for a reply a person typed, sent with ``messaging_type:
 MESSAGE_TAG`` and ``tag: HUMAN_AGENT``. ``unavailable_reason`` refuses a reply outside them before
 it is stored, so the agent can pick another channel instead of watching it fail.
+
+A file goes as an attachment upload: the same endpoint, ``multipart/form-data`` with ``recipient``
+and ``message`` (``{"attachment": {"type": "image|audio|video|file", "payload": {"is_reusable":
+false}}}``) as JSON fields and the bytes as ``filedata``. Messenger attachments carry no caption, so
+the text goes first, then one message per file. Graph has no idempotency key: when a later part
+fails, the parts that went out are reported (``DeliveryError.sent_parts``) and the retry sends only
+the rest.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -24,12 +33,14 @@ from integrations.base import (
     Capabilities,
     ChannelAdapter,
     DeliveryContext,
+    DeliveryError,
     PermanentDeliveryError,
     RetryableDeliveryError,
+    parts_sent,
 )
 from integrations.messenger.inbound import CHANNEL
 from integrations.text import N_
-from integrations.types import AccountConfig, OutboundMessage, SendResult
+from integrations.types import AccountConfig, OutboundAttachment, OutboundMessage, SendResult
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
 MAX_TEXT_CHARS = 2000
@@ -87,11 +98,33 @@ def split_text(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
     return pieces
 
 
+def attachment_type(attachment: OutboundAttachment) -> str:
+    """Messenger's attachment type for a file: ``image``, ``audio``, ``video`` or ``file``."""
+    major = attachment.content_type.split("/", 1)[0].strip().lower()
+    return major if major in ("image", "audio", "video") else "file"
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One Send API message of a reply: a piece of text or a file."""
+
+    text: str = ""
+    attachment: OutboundAttachment | None = None
+
+
+def plan_parts(text: str, attachments: tuple[OutboundAttachment, ...]) -> list[Part]:
+    """The messages a reply goes out as, in order (deterministic, so a retry can skip sent ones)."""
+    parts = [Part(text=piece) for piece in split_text(text)] if text.strip() or not attachments else []
+    parts.extend(Part(attachment=attachment) for attachment in attachments)
+    return parts
+
+
 class MessengerAdapter(ChannelAdapter):
-    """Sends text replies as the page through the Send API; long texts go as several messages."""
+    """Sends replies as the page through the Send API; long texts go as several messages, files as
+    attachment uploads."""
 
     channel: ClassVar[str] = CHANNEL  # type: ignore[misc]
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    capabilities: ClassVar[Capabilities] = Capabilities(attachments=True)
     max_text_length: ClassVar[int | None] = MAX_TEXT_CHARS
 
     def __init__(self, client: httpx.AsyncClient | None = None, timeout: float = 10.0) -> None:
@@ -118,21 +151,52 @@ class MessengerAdapter(ChannelAdapter):
         psid = message.recipient_id.rpartition(":")[2]
         url = str(account.config.get("graph_url") or DEFAULT_GRAPH_URL).rstrip("/") + "/me/messages"
         headers = {"Authorization": f"Bearer {token}", "User-Agent": "OneThread"}
-        message_id: str | None = None
-        for piece in split_text(message.text):
-            body: dict[str, Any] = {"recipient": {"id": psid}, "message": {"text": piece}}
-            if tag == "HUMAN_AGENT":
-                body |= {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
-            else:
-                body["messaging_type"] = "RESPONSE"
-            message_id = await self._post(url, headers, body)
-        # The last piece's id stands for the reply (a failed later piece resends the earlier ones:
-        # the delivery job retries whole messages).
-        return SendResult(external_id=message_id)
+        envelope: dict[str, Any] = (
+            {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+            if tag == "HUMAN_AGENT"
+            else {"messaging_type": "RESPONSE"}
+        )
+        done = parts_sent(message)
+        for part in plan_parts(message.text, message.attachments)[len(done) :]:
+            try:
+                sent_id = await self._send_part(url, headers, psid, envelope, part)
+            except DeliveryError as exc:
+                exc.sent_parts = tuple(done)
+                raise
+            # Graph always names the message it accepted; an answer without an id still counts as
+            # sent, so the retry after a later failure does not send this part again.
+            done.append(sent_id or "")
+        # The last piece's id stands for the reply.
+        return SendResult(external_id=done[-1] if done and done[-1] else None, part_ids=tuple(done))
 
-    async def _post(self, url: str, headers: dict[str, str], body: dict[str, Any]) -> str | None:
+    async def _send_part(
+        self, url: str, headers: dict[str, str], psid: str, envelope: dict[str, Any], part: Part
+    ) -> str | None:
+        file = part.attachment
+        if file is None:
+            body = {"recipient": {"id": psid}, **envelope, "message": {"text": part.text}}
+            return await self._post(url, headers, json_body=body)
+        fields = {
+            "recipient": json.dumps({"id": psid}),
+            **envelope,
+            "message": json.dumps(
+                {"attachment": {"type": attachment_type(file), "payload": {"is_reusable": False}}}
+            ),
+        }
+        upload = {"filedata": (file.filename, file.data, file.content_type)}
+        return await self._post(url, headers, form=fields, files=upload)
+
+    async def _post(
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        json_body: dict[str, Any] | None = None,
+        form: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> str | None:
         try:
-            response = await self._client.post(url, json=body, headers=headers)
+            response = await self._client.post(url, json=json_body, data=form, files=files, headers=headers)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise PermanentDeliveryError(f"the Graph URL cannot be used: {type(exc).__name__}") from exc
         except httpx.HTTPError as exc:

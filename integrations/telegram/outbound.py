@@ -1,4 +1,5 @@
-"""Deliver replies on Telegram: ``sendMessage`` to the customer's private chat with the account's bot.
+"""Deliver replies on Telegram: ``sendMessage`` (and ``sendPhoto``, ``sendDocument``, … for files) to
+the customer's private chat with the account's bot.
 
 python-telegram-bot's ``telegram.Bot`` does the HTTP and turns Telegram's answers into exceptions;
 this module only maps them onto the delivery job's retry rules. A customer who writes to a bot in a
@@ -7,18 +8,22 @@ stored, so no chat lookup is needed.
 
 Telegram refuses texts longer than 4096 characters (counted in UTF-16 code units, as its API does),
 so a longer reply goes out as several messages split on paragraph, line or word boundaries; the
-first message's id becomes the reply's external id. When a later part fails retryably, the retry
-sends every part again: Telegram has no idempotency key, and a repeated part is better than a
-missing one.
+first message's id becomes the reply's external id. Each file is one more message, sent with the
+method that shows it best (a photo inline, a voice note playable, …); the text rides along as the
+first file's caption when it fits Telegram's 1024-character caption limit, else goes first as text.
+Telegram has no idempotency key, so when a later part fails the adapter reports the parts that went
+out (``DeliveryError.sent_parts``) and the retry sends only the rest.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from telegram import Bot
+from telegram import Bot, Message
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -34,15 +39,27 @@ from integrations.base import (
     Capabilities,
     ChannelAdapter,
     DeliveryContext,
+    DeliveryError,
     PermanentDeliveryError,
     RetryableDeliveryError,
+    parts_sent,
 )
 from integrations.telegram.inbound import CHANNEL
 from integrations.text import N_
-from integrations.types import AccountConfig, OutboundMessage, SendResult
+from integrations.types import AccountConfig, OutboundAttachment, OutboundMessage, SendResult
 
 MAX_MESSAGE_LENGTH = 4096
 """Telegram's limit for one message's text, in UTF-16 code units after entity parsing."""
+MAX_CAPTION_LENGTH = 1024
+"""Telegram's limit for a file's caption, counted like a text."""
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+"""Bigger pictures are refused by ``sendPhoto``; they go as documents (uncompressed) instead."""
+PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+VOICE_TYPES = frozenset({"audio/ogg", "audio/opus"})
+"""``sendVoice`` plays OGG with Opus as a voice note; other audio is a track (``sendAudio``)."""
+AUDIO_TYPES = frozenset({"audio/mpeg", "audio/mp3", "audio/mp4", "audio/m4a", "audio/x-m4a"})
+VIDEO_TYPES = frozenset({"video/mp4"})
+FileMethod = Literal["photo", "voice", "audio", "video", "document"]
 DEFAULT_API_URL = "https://api.telegram.org"
 BOUNDARIES = ("\n\n", "\n", " ")
 """Where a long text is preferably cut, best first: between paragraphs, lines, words."""
@@ -100,6 +117,45 @@ def split_text(text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
     return parts
 
 
+def file_method(attachment: OutboundAttachment) -> FileMethod:
+    """How Telegram shows a file best: ``photo``, ``voice``, ``audio``, ``video``, else ``document``."""
+    kind = attachment.content_type.split(";", 1)[0].strip().lower()
+    if kind in PHOTO_TYPES and attachment.size <= MAX_PHOTO_BYTES:
+        return "photo"
+    if kind in VOICE_TYPES:
+        return "voice"
+    if kind in AUDIO_TYPES:
+        return "audio"
+    if kind in VIDEO_TYPES:
+        return "video"
+    return "document"
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One Telegram message of a reply: a text, or a file with an optional caption."""
+
+    text: str = ""
+    attachment: OutboundAttachment | None = None
+
+
+def plan_parts(text: str, attachments: tuple[OutboundAttachment, ...]) -> list[Part]:
+    """The messages a reply goes out as, in order. Deterministic: a retry skips the parts an earlier
+    attempt sent by counting them."""
+    if not attachments:
+        return [Part(text=part) for part in split_text(text)]
+    parts: list[Part] = []
+    caption = ""
+    if text.strip():
+        if utf16_length(text) <= MAX_CAPTION_LENGTH:
+            caption = text
+        else:
+            parts.extend(Part(text=part) for part in split_text(text))
+    for index, attachment in enumerate(attachments):
+        parts.append(Part(text=caption if index == 0 else "", attachment=attachment))
+    return parts
+
+
 def api_base_url(account: AccountConfig) -> str:
     """The Bot API root for this account: its ``api_url`` (a local Bot API server, a test fake)
     or Telegram's own."""
@@ -120,7 +176,8 @@ def _retry_after_seconds(exc: RetryAfter) -> float:
 
 
 class TelegramAdapter(ChannelAdapter):
-    """Sends a reply as one or more ``sendMessage`` calls to the customer's chat with the bot.
+    """Sends a reply as one or more ``sendMessage`` calls (and one ``sendPhoto``/``sendDocument``/…
+    per file) to the customer's chat with the bot.
 
     Telegram's ``429`` (``RetryAfter``), timeouts and network errors are retried by the delivery
     job (after Telegram's ``retry_after`` where it gives one); ``403`` (the customer blocked the
@@ -129,7 +186,7 @@ class TelegramAdapter(ChannelAdapter):
     """
 
     channel: ClassVar[str] = CHANNEL  # type: ignore[misc]
-    capabilities: ClassVar[Capabilities] = Capabilities(text=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(text=True, attachments=True)
     max_text_length: ClassVar[int | None] = MAX_MESSAGE_LENGTH
 
     def __init__(self) -> None:
@@ -155,34 +212,56 @@ class TelegramAdapter(ChannelAdapter):
         chat_id = message.recipient_id.strip()
         if not chat_id.lstrip("-").isdigit():
             raise PermanentDeliveryError(N_("the customer has no Telegram chat with this bot"))
-        first_id: str | None = None
-        for part in split_text(message.text):
+        done = parts_sent(message)
+        for part in plan_parts(message.text, message.attachments)[len(done) :]:
             try:
-                sent = await bot.send_message(chat_id=int(chat_id), text=part)
-            except RetryAfter as exc:
-                raise RetryableDeliveryError(
-                    N_("Telegram asks to slow down"), retry_after=_retry_after_seconds(exc)
-                ) from exc
-            except Forbidden as exc:
-                raise PermanentDeliveryError(
-                    N_("Telegram refused the message (the customer may have blocked the bot)")
-                    + f": {exc.message}"
-                ) from exc
-            except BadRequest as exc:
-                raise PermanentDeliveryError(N_("Telegram refused the message") + f": {exc.message}") from exc
-            except InvalidToken as exc:
-                raise PermanentDeliveryError(N_("Telegram does not accept this channel's bot token")) from exc
-            except (TimedOut, NetworkError) as exc:
-                raise RetryableDeliveryError(
-                    N_("Telegram could not be reached") + f": {exc.message}"
-                ) from exc
-            except TelegramError as exc:
-                raise PermanentDeliveryError(N_("Telegram refused the message") + f": {exc.message}") from exc
-            if first_id is None:
-                first_id = str(sent.message_id)
-        return SendResult(external_id=first_id)
+                sent = await _call(_send_part(bot, int(chat_id), part))
+            except DeliveryError as exc:
+                exc.sent_parts = tuple(done)
+                raise
+            done.append(str(sent.message_id))
+        return SendResult(external_id=done[0] if done else None, part_ids=tuple(done))
 
     async def aclose(self) -> None:
         bots, self._bots = list(self._bots.values()), {}
         for bot in bots:
             await bot.request.shutdown()
+
+
+def _send_part(bot: Bot, chat_id: int, part: Part) -> Awaitable[Message]:
+    file = part.attachment
+    if file is None:
+        return bot.send_message(chat_id=chat_id, text=part.text)
+    caption = part.text or None
+    method = file_method(file)
+    if method == "photo":
+        return bot.send_photo(chat_id=chat_id, photo=file.data, filename=file.filename, caption=caption)
+    if method == "voice":
+        return bot.send_voice(chat_id=chat_id, voice=file.data, filename=file.filename, caption=caption)
+    if method == "audio":
+        return bot.send_audio(chat_id=chat_id, audio=file.data, filename=file.filename, caption=caption)
+    if method == "video":
+        return bot.send_video(chat_id=chat_id, video=file.data, filename=file.filename, caption=caption)
+    return bot.send_document(chat_id=chat_id, document=file.data, filename=file.filename, caption=caption)
+
+
+async def _call(request: Awaitable[Message]) -> Message:
+    """One Bot API call, its refusals mapped onto the delivery job's retry rules."""
+    try:
+        return await request
+    except RetryAfter as exc:
+        raise RetryableDeliveryError(
+            N_("Telegram asks to slow down"), retry_after=_retry_after_seconds(exc)
+        ) from exc
+    except Forbidden as exc:
+        raise PermanentDeliveryError(
+            N_("Telegram refused the message (the customer may have blocked the bot)") + f": {exc.message}"
+        ) from exc
+    except BadRequest as exc:
+        raise PermanentDeliveryError(N_("Telegram refused the message") + f": {exc.message}") from exc
+    except InvalidToken as exc:
+        raise PermanentDeliveryError(N_("Telegram does not accept this channel's bot token")) from exc
+    except (TimedOut, NetworkError) as exc:
+        raise RetryableDeliveryError(N_("Telegram could not be reached") + f": {exc.message}") from exc
+    except TelegramError as exc:
+        raise PermanentDeliveryError(N_("Telegram refused the message") + f": {exc.message}") from exc

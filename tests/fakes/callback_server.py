@@ -46,6 +46,65 @@ class RecordedRequest:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    @property
+    def is_multipart(self) -> bool:
+        return self.headers.get("content-type", "").lower().startswith("multipart/form-data")
+
+    def form_parts(self) -> list[FormPart]:
+        """The parts of a ``multipart/form-data`` body, in order (``[]`` for any other body)."""
+        return parse_multipart(self.headers.get("content-type", ""), self.body)
+
+
+@dataclass(frozen=True)
+class FormPart:
+    """One field of a multipart form: a file part has a ``filename``; ``data`` is its exact bytes."""
+
+    name: str
+    data: bytes
+    filename: str | None = None
+    content_type: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.data.decode()
+
+
+def _header_params(value: str) -> tuple[str, dict[str, str]]:
+    """``form-data; name="photo"; filename="a.jpg"`` → ``("form-data", {"name": …, "filename": …})``."""
+    main, *rest = value.split(";")
+    params: dict[str, str] = {}
+    for item in rest:
+        key, _, raw = item.strip().partition("=")
+        params[key.lower()] = raw.strip().strip('"')
+    return main.strip().lower(), params
+
+
+def parse_multipart(content_type: str, body: bytes) -> list[FormPart]:
+    """Split a ``multipart/form-data`` body (RFC 7578) the way a receiving server does."""
+    kind, params = _header_params(content_type)
+    boundary = params.get("boundary")
+    if kind != "multipart/form-data" or not boundary:
+        return []
+    parts: list[FormPart] = []
+    for chunk in body.split(b"--" + boundary.encode())[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.decode("utf-8").split("\r\n"):
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        _, disposition = _header_params(headers.get("content-disposition", ""))
+        parts.append(
+            FormPart(
+                name=disposition.get("name", ""),
+                data=data.removesuffix(b"\r\n"),
+                filename=disposition.get("filename"),
+                content_type=headers.get("content-type"),
+            )
+        )
+    return parts
+
 
 @dataclass(frozen=True)
 class Reply:

@@ -9,6 +9,9 @@ send, or Graph's error envelope when scripted with ``fail_next``::
         ...  # the account's config: {"graph_url": graph.url}
         [request] = await graph.wait_for(1)
         request.json()["message"]["text"]
+
+An attachment upload (``multipart/form-data``) is recorded the same way; ``sends`` gives its JSON
+fields decoded and its ``filedata`` part (bytes, filename, type) as they arrived.
 """
 
 from __future__ import annotations
@@ -19,6 +22,24 @@ from typing import Any
 from tests.fakes.callback_server import CallbackServer, RecordedRequest, Reply
 
 
+def send_body(request: RecordedRequest) -> dict[str, Any]:
+    """A send's parameters: the JSON body, or a multipart upload's fields (JSON ones decoded, the
+    file as its ``FormPart``)."""
+    if not request.is_multipart:
+        body = request.json()
+        return body if isinstance(body, dict) else {}
+    fields: dict[str, Any] = {}
+    for part in request.form_parts():
+        if part.filename is not None:
+            fields[part.name] = part
+            continue
+        try:
+            fields[part.name] = json.loads(part.text)
+        except ValueError:
+            fields[part.name] = part.text
+    return fields
+
+
 class GraphApi(CallbackServer):
     """Records ``POST /v21.0/me/messages`` calls; answers with Meta's success or error bodies."""
 
@@ -27,8 +48,8 @@ class GraphApi(CallbackServer):
 
     @property
     def sends(self) -> list[dict[str, Any]]:
-        """The JSON body of every request received, in order."""
-        return [request.json() for request in self.requests]
+        """The parameters of every request received, in order (see ``send_body``)."""
+        return [send_body(request) for request in self.requests]
 
     def fail_next(
         self, code: int, message: str, *, status: int = 400, subcode: int | None = None, count: int = 1
@@ -47,7 +68,7 @@ class GraphApi(CallbackServer):
     def default_reply(self, request: RecordedRequest, number: int) -> Reply:
         """Meta's success body for every send nothing was scripted for."""
         try:
-            recipient = str(request.json()["recipient"]["id"])
+            recipient = str(send_body(request)["recipient"]["id"])
         except (ValueError, KeyError, TypeError):
             recipient = ""
         body = {"recipient_id": recipient, "message_id": f"m_graph-{number}"}

@@ -10,9 +10,12 @@ all real. Every call is recorded; ``rate_limit`` and ``block`` script Telegram's
         ...
         [call] = await server.wait_for_calls("sendMessage", 1)
         call.params["text"]
+        [photo] = server.calls_to("sendPhoto")
+        photo.files["photo"].data, photo.files["photo"].filename, photo.params["caption"]
 
-Answers not scripted: ``sendMessage`` → ``{"ok": true, "result": <Message>}`` with increasing
-message ids; ``setWebhook``/``deleteWebhook`` → ``true``; ``getMe`` → the bot; anything else → 404
+Answers not scripted: ``sendMessage`` and the file methods (``sendPhoto``, ``sendDocument``,
+``sendVoice``, ``sendAudio``, ``sendVideo``; multipart bodies, the files kept with their bytes and
+names) → ``{"ok": true, "result": <Message>}`` with increasing message ids; ``setWebhook``/``deleteWebhook`` → ``true``; ``getMe`` → the bot; anything else → 404
 ``Not Found`` as Telegram answers unknown methods.
 """
 
@@ -22,23 +25,33 @@ import asyncio
 import itertools
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakes.callback_server import CallbackServer, RecordedRequest, Reply
+from tests.fakes.callback_server import CallbackServer, FormPart, RecordedRequest, Reply
 
 BLOCKED = "Forbidden: bot was blocked by the user"
+FILE_METHODS = {
+    "sendPhoto": "photo",
+    "sendDocument": "document",
+    "sendVoice": "voice",
+    "sendAudio": "audio",
+    "sendVideo": "video",
+}
+"""Each file method and the parameter its file travels in."""
 
 
 @dataclass(frozen=True)
 class BotCall:
-    """One Bot API call: the token and method from the path, the parameters as sent."""
+    """One Bot API call: the token and method from the path, the parameters as sent, and the files
+    of a multipart call by parameter name."""
 
     token: str
     method: str
     params: dict[str, str]
     received_at: float
+    files: dict[str, FormPart] = field(default_factory=dict)
 
 
 def _parse(request: RecordedRequest) -> BotCall | None:
@@ -49,14 +62,22 @@ def _parse(request: RecordedRequest) -> BotCall | None:
     token, method = path[len(prefix) :].split("/", 1)
     content_type = request.headers.get("content-type", "")
     params: dict[str, str]
-    if "json" in content_type:
+    files: dict[str, FormPart] = {}
+    if request.is_multipart:
+        params = {}
+        for part in request.form_parts():
+            if part.filename is None:
+                params[part.name] = part.text
+            else:
+                files[part.name] = part
+    elif "json" in content_type:
         params = {
             k: v if isinstance(v, str) else json.dumps(v)
             for k, v in json.loads(request.body or b"{}").items()
         }
     else:
         params = dict(parse_qsl(request.body.decode(), keep_blank_values=True))
-    return BotCall(token, method, params, request.received_at)
+    return BotCall(token, method, params, request.received_at, files)
 
 
 def _ok(result: Any) -> Reply:
@@ -94,6 +115,11 @@ class TelegramBotAPI(CallbackServer):
         for _ in range(count):
             self._script.append(_error(403, BLOCKED))
 
+    def fail(self, status: int = 502, description: str = "Bad Gateway", *, count: int = 1) -> None:
+        """The next ``count`` calls get ``status`` (a 5xx is a server error PTB reports as a network error)."""
+        for _ in range(count):
+            self._script.append(_error(status, description))
+
     def refuse(self, description: str = "Bad Request: chat not found", *, count: int = 1) -> None:
         """The next ``count`` calls get a ``400`` with ``description``."""
         for _ in range(count):
@@ -118,17 +144,19 @@ class TelegramBotAPI(CallbackServer):
     def _answer(self, call: BotCall | None) -> Reply:
         if call is None:
             return _error(404, "Not Found")
-        if call.method == "sendMessage":
+        if call.method == "sendMessage" or call.method in FILE_METHODS:
             chat_id = int(call.params["chat_id"])
-            return _ok(
-                {
-                    "message_id": next(self._message_ids),
-                    "date": int(time.time()),
-                    "chat": {"id": chat_id, "type": "private", "first_name": "Customer"},
-                    "from": {"id": int(call.token.split(":")[0]), "is_bot": True, "first_name": "Shop bot"},
-                    "text": call.params.get("text", ""),
-                }
-            )
+            message: dict[str, Any] = {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private", "first_name": "Customer"},
+                "from": {"id": int(call.token.split(":")[0]), "is_bot": True, "first_name": "Shop bot"},
+            }
+            if call.method == "sendMessage":
+                message["text"] = call.params.get("text", "")
+            elif call.params.get("caption"):
+                message["caption"] = call.params["caption"]
+            return _ok(message)
         if call.method in ("setWebhook", "deleteWebhook"):
             return Reply(
                 200, {}, json.dumps({"ok": True, "result": True, "description": "Webhook was set"}).encode()

@@ -23,7 +23,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -33,13 +33,14 @@ from redis.exceptions import LockError, RedisError
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from app.db.models import Identity, Message, utcnow
+from app.db.models import Attachment, Identity, Message, utcnow
 from app.domain.channels.accounts import account_config
 from app.domain.inbox.schemas import message_out, to_builtins
 from app.domain.realtime.writer import Transaction, Writer
-from integrations.base import DeliveryError, RetryableDeliveryError
+from app.lib.storage import FileStorage, UnknownFileError
+from integrations.base import SENT_PARTS, DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from integrations.registry import AdapterRegistry, UnknownChannelError
-from integrations.types import AccountConfig, OutboundMessage
+from integrations.types import AccountConfig, OutboundAttachment, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,8 @@ class _Claim:
     account: AccountConfig
     outbound: OutboundMessage
     attempt: int
+    files: tuple[Attachment, ...] = ()
+    """The reply's stored files, whose bytes are read (outside the transaction) before sending."""
 
 
 def _emit_update(tx: Transaction, message: Message) -> None:
@@ -219,18 +222,52 @@ async def _claim(writer: Writer, message_id: int) -> _Claim | None:
             metadata=dict(message.meta or {}),
             last_inbound_at=last_inbound_at,
         )
-        return _Claim(account=account, outbound=outbound, attempt=message.delivery_attempts)
+        files = (
+            await tx.session.execute(
+                select(Attachment)
+                .where(col(Attachment.message_id) == message.id, col(Attachment.storage_key).is_not(None))
+                .order_by(col(Attachment.id))
+            )
+        ).scalars()
+        return _Claim(
+            account=account, outbound=outbound, attempt=message.delivery_attempts, files=tuple(files)
+        )
 
     return await writer.run(work)
 
 
+async def _with_files(claim: _Claim, files: FileStorage | None) -> OutboundMessage:
+    """The claimed message with its files' bytes; a file gone from storage fails the message."""
+    if not claim.files:
+        return claim.outbound
+    if files is None:
+        raise PermanentDeliveryError("the reply has files but this process has no file storage")
+    loaded = []
+    for row in claim.files:
+        try:
+            data = await files.read(row.storage_key or "")
+        except UnknownFileError:
+            raise PermanentDeliveryError(f"the file {row.filename} is missing from storage") from None
+        loaded.append(OutboundAttachment(row.filename, row.content_type, len(data), data))
+    return replace(claim.outbound, attachments=tuple(loaded))
+
+
 async def _record(
-    writer: Writer, message_id: int, *, status: str, error: str | None, external_id: str | None = None
+    writer: Writer,
+    message_id: int,
+    *,
+    status: str,
+    error: str | None,
+    external_id: str | None = None,
+    sent_parts: tuple[str, ...] = (),
 ) -> None:
     async def work(tx: Transaction) -> None:
         message = await tx.session.get(Message, message_id)
         if message is None:
             return
+        if sent_parts:
+            # A new dict: the JSON column only notices an assignment, not an update in place.
+            message.meta = {**(message.meta or {}), SENT_PARTS: list(sent_parts)}
         message.delivery_status = status
         message.delivery_error = error[:MAX_ERROR_CHARS] if error else None
         message.updated_at = utcnow()
@@ -258,6 +295,7 @@ async def deliver_message(
     *,
     locks: DeliveryLocks | None = None,
     pause: Pause = _sleep,
+    files: FileStorage | None = None,
 ) -> str | None:
     """Deliver one queued message, retrying until sent, permanently failed or out of attempts.
 
@@ -268,11 +306,16 @@ async def deliver_message(
         if not owned:
             log.info("message %s is already being delivered by another job", message_id)
             return None
-        return await _deliver_owned(writer, registry, message_id, policy, pause)
+        return await _deliver_owned(writer, registry, message_id, policy, pause, files)
 
 
 async def _deliver_owned(
-    writer: Writer, registry: AdapterRegistry, message_id: int, policy: RetryPolicy, pause: Pause
+    writer: Writer,
+    registry: AdapterRegistry,
+    message_id: int,
+    policy: RetryPolicy,
+    pause: Pause,
+    files: FileStorage | None,
 ) -> str | None:
     while True:
         claim = await _claim(writer, message_id)
@@ -289,7 +332,7 @@ async def _deliver_owned(
             )
             return "failed"
         try:
-            result = await adapter.send(claim.account, claim.outbound)
+            result = await adapter.send(claim.account, await _with_files(claim, files))
         except DeliveryError as exc:
             error: DeliveryError = exc
         except Exception as exc:
@@ -298,12 +341,19 @@ async def _deliver_owned(
             error = RetryableDeliveryError(f"adapter error: {type(exc).__name__}")
         else:
             await _record(
-                writer, message_id, status=result.status, error=None, external_id=result.external_id
+                writer,
+                message_id,
+                status=result.status,
+                error=None,
+                external_id=result.external_id,
+                sent_parts=result.part_ids if len(result.part_ids) > 1 else (),
             )
             return result.status
 
         if not error.retryable:
-            await _record(writer, message_id, status="failed", error=error.reason)
+            await _record(
+                writer, message_id, status="failed", error=error.reason, sent_parts=error.sent_parts
+            )
             return "failed"
         if claim.attempt >= policy.max_attempts:
             await _record(
@@ -311,6 +361,7 @@ async def _deliver_owned(
                 message_id,
                 status="failed",
                 error=f"gave up after {claim.attempt} attempts: {error.reason}",
+                sent_parts=error.sent_parts,
             )
             return "failed"
         delay = policy.delay(claim.attempt, error.retry_after)
@@ -319,6 +370,7 @@ async def _deliver_owned(
             message_id,
             status="queued",
             error=f"attempt {claim.attempt} failed ({error.reason}); retrying in {delay:g}s",
+            sent_parts=error.sent_parts,
         )
         if not await pause(delay):
             return "queued"

@@ -37,6 +37,7 @@ from app.domain.channels.delivery import (
     queued_message_ids,
 )
 from app.domain.realtime.writer import Writer
+from app.lib.storage import FileStorage
 from app.settings import Settings
 from integrations.registry import AdapterRegistry
 
@@ -66,6 +67,7 @@ class Jobs:
         self.settings = settings
         self.writer = writer
         self.registry = registry
+        self.files = FileStorage(settings.files_dir)
         self.policy = RetryPolicy(
             max_attempts=settings.delivery_max_attempts,
             base_delay=settings.delivery_backoff_base,
@@ -106,7 +108,13 @@ class Jobs:
                 self._active.add(task)
             try:
                 return await deliver_message(
-                    self.writer, self.registry, message_id, self.policy, locks=self.locks, pause=self._pause
+                    self.writer,
+                    self.registry,
+                    message_id,
+                    self.policy,
+                    locks=self.locks,
+                    pause=self._pause,
+                    files=self.files,
                 )
             finally:
                 if task is not None:

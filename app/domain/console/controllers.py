@@ -32,7 +32,9 @@ exception_handlers: dict[Any, Any] = {**problems.exception_handlers, **auth_page
 """The console's answers to what it cannot serve: pages and form messages (never problem JSON)."""
 
 route_handlers: list[ControllerRouterHandler] = [h for area in AREAS for h in area.route_handlers]
-"""Everything but ``login_submit``, which core mounts behind the login rate limit."""
+"""Everything but ``login_submit``, which core mounts behind the login rate limit, and the
+``upload_handlers``, which it mounts under a body limit with room for files."""
+upload_handlers: list[ControllerRouterHandler] = list(thread_pages.upload_handlers)
 
 TEMPLATE_FILTERS: dict[str, Any] = {**views.TEMPLATE_FILTERS, **contact_pages.TEMPLATE_FILTERS}
 """The console's Jinja filters: the shared display helpers and the contact panel's."""

@@ -12,13 +12,16 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.response import Template
 
+from app.domain.inbox.uploads import megabytes
 from app.i18n import N_
 from app.lib.errors import NotFoundError, Reason
 
 _AT_MOST = re.compile(r"length <= (\d+)")
 NOT_FOUND = N_("There is nothing at this address. It may have been merged or removed.")
+BODY_TOO_LARGE = N_("This is too much to send at once: at most %(max)s. Send fewer or smaller files.")
 
 
 def not_found_page(request: Request[Any, Any, Any], exc: NotFoundError | NotFoundException) -> Response[Any]:
@@ -53,6 +56,12 @@ def form_reason(exc: ValidationException) -> Reason:
     return Reason(N_("This form could not be read (%(detail)s)."), {"detail": message or field})
 
 
+def too_large_form(request: Request[Any, Any, Any], exc: RequestEntityTooLarge) -> Response[Any]:
+    """A form (a reply with files, mostly) larger than its route takes, refused as it arrived."""
+    limit = request.route_handler.resolve_request_max_body_size() or 0
+    return _form_problem(request, Reason(BODY_TOO_LARGE, {"max": megabytes(limit)}), 413)
+
+
 def refused_form(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     """A form the server refused before its handler ran.
 
@@ -60,18 +69,21 @@ def refused_form(request: Request[Any, Any, Any], exc: ValidationException) -> R
     form``), replacing an earlier one, and nothing else on the page changes: what the agent typed
     stays. Without JavaScript a short page says why; the browser's Back button returns to the form.
     """
-    reason = form_reason(exc)
+    return _form_problem(request, form_reason(exc), 422)
+
+
+def _form_problem(request: Request[Any, Any, Any], reason: Reason, status_code: int) -> Response[Any]:
     if request.headers.get("hx-request"):
         return Template(
             template_name="partials/form_problem.html",
             context={"reason": reason},
-            status_code=422,
+            status_code=status_code,
             headers={"HX-Retarget": "closest form", "HX-Reswap": "afterbegin"},
         )
     return Template(
         template_name="pages/form_refused.html",
         context={"agent": request.scope.get("user"), "reason": reason},
-        status_code=422,
+        status_code=status_code,
     )
 
 
@@ -79,4 +91,5 @@ exception_handlers: dict[Any, Any] = {
     NotFoundError: not_found_page,
     NotFoundException: not_found_page,
     ValidationException: refused_form,
+    RequestEntityTooLarge: too_large_form,
 }

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
@@ -23,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Agent, utcnow
 from app.domain.canned.queries import list_canned_responses
-from app.domain.channels.jobs import Jobs
 from app.domain.console import views
 from app.domain.console.forms import FORM
 from app.domain.inbox import actions, queries
@@ -36,7 +37,9 @@ from app.domain.inbox.timeline import (
     newest_message_id,
     timeline_message,
 )
+from app.domain.inbox.uploads import invalid_body, read_uploads
 from app.domain.realtime.writer import Writer
+from app.domain.system.services import Services
 from app.i18n import N_, zone
 from app.lib.errors import DomainError, InvalidInputError
 from app.lib.fields import text
@@ -57,16 +60,33 @@ SNOOZE_TOO_FAR = N_("Snooze at most 5 years ahead.")
 SNOOZE_LIMIT = timedelta(days=5 * 365 + 2)  # five years, leap days included
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,6}")
 UNKNOWN_AGENT = N_("Pick an agent from the list.")
+NOTE_WITH_FILES = N_("An internal note cannot carry files; send them with a reply.")
 
 
 # --- forms ----------------------------------------------------------------------------------------
 @dataclass
 class ComposeForm:
-    """The composer. Empty text is let through so the action's own reason is shown on the form."""
+    """The composer. Empty text is let through so the action's own reason is shown on the form.
+    Its files (``files``, a multipart form) are read apart: see ``compose``."""
 
     text: Annotated[str, text(max_length=65_536)] = ""
     mode: Literal["reply", "note"] = "reply"
     channel: Annotated[str, text(max_length=40)] = ""
+
+
+async def _compose_form(request: HTMXRequest) -> tuple[ComposeForm, list[UploadFile]]:
+    """The composer's fields and files, from a multipart form (what the page sends, so files can
+    come) or a URL-encoded one (scripts, older pages). A field the form cannot hold is refused like
+    any console form (``problems.refused_form``)."""
+    form = await request.form()
+    fields = {name: form.get(name) for name in ("text", "mode", "channel")}
+    try:
+        data = msgspec.convert(
+            {name: value for name, value in fields.items() if isinstance(value, str)}, ComposeForm
+        )
+    except msgspec.MsgspecError as error:
+        raise invalid_body(error) from None
+    return data, [item for item in form.getall("files") if isinstance(item, UploadFile)]
 
 
 @dataclass
@@ -363,32 +383,39 @@ async def _refused(
 async def compose(
     request: HTMXRequest,
     db_session: NamedDependency[AsyncSession],
-    writer: NamedDependency[Writer],
-    registry: NamedDependency[AdapterRegistry],
-    jobs: NamedDependency[Jobs],
+    services: NamedDependency[Services],
     agent: NamedDependency[Agent],
     thread_id: FromPath[int],
-    data: Annotated[ComposeForm, FORM],
 ) -> Response[Any]:
-    """Send a reply (on the chosen channel) or add an internal note.
+    """Send a reply (on the chosen channel, with the files attached) or add an internal note.
 
-    A channel that cannot deliver is refused by ``do_send_reply`` with its reason (409); the form
-    comes back with that reason and the agent's text kept, so nothing typed is lost.
+    A channel that cannot deliver (or cannot carry files) is refused by ``do_send_reply`` with its
+    reason (409), a file over the size cap with its name (422); the form comes back with that
+    reason and the agent's text kept, so nothing typed is lost (a browser cannot be given files
+    back: the agent picks them again). Mounted by ``app.core`` under a body limit with room for
+    files (``upload_handlers``).
     """
+    writer, registry = services.writer, services.registry
+    data, uploads = await _compose_form(request)
     newest = await newest_message_id(db_session, thread_id)
     try:
         if data.mode == "note":
+            if any(upload.filename for upload in uploads):
+                raise InvalidInputError(NOTE_WITH_FILES, type_slug="note-with-files")
             message = await actions.do_add_note(writer, agent=agent, thread_id=thread_id, text=data.text)
             created = 201
         else:
+            limit = services.settings.max_attachment_bytes
             message = await actions.do_send_reply(
                 writer,
                 registry,
-                jobs.enqueue_delivery,
+                services.jobs.enqueue_delivery,
                 agent=agent,
                 thread_id=thread_id,
                 text=data.text,
                 channel=data.channel or None,
+                attachments=await read_uploads(uploads, limit=limit),
+                files=services.files,
             )
             created = 202
     except DomainError as exc:
@@ -613,8 +640,9 @@ async def assign(
 route_handlers: list[ControllerRouterHandler] = [
     thread_page,
     timeline_entry,
-    compose,
     log_phone_note,
     change_status,
     assign,
 ]
+upload_handlers: list[ControllerRouterHandler] = [compose]
+"""Routes that take files: ``app.core`` mounts them under a body limit with room for them."""

@@ -7,7 +7,7 @@ published after commit). Adapters call ``do_ingest`` with framework-free ``Inbou
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -28,9 +28,11 @@ from app.domain.inbox.threads import (
     system_message,
     thread_of_contact,
 )
+from app.domain.inbox.uploads import ReplyFile
 from app.domain.realtime.writer import RetryTransaction, Transaction, Writer
 from app.i18n import N_
 from app.lib.errors import InvalidInputError, NotFoundError, Reason
+from app.lib.storage import FileStorage
 from integrations.registry import AdapterRegistry
 from integrations.types import ContactClaim, InboundMessage
 
@@ -203,21 +205,34 @@ async def do_send_reply(
     text: str,
     channel: str | None = None,
     author_type: Literal["agent", "bot"] = "agent",
+    attachments: Sequence[ReplyFile] = (),
+    files: FileStorage | None = None,
 ) -> Message:
     """Store a reply as ``queued`` and hand it to the delivery job once committed.
 
     The channel defaults to the one the customer last wrote on. A channel that cannot deliver now
-    is refused up front with the reason (409), so nothing is stored that would only fail.
+    (or cannot carry the reply's ``attachments``) is refused up front with the reason (409), so
+    nothing is stored that would only fail. The files' bytes go into ``files`` only once the route
+    is known, and their rows are written with the message, in its transaction; a reply with files
+    may have no text.
     """
-    if not text.strip():
+    if not text.strip() and not attachments:
         raise InvalidInputError(N_("a reply needs text"), type_slug="empty-text")
+    if attachments and files is None:
+        raise ValueError("replies with attachments need the file storage")
 
     async def work(tx: Transaction) -> Message:
         session = tx.session
         thread = await _thread_for_update(tx, thread_id)
         contact = await live_contact(session, thread.contact_id)
         route = await route_reply(
-            session, registry, thread, contact, channel, sender_is_person=author_type == "agent"
+            session,
+            registry,
+            thread,
+            contact,
+            channel,
+            sender_is_person=author_type == "agent",
+            with_files=bool(attachments),
         )
         chosen = route.channel
         now = utcnow()
@@ -244,7 +259,26 @@ async def do_send_reply(
             thread.status = "open"
         note_message_on_thread(thread, message)
         await session.flush()
-        _emit_message_created(tx, message, thread, contact)
+        rows: list[Attachment] = []
+        for item in attachments:
+            assert files is not None
+            # Content-addressed: a transaction run again (or a rollback) leaves at most an
+            # unreferenced copy of the same bytes, never a wrong one.
+            key = await files.put(item.data)
+            rows.append(
+                Attachment(
+                    message_id=pk(message.id),
+                    filename=item.filename,
+                    content_type=item.content_type,
+                    size=item.size,
+                    storage_key=key,
+                    status="stored",
+                )
+            )
+        if rows:
+            session.add_all(rows)
+            await session.flush()
+        _emit_message_created(tx, message, thread, contact, rows)
         assert message.id is not None
         message_id = message.id
         tx.on_commit(lambda: enqueue(message_id))

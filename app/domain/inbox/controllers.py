@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, get, patch, post
+from litestar import Controller, Request, get, patch, post
+from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Agent
 from app.domain.accounts.auth import requires_agent
-from app.domain.channels.jobs import Jobs
 from app.domain.contacts.queries import search_contacts
 from app.domain.contacts.schemas import ContactOut, IdentityOut, identity_out
 from app.domain.inbox import actions, queries
 from app.domain.inbox.schemas import MessageOut, Page, ThreadOut, ThreadStatus, message_out, thread_out
+from app.domain.inbox.uploads import MAX_FILES, invalid_body, read_uploads
 from app.domain.realtime.writer import Writer
+from app.domain.system.services import Services
 from app.lib import fields
 from app.lib.errors import InvalidInputError
 from app.lib.fields import MessageText
 from app.settings import Settings
 from integrations.identifiers import InvalidIdentifierError, normalize_phone
-from integrations.registry import AdapterRegistry
 
 
 class ThreadDetail(msgspec.Struct):
@@ -43,6 +46,13 @@ class ThreadPatch(msgspec.Struct, forbid_unknown_fields=True):
 
 class ReplyIn(msgspec.Struct, forbid_unknown_fields=True):
     text: MessageText
+    channel: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+
+
+class ReplyFormIn(msgspec.Struct):
+    """A multipart reply's text fields; the text may be empty when files come with it."""
+
+    text: Annotated[str, fields.text(max_length=65_536)] = ""
     channel: Annotated[str, msgspec.Meta(max_length=40)] | None = None
 
 
@@ -140,31 +150,6 @@ class ThreadController(Controller):
         )
         return Page(items=items, next_cursor=next_cursor)
 
-    @post(
-        "/{thread_id:int}/messages",
-        status_code=202,
-        summary="Reply on a channel (default: the last one used)",
-    )
-    async def reply(
-        self,
-        writer: NamedDependency[Writer],
-        registry: NamedDependency[AdapterRegistry],
-        jobs: NamedDependency[Jobs],
-        agent: NamedDependency[Agent],
-        thread_id: FromPath[int],
-        data: JSONBody[ReplyIn],
-    ) -> MessageOut:
-        message = await actions.do_send_reply(
-            writer,
-            registry,
-            jobs.enqueue_delivery,
-            agent=agent,
-            thread_id=thread_id,
-            text=data.text,
-            channel=data.channel,
-        )
-        return message_out(message)
-
     @post("/{thread_id:int}/notes", status_code=201, summary="Internal note, never sent to the customer")
     async def add_note(
         self,
@@ -176,6 +161,95 @@ class ThreadController(Controller):
         return message_out(
             await actions.do_add_note(writer, agent=agent, thread_id=thread_id, text=data.text)
         )
+
+
+def _schema(kind: OpenAPIType, **extra: Any) -> Schema:
+    return Schema(type=kind, **extra)
+
+
+_REPLY_FIELDS = {
+    "text": _schema(OpenAPIType.STRING, max_length=65_536, description="may be empty when files come"),
+    "channel": _schema(OpenAPIType.STRING, max_length=40, description="default: the last one used"),
+}
+
+
+@dataclass
+class _ReplyOperation(Operation):
+    """The reply's request body, documented by hand: the handler reads JSON or a multipart form
+    itself (Litestar's ``data`` parameter can only be one of them)."""
+
+    def __post_init__(self) -> None:
+        files = _schema(
+            OpenAPIType.ARRAY, items=_schema(OpenAPIType.STRING, format="binary"), max_items=MAX_FILES
+        )  # type: ignore[arg-type]
+        self.request_body = RequestBody(
+            required=True,
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=_schema(OpenAPIType.OBJECT, properties=_REPLY_FIELDS, required=["text"])
+                ),
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=_schema(OpenAPIType.OBJECT, properties={**_REPLY_FIELDS, "files": files})
+                ),
+            },
+        )
+
+
+async def _reply_fields(
+    request: Request[Any, Any, Any], limit: int
+) -> tuple[str, str | None, list[UploadFile]]:
+    """Text, channel and uploads from a JSON body or a ``multipart/form-data`` one."""
+    if request.content_type[0] != "multipart/form-data":
+        try:
+            json_body = msgspec.json.decode(await request.body(), type=ReplyIn)
+        except msgspec.MsgspecError as error:
+            raise invalid_body(error) from None
+        return json_body.text, json_body.channel, []
+    form = await request.form()
+    uploads = [item for item in form.getall("files") if isinstance(item, UploadFile)]
+    values = {key: form.get(key) for key in ("text", "channel") if isinstance(form.get(key), str)}
+    try:
+        form_body = msgspec.convert(values, ReplyFormIn)
+    except msgspec.MsgspecError as error:
+        raise invalid_body(error) from None
+    return form_body.text, form_body.channel or None, uploads
+
+
+@post(
+    "/api/v1/threads/{thread_id:int}/messages",
+    status_code=202,
+    guards=[requires_agent],
+    tags=["threads"],
+    summary="Reply on a channel (default: the last one used), with files as multipart/form-data",
+    operation_class=_ReplyOperation,
+)
+async def reply(
+    request: Request[Any, Any, Any],
+    services: NamedDependency[Services],
+    agent: NamedDependency[Agent],
+    thread_id: FromPath[int],
+) -> MessageOut:
+    """JSON ``{"text", "channel"}``, or a multipart form with ``text``, ``channel`` and ``files``.
+
+    Mounted by ``app.core`` under a body limit that leaves room for files (``upload_handlers``).
+    """
+    limit = services.settings.max_attachment_bytes
+    text, channel, uploads = await _reply_fields(request, limit)
+    attachments = await read_uploads(uploads, limit=limit)
+    message = await actions.do_send_reply(
+        services.writer,
+        services.registry,
+        services.jobs.enqueue_delivery,
+        agent=agent,
+        thread_id=thread_id,
+        text=text,
+        channel=channel,
+        attachments=attachments,
+        files=services.files,
+    )
+    async with services.writer.sessionmaker() as session:
+        shown = await queries.get_message(session, message.id or 0)
+    return shown or message_out(message)
 
 
 @post(
@@ -222,3 +296,5 @@ async def search(
 
 
 route_handlers: list[ControllerRouterHandler] = [ThreadController, log_phone_note, search]
+upload_handlers: list[ControllerRouterHandler] = [reply]
+"""Routes that take files: ``app.core`` mounts them under ``upload_body_limit``, not the app's."""

@@ -80,11 +80,12 @@ async def route_reply(
     *,
     now: datetime | None = None,
     sender_is_person: bool = True,
+    with_files: bool = False,
 ) -> Route:
     """The route for a reply on ``channel`` (default: the customer's last inbound channel).
 
     Raises ``ConflictError`` (``channel-unavailable``) with the reason an agent reads when the
-    channel cannot deliver now.
+    channel cannot deliver now, or cannot carry files and ``with_files`` says the reply has some.
     """
     chosen = channel or thread.last_inbound_channel
     if not chosen:
@@ -139,6 +140,14 @@ async def route_reply(
     )
     if reason:
         raise _refuse(Reason(reason), chosen)
+    if with_files and not registry.get(chosen).capabilities.attachments:
+        raise _refuse(
+            Reason(
+                N_("%(channel)s cannot carry files; send the text alone or pick another channel"),
+                {"channel": _name(chosen)},
+            ),
+            chosen,
+        )
     return Route(channel=chosen, account_id=last.channel_account_id, identity=identity, account=account)
 
 
