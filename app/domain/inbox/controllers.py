@@ -136,20 +136,6 @@ class ThreadController(Controller):
         )
         return await _thread_detail(db_session, thread_id)
 
-    @get("/{thread_id:int}/messages", summary="The unified timeline, oldest first within a page")
-    async def list_messages(
-        self,
-        db_session: NamedDependency[AsyncSession],
-        thread_id: FromPath[int],
-        before: FromQuery[int | None] = None,
-        after: FromQuery[int | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
-    ) -> Page:
-        items, next_cursor = await queries.timeline_page(
-            db_session, thread_id, before=before, after=after, limit=limit
-        )
-        return Page(items=items, next_cursor=next_cursor)
-
     @post("/{thread_id:int}/notes", status_code=201, summary="Internal note, never sent to the customer")
     async def add_note(
         self,
@@ -195,9 +181,7 @@ class _ReplyOperation(Operation):
         )
 
 
-async def _reply_fields(
-    request: Request[Any, Any, Any], limit: int
-) -> tuple[str, str | None, list[UploadFile]]:
+async def _reply_fields(request: Request[Any, Any, Any]) -> tuple[str, str | None, list[UploadFile]]:
     """Text, channel and uploads from a JSON body or a ``multipart/form-data`` one."""
     if request.content_type[0] != "multipart/form-data":
         try:
@@ -213,6 +197,25 @@ async def _reply_fields(
     except msgspec.MsgspecError as error:
         raise invalid_body(error) from None
     return form_body.text, form_body.channel or None, uploads
+
+
+@get(
+    "/api/v1/threads/{thread_id:int}/messages",
+    guards=[requires_agent],
+    tags=["threads"],
+    summary="The unified timeline, oldest first within a page",
+)
+async def list_messages(
+    db_session: NamedDependency[AsyncSession],
+    thread_id: FromPath[int],
+    before: FromQuery[int | None] = None,
+    after: FromQuery[int | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+) -> Page:
+    items, next_cursor = await queries.timeline_page(
+        db_session, thread_id, before=before, after=after, limit=limit
+    )
+    return Page(items=items, next_cursor=next_cursor)
 
 
 @post(
@@ -234,7 +237,7 @@ async def reply(
     Mounted by ``app.core`` under a body limit that leaves room for files (``upload_handlers``).
     """
     limit = services.settings.max_attachment_bytes
-    text, channel, uploads = await _reply_fields(request, limit)
+    text, channel, uploads = await _reply_fields(request)
     attachments = await read_uploads(uploads, limit=limit)
     message = await actions.do_send_reply(
         services.writer,
@@ -296,5 +299,6 @@ async def search(
 
 
 route_handlers: list[ControllerRouterHandler] = [ThreadController, log_phone_note, search]
-upload_handlers: list[ControllerRouterHandler] = [reply]
-"""Routes that take files: ``app.core`` mounts them under ``upload_body_limit``, not the app's."""
+upload_handlers: list[ControllerRouterHandler] = [list_messages, reply]
+"""The timeline's routes, replies with files among them: ``app.core`` mounts them under
+``upload_body_limit``, not the app's (one path's methods must be registered together)."""
