@@ -129,7 +129,8 @@ class CallbackServer:
         self.latency = latency
         """Seconds to wait before answering (makes concurrent senders overlap)."""
         self.requests: list[RecordedRequest] = []
-        self._script: deque[Reply] = deque()
+        self._script: deque[Reply | None] = deque()
+        """Scripted answers in order; ``None`` stands for the default answer (``answer_default``)."""
         self._server: asyncio.Server | None = None
         self._arrived = asyncio.Condition()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -174,6 +175,11 @@ class CallbackServer:
         """The next ``count`` requests (after those already scripted) get this answer."""
         for _ in range(count):
             self._script.append(Reply(status, dict(headers or {}), body))
+
+    def answer_default(self, *, count: int = 1) -> None:
+        """The next ``count`` requests get the usual answer: a refusal scripted after them then
+        hits a later request (the second part of a split message, say)."""
+        self._script.extend(None for _ in range(count))
 
     async def wait_for(self, count: int, within: float = 10.0) -> list[RecordedRequest]:
         """Wait until at least ``count`` requests arrived; return all of them."""

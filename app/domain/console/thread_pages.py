@@ -86,7 +86,7 @@ async def _compose_form(request: HTMXRequest) -> tuple[ComposeForm, list[UploadF
         )
     except msgspec.MsgspecError as error:
         raise invalid_body(error) from None
-    return data, [item for item in form.getall("files") if isinstance(item, UploadFile)]
+    return data, [item for item in form.getall("files", []) if isinstance(item, UploadFile)]
 
 
 @dataclass

@@ -190,7 +190,7 @@ async def _reply_fields(request: Request[Any, Any, Any]) -> tuple[str, str | Non
             raise invalid_body(error) from None
         return json_body.text, json_body.channel, []
     form = await request.form()
-    uploads = [item for item in form.getall("files") if isinstance(item, UploadFile)]
+    uploads = [item for item in form.getall("files", []) if isinstance(item, UploadFile)]
     values = {key: form.get(key) for key in ("text", "channel") if isinstance(form.get(key), str)}
     try:
         form_body = msgspec.convert(values, ReplyFormIn)
