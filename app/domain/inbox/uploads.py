@@ -41,6 +41,8 @@ class Upload(Protocol):
 
     async def read(self, size: int = -1) -> bytes: ...
 
+    async def close(self) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class ReplyFile:
@@ -129,16 +131,22 @@ async def read_uploads(uploads: Iterable[Upload], *, limit: int) -> list[ReplyFi
     """Read the uploaded files, refusing (422 ``file-too-large``) any over ``limit`` bytes before
     anything is stored. An empty file input (browsers send one nameless, empty part) is skipped."""
     files: list[ReplyFile] = []
-    for upload in uploads:
-        if not upload.filename:
-            continue
-        name = safe_filename(upload.filename)
-        data = await upload.read(limit + 1)
-        if len(data) > limit:
-            raise too_large(name, limit)
-        files.append(ReplyFile(name, content_type(data, upload.content_type, name), data))
-        if len(files) > MAX_FILES:
-            raise InvalidInputError(Reason(TOO_MANY, {"max": str(MAX_FILES)}), type_slug="too-many-files")
+    pending = list(uploads)
+    try:
+        for upload in pending:
+            if not upload.filename:
+                continue
+            name = safe_filename(upload.filename)
+            data = await upload.read(limit + 1)
+            if len(data) > limit:
+                raise too_large(name, limit)
+            files.append(ReplyFile(name, content_type(data, upload.content_type, name), data))
+            if len(files) > MAX_FILES:
+                raise InvalidInputError(Reason(TOO_MANY, {"max": str(MAX_FILES)}), type_slug="too-many-files")
+    finally:
+        # The parser spooled large uploads to temporary files: let them go now, not at collection.
+        for upload in pending:
+            await upload.close()
     return files
 
 
