@@ -332,6 +332,13 @@ async def test_the_composer_refuses_a_file_over_the_cap_with_the_reason(
     assert refused.status_code == 422, refused.text
     assert 'id="composer-error"' in refused.text and "groot.jpg is too large" in refused.text
     assert ">Kijk maar</textarea>" in refused.text  # the agent's text is kept
+    note = await agent_client.post(
+        f"/threads/{thread_id}/compose",
+        data={**form, "mode": "note"},
+        files=[("files", ("doos.jpg", JPEG, "image/jpeg"))],
+        headers=headers,
+    )
+    assert note.status_code == 422 and "An internal note cannot carry files" in note.text
     assert far_over.status_code == 413, far_over.text
     assert "too much to send at once" in far_over.text
     assert far_over.headers["HX-Retarget"] == "closest form"

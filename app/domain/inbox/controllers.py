@@ -10,7 +10,7 @@ import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -166,8 +166,10 @@ class _ReplyOperation(Operation):
 
     def __post_init__(self) -> None:
         files = _schema(
-            OpenAPIType.ARRAY, items=_schema(OpenAPIType.STRING, format="binary"), max_items=MAX_FILES
-        )  # type: ignore[arg-type]
+            OpenAPIType.ARRAY,
+            items=_schema(OpenAPIType.STRING, format=OpenAPIFormat.BINARY),
+            max_items=MAX_FILES,
+        )
         self.request_body = RequestBody(
             required=True,
             content={
