@@ -125,6 +125,8 @@ async def test_a_pdf_goes_as_a_document_and_a_files_only_reply_has_no_text(
     assert call.files["document"].filename == "factuur.pdf"
     assert "caption" not in call.params
     assert telegram.calls_to("sendMessage") == [] and telegram.calls_to("sendPhoto") == []
+    [thread] = (await api.get("/api/v1/threads"))["items"]
+    assert thread["last_message_preview"] == "📎 factuur.pdf"
 
 
 async def test_a_text_too_long_for_a_caption_goes_first_then_the_files(

@@ -25,6 +25,7 @@ from app.domain.inbox.routing import route_reply
 from app.domain.inbox.schemas import THREAD_STATUSES, message_out, thread_out, to_builtins
 from app.domain.inbox.threads import (
     note_message_on_thread,
+    preview_of,
     system_message,
     thread_of_contact,
 )
@@ -277,6 +278,10 @@ async def do_send_reply(
             )
         if rows:
             session.add_all(rows)
+            if not text.strip():
+                # A files-only reply: the inbox shows their names (no words to translate) instead
+                # of an empty line.
+                thread.last_message_preview = preview_of("📎 " + ", ".join(row.filename for row in rows))
             await session.flush()
         _emit_message_created(tx, message, thread, contact, rows)
         assert message.id is not None
