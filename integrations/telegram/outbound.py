@@ -228,21 +228,30 @@ class TelegramAdapter(ChannelAdapter):
             await bot.request.shutdown()
 
 
-def _send_part(bot: Bot, chat_id: int, part: Part) -> Awaitable[Message]:
+async def _send_part(bot: Bot, chat_id: int, part: Part) -> Message:
     file = part.attachment
     if file is None:
-        return bot.send_message(chat_id=chat_id, text=part.text)
+        return await bot.send_message(chat_id=chat_id, text=part.text)
     caption = part.text or None
     method = file_method(file)
     if method == "photo":
-        return bot.send_photo(chat_id=chat_id, photo=file.data, filename=file.filename, caption=caption)
-    if method == "voice":
-        return bot.send_voice(chat_id=chat_id, voice=file.data, filename=file.filename, caption=caption)
-    if method == "audio":
-        return bot.send_audio(chat_id=chat_id, audio=file.data, filename=file.filename, caption=caption)
-    if method == "video":
-        return bot.send_video(chat_id=chat_id, video=file.data, filename=file.filename, caption=caption)
-    return bot.send_document(chat_id=chat_id, document=file.data, filename=file.filename, caption=caption)
+        try:
+            return await bot.send_photo(
+                chat_id=chat_id, photo=file.data, filename=file.filename, caption=caption
+            )
+        except BadRequest:
+            # Telegram refuses some pictures as photos (a panorama's proportions, a file it
+            # cannot decode); the same bytes are still welcome as a document.
+            pass
+    elif method == "voice":
+        return await bot.send_voice(chat_id=chat_id, voice=file.data, filename=file.filename, caption=caption)
+    elif method == "audio":
+        return await bot.send_audio(chat_id=chat_id, audio=file.data, filename=file.filename, caption=caption)
+    elif method == "video":
+        return await bot.send_video(chat_id=chat_id, video=file.data, filename=file.filename, caption=caption)
+    return await bot.send_document(
+        chat_id=chat_id, document=file.data, filename=file.filename, caption=caption
+    )
 
 
 async def _call(request: Awaitable[Message]) -> Message:

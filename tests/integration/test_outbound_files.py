@@ -129,6 +129,21 @@ async def test_a_pdf_goes_as_a_document_and_a_files_only_reply_has_no_text(
     assert thread["last_message_preview"] == "📎 factuur.pdf"
 
 
+async def test_a_picture_telegram_refuses_as_a_photo_goes_as_a_document(
+    api: Api, telegram: TelegramBotAPI
+) -> None:
+    thread_id = await _customer_thread(api, telegram)
+    telegram.refuse("Bad Request: PHOTO_INVALID_DIMENSIONS")
+
+    response = await send_files(api, thread_id, "Panorama", [("wide.jpg", JPEG, "image/jpeg")])
+
+    message = await wait_for_status(api.writer, response.json()["id"])
+    assert message.delivery_status == "sent", message.delivery_error
+    assert [call.method for call in telegram.calls] == ["sendPhoto", "sendDocument"]
+    [document] = telegram.calls_to("sendDocument")
+    assert document.files["document"].data == JPEG and document.params["caption"] == "Panorama"
+
+
 async def test_a_text_too_long_for_a_caption_goes_first_then_the_files(
     api: Api, telegram: TelegramBotAPI
 ) -> None:
