@@ -108,6 +108,9 @@ class Identity(SQLModel, table=True):
     external_id: str = Field(max_length=320)
     verified: bool = False
     display_name: str | None = Field(default=None, max_length=200)
+    attributes: dict[str, Any] = _json()
+    """What OneThread learnt about this identity from its platform (e.g. ``messenger_profile``: when
+    the page last asked Meta for the person's name and what Meta said), never shown as an edit."""
     created_at: datetime = _now()
 
     __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_identities_channel_external_id"),)

@@ -195,6 +195,14 @@ class CallbackServer:
         """
         return Reply(headers={"X-Message-Id": f"cb-{number}"})
 
+    def scripted_reply(self, request: RecordedRequest) -> Reply | None:
+        """The scripted answer for this request, if any (fakes with several endpoints script each)."""
+        return self._script.popleft() if self._script else None
+
+    def recorded(self, request: RecordedRequest) -> list[RecordedRequest]:
+        """The list this request is recorded in (``requests``; fakes may keep other calls apart)."""
+        return self.requests
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -203,9 +211,9 @@ class CallbackServer:
             request = await self._read_request(reader)
             if request is None:
                 return
-            reply = self._script.popleft() if self._script else None
+            reply = self.scripted_reply(request)
             async with self._arrived:
-                self.requests.append(request)
+                self.recorded(request).append(request)
                 self._arrived.notify_all()
             if self.latency:
                 await asyncio.sleep(self.latency)

@@ -16,8 +16,11 @@ fields decoded and its ``filedata`` part (bytes, filename, type) as they arrived
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import defaultdict, deque
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.fakes.callback_server import CallbackServer, RecordedRequest, Reply
 
@@ -41,10 +44,23 @@ def send_body(request: RecordedRequest) -> dict[str, Any]:
 
 
 class GraphApi(CallbackServer):
-    """Records ``POST /v21.0/me/messages`` calls; answers with Meta's success or error bodies."""
+    """Records ``POST /v21.0/me/messages`` calls; answers with Meta's success or error bodies.
+
+    The User Profile API, ``GET /v21.0/<PSID>?fields=…``, answers the profile given to ``add_profile``,
+    the errors scripted with ``fail_profile``, else Graph's "does not exist or missing permissions"
+    (code 100). Lookups are recorded apart, in ``profile_requests``, so the ones a customer's message
+    starts in the background never shift what a Send API test counts or scripts::
+
+        graph.add_profile("5550001112223334", first_name="Lena", last_name="Lind")
+        graph.fail_profile("5550001112223334", 2, "Service temporarily unavailable", status=503)
+        await graph.wait_for_profiles(2)
+    """
 
     def __init__(self) -> None:
         super().__init__(path="/v21.0")
+        self.profiles: dict[str, dict[str, Any]] = {}
+        self.profile_requests: list[RecordedRequest] = []
+        self._profile_script: defaultdict[str, deque[Reply]] = defaultdict(deque)
 
     @property
     def sends(self) -> list[dict[str, Any]]:
@@ -65,11 +81,88 @@ class GraphApi(CallbackServer):
             error["error_subcode"] = subcode
         self.answer_next(status, count=count, body=json.dumps({"error": error}).encode())
 
+    # -- the User Profile API ---------------------------------------------------------------------
+    def add_profile(self, psid: str, **fields: Any) -> None:
+        """What Graph knows about ``psid`` (``first_name``, ``last_name``, ``profile_pic``)."""
+        self.profiles[psid] = {**fields, "id": psid}
+
+    def fail_profile(
+        self,
+        psid: str,
+        code: int,
+        message: str,
+        *,
+        status: int = 400,
+        subcode: int | None = None,
+        count: int = 1,
+    ) -> None:
+        """The next ``count`` lookups of ``psid`` get this Graph error."""
+        for _ in range(count):
+            self._profile_script[psid].append(graph_error(code, message, status=status, subcode=subcode))
+
+    async def wait_for_profiles(self, count: int, within: float = 10.0) -> list[RecordedRequest]:
+        """Wait until at least ``count`` profile lookups arrived; return all of them."""
+        async with asyncio.timeout(within), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.profile_requests) >= count)
+        return list(self.profile_requests)
+
+    def scripted_reply(self, request: RecordedRequest) -> Reply | None:
+        psid = _profile_psid(request)
+        if psid is None:
+            return super().scripted_reply(request)
+        script = self._profile_script.get(psid)
+        return script.popleft() if script else None
+
+    def recorded(self, request: RecordedRequest) -> list[RecordedRequest]:
+        return self.profile_requests if _profile_psid(request) is not None else self.requests
+
+    def _profile(self, request: RecordedRequest, psid: str) -> Reply:
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return graph_error(190, "An active access token must be used to query information.")
+        profile = self.profiles.get(psid)
+        if profile is None:
+            return graph_error(
+                100,
+                f"Unsupported get request. Object with ID '{psid}' does not exist, cannot be loaded "
+                "due to missing permissions, or does not support this operation.",
+                subcode=33,
+            )
+        fields = parse_qs(urlsplit(request.path).query).get("fields", [""])[0].split(",")
+        body = {key: value for key, value in profile.items() if key in fields or key == "id"}
+        return Reply(200, {}, json.dumps(body).encode())
+
     def default_reply(self, request: RecordedRequest, number: int) -> Reply:
         """Meta's success body for every send nothing was scripted for."""
+        psid = _profile_psid(request)
+        if psid is not None:
+            return self._profile(request, psid)
         try:
             recipient = str(send_body(request)["recipient"]["id"])
         except (ValueError, KeyError, TypeError):
             recipient = ""
         body = {"recipient_id": recipient, "message_id": f"m_graph-{number}"}
         return Reply(200, {}, json.dumps(body).encode())
+
+
+def graph_error(code: int, message: str, *, status: int = 400, subcode: int | None = None) -> Reply:
+    """Graph's error envelope (``{"error": {message, type, code, error_subcode?, fbtrace_id}}``)."""
+    error: dict[str, Any] = {
+        "message": message,
+        "type": "OAuthException",
+        "code": code,
+        "fbtrace_id": "AbCdEfGhIjK",
+    }
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    return Reply(status, {}, json.dumps({"error": error}).encode())
+
+
+def _profile_psid(request: RecordedRequest) -> str | None:
+    """The PSID of a User Profile lookup (``GET /v21.0/<psid>``), else ``None``."""
+    if request.method != "GET":
+        return None
+    path = urlsplit(request.path).path
+    if not path.startswith("/v21.0/"):
+        return None
+    psid = unquote(path.removeprefix("/v21.0/"))
+    return psid if psid and "/" not in psid else None

@@ -19,6 +19,7 @@ import pytest
 
 from app.domain.channels.accounts import do_add_channel_account
 from app.settings import Settings
+from tests.fakes.callback_server import free_port
 from tests.helpers import Api
 from tests.integration.test_cli import run
 
@@ -43,12 +44,17 @@ def signed(body: bytes, secret: str = APP_SECRET) -> dict[str, str]:
     return {"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"}
 
 
-async def add_page(api: Api) -> str:
+def nobody_listens() -> str:
+    """A Graph URL where nothing answers: the profile lookups a message starts fail fast, offline."""
+    return f"http://127.0.0.1:{free_port()}/v21.0"
+
+
+async def add_page(api: Api, graph_url: str | None = None) -> str:
     created = await do_add_channel_account(
         api.writer,
         channel="messenger",
         name="Shop page",
-        config={"page_id": PAGE},
+        config={"page_id": PAGE, "graph_url": graph_url or nobody_listens()},
         secrets={"page_token": "EAAB-page-token", "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN},
     )
     return created.account.id
@@ -326,7 +332,8 @@ async def test_a_disabled_account_refuses_events(api: Api) -> None:
 # the operator's side
 # ------------------------------------------------------------------------------------------------
 async def test_an_account_added_with_the_cli_answers_meta(api: Api, settings: Settings) -> None:
-    args = ["channel", "add", "messenger", "--name", "Shop", "--page-id", "206070979425408"]
+    args = ["channel", "add", "messenger", "--name", "Shop", "--graph-url", nobody_listens()]
+    args += ["--page-id", "206070979425408"]
     secrets = ["--page-token", "EAAB", "--app-secret", APP_SECRET, "--verify-token", VERIFY_TOKEN]
     result = await asyncio.to_thread(run, settings, *args, *secrets, "--json")
     assert result.returncode == 0, result.stderr

@@ -36,6 +36,7 @@ from app.domain.channels.delivery import (
     deliver_message,
     queued_message_ids,
 )
+from app.domain.channels.messenger_profile import MessengerProfiles
 from app.domain.realtime.writer import Writer
 from app.lib.storage import FileStorage
 from app.settings import Settings
@@ -121,6 +122,7 @@ class Jobs:
                     self._active.discard(task)
 
         self._deliver = self.broker.register_task(deliver, task_name=DELIVER_TASK)
+        self.messenger_profiles = MessengerProfiles(self.broker, writer, self.policy, self._pause)
 
     async def enqueue_delivery(self, message_id: int) -> None:
         await self._deliver.kiq(message_id)

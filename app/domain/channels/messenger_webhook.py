@@ -3,7 +3,8 @@
 The account's secrets hold ``verify_token`` (what Meta echoes in the GET handshake) and
 ``app_secret`` (the key of ``X-Hub-Signature-256``), both given to ``onethread channel add
 messenger``. The signature is checked over the raw body before anything is parsed; every message of
-a batch goes through ``do_ingest``, which stores a ``mid`` once however often Meta retries it.
+a batch goes through ``do_ingest``, which stores a ``mid`` once however often Meta retries it;
+a sender without a name yet gets a profile lookup job (``messenger_profile``).
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ async def messenger_events(
         raise InvalidWebhookBodyError(str(exc)) from None
     for message in parsed.messages:
         await do_ingest(services.writer, message)
+    if account.secrets.get("page_token"):
+        for sender in dict.fromkeys(message.sender.external_id for message in parsed.messages):
+            await services.jobs.messenger_profiles.request(str(account.id), sender)
     for receipt in parsed.receipts:
         await do_apply_receipt(
             services.writer,

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from app.db.models import Agent, Contact, Merge, MergeSuggestion, utcnow
+from sqlalchemy import select, update
+from sqlmodel import col
+
+from app.db.models import Agent, Contact, Merge, MergeSuggestion, Message, Thread, utcnow
 from app.domain.contacts.merging import merge_contacts, undo_merge
-from app.domain.contacts.resolution import add_claim, live_contact
+from app.domain.contacts.resolution import add_claim, find_identity, live_contact, suggest_by_name
 from app.domain.realtime.writer import Transaction, Writer
 from app.i18n import N_
 from app.lib.errors import ConflictError, InvalidInputError, NotFoundError, Reason
@@ -78,6 +81,59 @@ async def do_update_contact(
         tx.emit("contact.updated", {"contact_id": contact.id, "by_agent_id": agent.id}, contact_id=contact.id)
         assert contact.id is not None
         return contact.id
+
+    return await writer.run(work)
+
+
+async def do_apply_identity_profile(
+    writer: Writer,
+    *,
+    channel: str,
+    external_id: str,
+    record_key: str,
+    record: dict[str, Any],
+    name: str | None = None,
+) -> bool:
+    """What a platform's profile lookup said about an identity: ``record`` is kept in the identity's
+    attributes under ``record_key`` (so the lookup is not repeated), and a ``name`` becomes the
+    identity's display name, its unnamed messages' author, and the contact's name when the contact
+    has none yet (an agent's edit is never overwritten). Returns whether the contact changed.
+    """
+
+    async def work(tx: Transaction) -> bool:
+        session = tx.session
+        identity = await find_identity(session, channel, external_id)
+        if identity is None:
+            return False
+        identity.attributes = {**(identity.attributes or {}), record_key: record}
+        if not name or identity.display_name:
+            return False
+        identity.display_name = name
+        await session.execute(
+            update(Message)
+            .where(
+                col(Message.identity_id) == identity.id,
+                col(Message.direction) == "in",
+                col(Message.author_name).is_(None),
+            )
+            .values(author_name=name)
+        )
+        contact = await live_contact(session, identity.contact_id)
+        if not contact.name:
+            contact.name = name
+            contact.updated_at = utcnow()
+            await session.flush()
+            await suggest_by_name(session, contact, name)
+        thread_id = (
+            await session.execute(select(col(Thread.id)).where(col(Thread.contact_id) == contact.id))
+        ).scalar_one_or_none()
+        tx.emit(
+            "contact.updated",
+            {"contact_id": contact.id, "reason": f"{channel} profile"},
+            thread_id=thread_id,
+            contact_id=contact.id,
+        )
+        return True
 
     return await writer.run(work)
 

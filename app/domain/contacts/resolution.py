@@ -156,7 +156,7 @@ async def resolve_sender(tx: Transaction, sender: InboundSender) -> Resolved:
     for claim in sender.claims:
         contact = await add_claim(tx, contact, claim)
     if sender.name:
-        await _suggest_by_name(session, contact, sender.name)
+        await suggest_by_name(session, contact, sender.name)
     return Resolved(contact=contact, identity=identity, created=True)
 
 
@@ -171,7 +171,7 @@ def _new_identity(contact: Contact, sender: InboundSender) -> Identity:
     )
 
 
-async def _suggest_by_name(session: AsyncSession, contact: Contact, name: str) -> None:
+async def suggest_by_name(session: AsyncSession, contact: Contact, name: str) -> None:
     """A new contact whose full name matches an existing one's: suggest, never merge."""
     normalized = " ".join(name.split()).lower()
     if len(normalized) < 3 or " " not in normalized:
