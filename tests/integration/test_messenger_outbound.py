@@ -21,7 +21,7 @@ from integrations.registry import AdapterRegistry
 from tests.fakes.delivery import reply, wait_for_status
 from tests.fakes.graph_api import GraphApi
 from tests.helpers import Api
-from tests.integration.test_messenger_webhook import APP_SECRET, PAGE, VERIFY_TOKEN, post
+from tests.integration.test_messenger_webhook import APP_SECRET, PAGE, VERIFY_TOKEN, fixture, post
 
 PSID = "5550001112223334"
 TOKEN = "EAAB-page-token-not-for-logs"
@@ -158,3 +158,51 @@ async def test_a_person_who_is_not_available_fails_with_graphs_reason(api: Api, 
         shown["delivery_error"] == "Messenger answered 400 (code 551): This person isn't available right now."
     )
     assert TOKEN not in shown["delivery_error"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Meta's documented Send API bodies (tests/fixtures/facebook), against what the adapter sends
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "hours_ago"),
+    [
+        ("meta_docs_send_api_request_text_response.json", 0.0),
+        ("send_api_request_human_agent_tag__composed_from_docs.json", 30.0),
+    ],
+)
+async def test_the_request_is_metas_documented_body(
+    api: Api, graph: GraphApi, name: str, hours_ago: float
+) -> None:
+    documented = json.loads(fixture(name).decode().replace("{PSID}", PSID))
+    thread_id = await _customer_wrote(api, graph, hours_ago=hours_ago)
+
+    sent = await reply(api, thread_id, documented["message"]["text"])
+
+    assert (await wait_for_status(api.writer, sent["id"])).delivery_status == "sent"
+    assert graph.sends == [documented]
+
+
+async def test_metas_success_body_gives_the_reply_its_message_id(api: Api, graph: GraphApi) -> None:
+    thread_id = await _customer_wrote(api, graph)
+    graph.answer_next(200, body=fixture("meta_docs_send_api_response_success.json"))
+
+    sent = await reply(api, thread_id, "hello, world")
+
+    message = await wait_for_status(api.writer, sent["id"])
+    assert (message.delivery_status, message.external_id) == ("sent", "AG5Hz2U...")
+
+
+async def test_metas_outside_the_window_error_fails_the_reply_with_its_words(
+    api: Api, graph: GraphApi
+) -> None:
+    thread_id = await _customer_wrote(api, graph, hours_ago=2)  # our clock says open; Meta's says not
+    graph.answer_next(400, body=fixture("send_api_error_outside_window_code10__botframework-issue-2050.json"))
+
+    sent = await reply(api, thread_id, "Are you still there?")
+
+    message = await wait_for_status(api.writer, sent["id"])
+    assert (message.delivery_status, message.delivery_attempts) == ("failed", 1)
+    assert message.delivery_error is not None
+    assert message.delivery_error.startswith(
+        "Messenger answered 400 (code 10): (#10) This message is sent outside of allowed window."
+    )

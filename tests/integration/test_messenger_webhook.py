@@ -33,6 +33,17 @@ def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
+def test_every_fixture_is_driven_through_our_code() -> None:
+    """Each recorded payload is posted to the webhook route (here) or answered by / compared with
+    the fake Graph server in the outbound tests; a new fixture without a test fails here."""
+    tests = "".join(path.read_text() for path in Path(__file__).parent.glob("test_messenger_*.py"))
+    payloads = {path.name for path in FIXTURES.iterdir() if path.name != "SOURCES.md"}
+    assert {name for name in payloads if f'"{name}"' not in tests} == set()
+    shared = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "facebook"
+    if shared.is_dir():  # the research copy, where this checkout sits beside it
+        assert {path.name for path in shared.iterdir()} <= payloads
+
+
 def envelope(*names: str, page: str = PAGE) -> bytes:
     """Single ``messaging`` event fixtures inside a production envelope."""
     events = [json.loads(fixture(name)) for name in names]

@@ -24,6 +24,7 @@ from app.domain.inbox.routing import (
 from app.domain.inbox.routing import route_reply
 from app.domain.inbox.schemas import THREAD_STATUSES, message_out, thread_out, to_builtins
 from app.domain.inbox.threads import (
+    is_newest_inbound,
     note_message_on_thread,
     preview_of,
     system_message,
@@ -182,7 +183,9 @@ async def do_ingest(writer: Writer, inbound: InboundMessage) -> IngestResult:
             for item in inbound.attachments
         ]
         session.add_all(attachments)
-        note_message_on_thread(thread, message)
+        note_message_on_thread(
+            thread, message, newest_inbound=await is_newest_inbound(session, thread, message)
+        )
         await session.flush()
         _emit_message_created(tx, message, thread, contact, attachments)
         if status_changed:

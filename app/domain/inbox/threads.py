@@ -60,16 +60,43 @@ async def channels_of_contact(session: AsyncSession, contact_id: int) -> list[st
     return sorted({row[0] for row in rows})
 
 
-def note_message_on_thread(thread: Thread, message: Message) -> None:
-    """Move the thread's summary forward for a new timeline entry."""
+def note_message_on_thread(thread: Thread, message: Message, *, newest_inbound: bool = True) -> None:
+    """Move the thread's summary forward for a new timeline entry.
+
+    ``newest_inbound=False`` (see :func:`is_newest_inbound`) keeps the customer's last channel: a
+    late delivery of an older message is news to the agents (``last_inbound_at``, the unread mark)
+    but not where the customer is now.
+    """
     if message.kind != "system":
         if message.created_at >= thread.last_message_at or not thread.last_message_preview:
             thread.last_message_preview = preview_of(message.text)
         thread.last_message_at = max(thread.last_message_at, message.created_at)
     if message.direction == "in" and message.kind == "text":
-        thread.last_inbound_channel = message.channel
+        if newest_inbound:
+            thread.last_inbound_channel = message.channel
         thread.last_inbound_at = message.received_at
     thread.updated_at = utcnow()
+
+
+async def is_newest_inbound(session: AsyncSession, thread: Thread, message: Message) -> bool:
+    """Whether no customer message of the thread was written after ``message`` (platform time).
+
+    Only a late delivery (a platform's retry, a backlog after an outage) can be older than the
+    thread's last message, so the common case needs no query.
+    """
+    if message.created_at >= thread.last_message_at:
+        return True
+    newer = await session.execute(
+        select(col(Message.id))
+        .where(
+            col(Message.thread_id) == thread.id,
+            col(Message.direction) == "in",
+            col(Message.kind) == "text",
+            col(Message.created_at) > message.created_at,
+        )
+        .limit(1)
+    )
+    return newer.first() is None
 
 
 async def recompute_thread_summary(session: AsyncSession, thread: Thread) -> None:
@@ -82,22 +109,25 @@ async def recompute_thread_summary(session: AsyncSession, thread: Thread) -> Non
             .limit(1)
         )
     ).scalar_one_or_none()
-    latest_in = (
+    inbound = select(Message).where(
+        col(Message.thread_id) == thread.id, col(Message.direction) == "in", col(Message.kind) == "text"
+    )
+    # Where the customer wrote last goes by when they wrote it; what is new to the agents (the
+    # unread mark) by when it reached us.
+    written_last = (
         await session.execute(
-            select(Message)
-            .where(
-                col(Message.thread_id) == thread.id,
-                col(Message.direction) == "in",
-                col(Message.kind) == "text",
-            )
-            .order_by(col(Message.received_at).desc(), col(Message.id).desc())
-            .limit(1)
+            inbound.order_by(col(Message.created_at).desc(), col(Message.id).desc()).limit(1)
+        )
+    ).scalar_one_or_none()
+    received_last = (
+        await session.execute(
+            inbound.order_by(col(Message.received_at).desc(), col(Message.id).desc()).limit(1)
         )
     ).scalar_one_or_none()
     thread.last_message_at = latest.created_at if latest else thread.created_at
     thread.last_message_preview = preview_of(latest.text) if latest else ""
-    thread.last_inbound_channel = latest_in.channel if latest_in else None
-    thread.last_inbound_at = latest_in.received_at if latest_in else None
+    thread.last_inbound_channel = written_last.channel if written_last else None
+    thread.last_inbound_at = received_last.received_at if received_last else None
     thread.updated_at = utcnow()
 
 
