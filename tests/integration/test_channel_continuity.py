@@ -225,6 +225,7 @@ async def test_the_same_phone_proven_on_both_channels_makes_one_thread(
     }
     merged_away = await api.get(f"/api/v1/contacts/{messenger_contact}")
     assert merged_away["merged_into_id"] == telegram_contact
+    assert await api.get("/api/v1/merge-suggestions") == []  # the name suggestion is settled too
 
     timeline = await api.timeline(thread["id"])
     assert conversation(timeline) == [
@@ -254,6 +255,7 @@ async def test_the_agent_merging_the_two_contacts_makes_one_thread(
 
     thread = await one_thread(api)
     assert thread["contact"]["id"] == messenger_contact
+    assert await api.get("/api/v1/merge-suggestions") == []
     timeline = await api.timeline(thread["id"])
     assert conversation(timeline) == [
         ("telegram", "Hoi, bestelling 4711 is nog niet binnen."),

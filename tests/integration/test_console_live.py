@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import re
 import shutil
 import time
@@ -33,7 +34,9 @@ from app.domain.channels.accounts import do_add_channel_account
 from app.domain.inbox.actions import do_ingest
 from integrations.types import ContactClaim, InboundMessage, InboundSender
 from tests.conftest import RUN_ID, SECRET, truncate_postgres
+from tests.fakes.graph_api import GraphApi
 from tests.helpers import PASSWORD
+from tests.integration.test_messenger_webhook import APP_SECRET, PAGE, signed
 from tests.integration.test_realtime_processes import add_api_channel, direct_writer
 from tests.processes import ServerGroup, ServerProcess, create_agent, live_servers, login
 
@@ -510,3 +513,43 @@ async def test_a_customer_who_moves_to_another_channel_is_announced_live(
         assert text.index("Customer continued on API") < text.index("and back on the website")
     finally:
         await page.close()
+
+
+async def test_a_messenger_customers_name_from_meta_retitles_the_open_thread(
+    embedded: Site, ada: Browser
+) -> None:
+    """A new Messenger customer's page opens as "Unknown customer"; Meta's answer to the profile
+    lookup (a background job) puts her name in the title without a reload."""
+    psid = "7770001112223334"
+    async with GraphApi() as graph:
+        graph.add_profile(psid, first_name="Lena", last_name="Lind")
+        graph.latency = 3.0  # Meta answers once the agent has the thread open
+        async with direct_writer(embedded.env) as writer:
+            page_account = await do_add_channel_account(
+                writer,
+                channel="messenger",
+                name="Shop page",
+                config={"page_id": PAGE, "graph_url": graph.url},
+                secrets={"page_token": "EAAB-live", "app_secret": APP_SECRET, "verify_token": "v"},
+            )
+        event = {
+            "sender": {"id": psid},
+            "recipient": {"id": PAGE},
+            "timestamp": int(time.time() * 1000),
+            "message": {"mid": f"m.live.{uuid.uuid4().hex}", "text": "Hello from Messenger"},
+        }
+        body = json.dumps({"object": "page", "entry": [{"id": PAGE, "messaging": [event]}]}).encode()
+        response = await ada.http.post(
+            f"/webhooks/messenger/{page_account.account.id}", content=body, headers=signed(body)
+        )
+        assert response.status_code == 200, response.text
+        threads = (await ada.http.get("/api/v1/threads/", params={"channel": "messenger"})).json()["items"]
+        [thread] = [t for t in threads if t["last_message_preview"] == "Hello from Messenger"]
+        assert thread["contact"]["name"] is None
+        page = await ada.socket(await ada.live_url(f"/threads/{thread['id']}"))
+        try:
+            await page.ready()
+            head = await page.until(lambda t: 'id="thread-head" hx-swap-oob="true"' in t)
+            assert '<h1 id="thread-title">Lena Lind</h1>' in head
+        finally:
+            await page.close()

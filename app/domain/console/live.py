@@ -59,7 +59,8 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 ROW_EVENTS = frozenset({"message.created", "thread.updated", "contact.updated", "contact.merged"})
-HEAD_EVENTS = frozenset({"thread.updated"})
+HEAD_EVENTS = frozenset({"thread.updated", "contact.updated"})
+"""Events that redraw an open thread's head: its status and assignee, the customer's name."""
 CATCH_UP_LIMIT = 200
 
 VIEWING_REFRESH = 10.0
