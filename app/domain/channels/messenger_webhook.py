@@ -95,9 +95,6 @@ async def messenger_events(
         raise InvalidWebhookBodyError(str(exc)) from None
     for message in parsed.messages:
         await do_ingest(services.writer, message)
-    if account.secrets.get("page_token"):
-        for sender in dict.fromkeys(message.sender.external_id for message in parsed.messages):
-            await services.jobs.messenger_profiles.request(str(account.id), sender)
     for receipt in parsed.receipts:
         await do_apply_receipt(
             services.writer,
@@ -107,6 +104,9 @@ async def messenger_events(
             kind=receipt.kind,
             watermark=receipt.watermark,
         )
+    if account.secrets.get("page_token"):  # customers without a name yet: ask Meta for it, once
+        for sender in dict.fromkeys(message.sender.external_id for message in parsed.messages):
+            await services.jobs.messenger_profiles.request(str(account.id), sender)
     if parsed.ignored:
         log.info("messenger account %s: %d other events acknowledged", account.id, parsed.ignored)
     return Response(content="EVENT_RECEIVED", media_type=MediaType.TEXT, status_code=200)
