@@ -10,16 +10,18 @@ Every outcome is recorded on the identity (``attributes["messenger_profile"]``):
 ``refused`` (no permission, person unavailable: asking again gets the same answer) are final;
 ``failed`` (Graph down or rate limiting through every retry of one job) is asked again by a message
 arriving after :data:`RETRY_FAILED_AFTER`. The webhook's check is one indexed read, skipped for
-identities this process has already seen settled.
+senders this process has seen settled (or checked in the last :data:`RECHECK_AFTER` seconds).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from taskiq import AsyncBroker
@@ -44,25 +46,32 @@ RECORD_KEY = "messenger_profile"
 RETRY_FAILED_AFTER = timedelta(days=1)
 ATTEMPTS = 3
 """Calls one job makes before recording ``failed`` (with the delivery policy's backoff between)."""
-SETTLED_CACHE_SIZE = 10_000
+RECHECK_AFTER = 60.0
+"""Seconds a process answers "asked already" for a sender from memory, before reading the identity
+again: a lookup under way, or Graph down, then costs nothing per message."""
+CACHE_SIZE = 10_000
 
 Pause = Callable[[float], Awaitable[bool]]
 
 
-def profile_wanted(display_name: str | None, attributes: dict[str, Any] | None, now: datetime) -> bool:
-    """Whether an identity should still be looked up: no name, and no final or recent answer."""
+Wanted = Literal["now", "later", "never"]
+
+
+def profile_wanted(display_name: str | None, attributes: dict[str, Any] | None, now: datetime) -> Wanted:
+    """Whether an identity is to be looked up: ``now`` (no name, no answer yet, or a failure a day
+    old), ``later`` (a recent failure), ``never`` (named, or Meta's answer was final)."""
     if display_name:
-        return False
+        return "never"
     record = (attributes or {}).get(RECORD_KEY)
     if not isinstance(record, dict):
-        return True
+        return "now"
     if record.get("status") != "failed":
-        return False
+        return "never"
     try:
         at = datetime.fromisoformat(str(record.get("at")))
     except ValueError:
-        return True
-    return now - at >= RETRY_FAILED_AFTER
+        return "now"
+    return "now" if now - at >= RETRY_FAILED_AFTER else "later"
 
 
 class MessengerProfiles:
@@ -83,7 +92,8 @@ class MessengerProfiles:
         self.pause = pause
         self.attempts = attempts
         self.timeout = timeout
-        self._settled: OrderedDict[str, None] = OrderedDict()
+        self._quiet_until: OrderedDict[str, float] = OrderedDict()
+        """Senders not to check again before a ``time.monotonic()`` (``inf``: settled for good)."""
         self._running: set[str] = set()
 
         async def lookup(account_id: str, sender_external_id: str) -> str:
@@ -91,30 +101,32 @@ class MessengerProfiles:
 
         self._task = broker.register_task(lookup, task_name=PROFILE_TASK)
 
-    def _settle(self, sender: str) -> None:
-        self._settled[sender] = None
-        self._settled.move_to_end(sender)
-        while len(self._settled) > SETTLED_CACHE_SIZE:
-            self._settled.popitem(last=False)
+    def _quiet(self, sender: str, seconds: float = math.inf) -> None:
+        self._quiet_until[sender] = time.monotonic() + seconds
+        self._quiet_until.move_to_end(sender)
+        while len(self._quiet_until) > CACHE_SIZE:
+            self._quiet_until.popitem(last=False)
 
     async def request(self, account_id: str, sender_external_id: str) -> None:
         """Enqueue a lookup if the sender's identity still wants one. Never raises: the messages are
         stored already, and a name is not worth a failed webhook (Meta would resend the batch)."""
-        if sender_external_id in self._settled:
+        if self._quiet_until.get(sender_external_id, 0.0) > time.monotonic():
             return
+        self._quiet(sender_external_id, RECHECK_AFTER)
         try:
-            if not await self._wanted(sender_external_id):
-                self._settle(sender_external_id)
-                return
-            await self._task.kiq(account_id, sender_external_id)
+            wanted = await self._wanted(sender_external_id)
+            if wanted == "now":
+                await self._task.kiq(account_id, sender_external_id)
+            elif wanted == "never":
+                self._quiet(sender_external_id)
         except Exception:
             log.exception("could not ask for the Messenger profile of a customer of account %s", account_id)
 
-    async def _wanted(self, sender_external_id: str) -> bool:
+    async def _wanted(self, sender_external_id: str) -> Wanted:
         async with self.writer.sessionmaker() as session:
             identity = await find_identity(session, CHANNEL, sender_external_id)
             if identity is None:
-                return False
+                return "later"
             return profile_wanted(identity.display_name, identity.attributes, utcnow())
 
     async def run(self, account_id: str, sender_external_id: str) -> str:
@@ -129,7 +141,7 @@ class MessengerProfiles:
             self._running.discard(sender_external_id)
 
     async def _run(self, account_id: str, sender_external_id: str) -> str:
-        if not await self._wanted(sender_external_id):
+        if await self._wanted(sender_external_id) != "now":
             return "skipped"
         account = await cached_account(self.writer, account_id)
         token = account.secrets.get("page_token") if account is not None else None
@@ -176,7 +188,7 @@ class MessengerProfiles:
             name=name,
         )
         if status != "failed":
-            self._settle(sender_external_id)
+            self._quiet(sender_external_id)
         if status != "stored":
             log.info("Messenger profile lookup %s after %d call(s): %s", status, attempts, record["reason"])
         return status
