@@ -51,6 +51,7 @@ from app.domain.console import sessions as console_sessions
 from app.domain.contacts import controllers as contacts_controllers
 from app.domain.inbox import controllers as inbox_controllers
 from app.domain.inbox.uploads import upload_body_limit
+from app.domain.inbox import downloads as inbox_downloads
 from app.domain.realtime import controllers as realtime_controllers
 from app.domain.realtime.publisher import ChannelsPublisher, RedisPublisher
 from app.domain.realtime.writer import Publisher, Writer
@@ -276,6 +277,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
                 route_handlers=inbox_controllers.upload_handlers,
                 request_max_body_size=upload_limit,
             ),
+            *inbox_downloads.route_handlers,
             *realtime_controllers.route_handlers,
             *system_controllers.route_handlers,
             console_router,

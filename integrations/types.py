@@ -48,13 +48,20 @@ class InboundSender:
 
 @dataclass(frozen=True, slots=True)
 class InboundAttachment:
-    """A file that came with a message: either its bytes or a URL to fetch them from."""
+    """A file that came with a message: its bytes, or where the platform offers it.
+
+    ``source`` says how to fetch the bytes later (a Telegram ``file_id``, a Meta CDN URL); the app
+    stores such an attachment as pending and a job downloads it. ``url`` without a ``source`` is a
+    link kept as it is (a shared web page, a map), with nothing to download. ``size`` is what the
+    platform announced (0 when it did not), so a file over the cap is refused before any download.
+    """
 
     filename: str
     content_type: str = "application/octet-stream"
     size: int = 0
     url: str | None = None
     data: bytes | None = None
+    source: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -215,6 +215,11 @@ def _event(
     return None
 
 
+_FILE_KINDS = frozenset({"image", "video", "audio", "file"})
+"""Attachment types whose URL is a file on Meta's CDN; others (``fallback`` for a shared link,
+``location``, templates, reels) are links to keep, not bytes to fetch."""
+
+
 def _attachments(raw: Any) -> list[tuple[str, InboundAttachment]]:
     """Attachment kinds and where to fetch them (Meta's URLs are signed and expire: fetch soon)."""
     if not isinstance(raw, list):
@@ -231,7 +236,15 @@ def _attachments(raw: Any) -> list[tuple[str, InboundAttachment]]:
         name = urlsplit(url).path.rsplit("/", 1)[-1] if url else ""
         filename = (name or kind)[:255]
         content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        found.append((kind, InboundAttachment(filename=filename, content_type=content_type, url=url or None)))
+        source = {"url": url} if url and kind in _FILE_KINDS else {}
+        found.append(
+            (
+                kind,
+                InboundAttachment(
+                    filename=filename, content_type=content_type, url=url or None, source=source
+                ),
+            )
+        )
     return found
 
 

@@ -8,8 +8,8 @@ parse, so no token and no network), then mapped to the inbox's structs:
 - the sender is the Telegram user (``from.id``, globally unique across bots, so not scoped by the
   account) with the name they show; Telegram authenticated them, so the identity is verified;
 - text or caption is the message text; files become attachments carrying what Telegram told us
-  about them (name, type, size) while their ``file_id`` goes into the message's metadata, for the
-  later ``getFile`` download; a location becomes a text line; a contact the user shares about
+  about them (name, type, size) and, as their ``source``, the ``file_id`` the app's fetch job hands
+  to ``getFile`` (the ids are also kept in the message's metadata); a location becomes a text line; a contact the user shares about
   themselves (``contact.user_id == from.id``) is a verified phone claim.
 
 Anything else is acknowledged and ignored (:class:`IgnoredUpdate` says why): group chats, button
@@ -258,7 +258,10 @@ def _attachments(message: Message) -> tuple[tuple[InboundAttachment, ...], list[
     kind, item, filename, content_type = found
     size = int(item.file_size or 0)
     attachment = InboundAttachment(
-        filename=_clean(filename)[:255] or kind, content_type=content_type[:255], size=size
+        filename=_clean(filename)[:255] or kind,
+        content_type=content_type[:255],
+        size=size,
+        source={"telegram_file_id": item.file_id, "file_unique_id": item.file_unique_id},
     )
     file_meta: dict[str, Any] = {
         "kind": kind,

@@ -15,8 +15,15 @@ all real. Every call is recorded; ``rate_limit`` and ``block`` script Telegram's
 
 Answers not scripted: ``sendMessage`` and the file methods (``sendPhoto``, ``sendDocument``,
 ``sendVoice``, ``sendAudio``, ``sendVideo``; multipart bodies, the files kept with their bytes and
-names) → ``{"ok": true, "result": <Message>}`` with increasing message ids; ``setWebhook``/``deleteWebhook`` → ``true``; ``getMe`` → the bot; anything else → 404
-``Not Found`` as Telegram answers unknown methods.
+names) → ``{"ok": true, "result": <Message>}`` with increasing message ids;
+``setWebhook``/``deleteWebhook`` → ``true``; ``getMe`` → the bot; ``getFile`` → the file registered
+with ``add_file`` (else 400 ``invalid file_id``), whose bytes are then served at
+``GET /file/bot<token>/<file_path>`` like Telegram's file server; anything else → 404 ``Not Found``
+as Telegram answers unknown methods.
+
+    server.add_file("AgACAg…", photo_bytes)          # getFile answers, the download serves them
+    server.add_file("BQACAg…", b"", too_big=True)      # getFile: 400 "file is too big"
+    server.downloads                                  # the file paths fetched so far
 """
 
 from __future__ import annotations
@@ -91,12 +98,45 @@ def _error(status: int, description: str, **parameters: Any) -> Reply:
     return Reply(status, {}, json.dumps(body).encode())
 
 
+@dataclass(frozen=True)
+class HostedFile:
+    """A file the fake Telegram holds for bots to download."""
+
+    file_id: str
+    data: bytes
+    file_path: str
+    announce_size: bool = True
+    """Whether ``getFile`` reports ``file_size`` (Telegram may leave it out)."""
+    too_big: bool = False
+    """``getFile`` refuses it as Telegram does files over 20 MB."""
+
+
+FILE_PREFIX = "/file/bot"
+
+
 class TelegramBotAPI(CallbackServer):
     """Answers ``POST /bot<token>/<method>`` like Telegram; records every call in ``calls``."""
 
     def __init__(self) -> None:
         super().__init__(path="")
         self._message_ids = itertools.count(1001)
+        self.files: dict[str, HostedFile] = {}
+
+    def add_file(
+        self,
+        file_id: str,
+        data: bytes,
+        *,
+        name: str = "file",
+        announce_size: bool = True,
+        too_big: bool = False,
+    ) -> HostedFile:
+        """Hold ``data`` under ``file_id`` (what an update's ``file_id`` names) for ``getFile``."""
+        hosted = HostedFile(
+            file_id, data, f"documents/{len(self.files)}-{name}", announce_size=announce_size, too_big=too_big
+        )
+        self.files[file_id] = hosted
+        return hosted
 
     async def __aenter__(self) -> TelegramBotAPI:
         await self.start()
@@ -134,6 +174,11 @@ class TelegramBotAPI(CallbackServer):
     def calls_to(self, method: str) -> list[BotCall]:
         return [call for call in self.calls if call.method == method]
 
+    @property
+    def downloads(self) -> list[str]:
+        """The raw paths of every file-server request (they hold the token: ``/file/bot<token>/…``)."""
+        return [r.path for r in self.requests if r.path.startswith(FILE_PREFIX)]
+
     async def wait_for_calls(self, method: str, count: int, within: float = 10.0) -> list[BotCall]:
         """Wait until at least ``count`` calls of ``method`` arrived; return them all."""
         async with asyncio.timeout(within), self._arrived:
@@ -161,10 +206,34 @@ class TelegramBotAPI(CallbackServer):
             return Reply(
                 200, {}, json.dumps({"ok": True, "result": True, "description": "Webhook was set"}).encode()
             )
+        if call.method == "getFile":
+            hosted = self.files.get(call.params.get("file_id", ""))
+            if hosted is None:
+                return _error(400, "Bad Request: invalid file_id")
+            if hosted.too_big:
+                return _error(400, "Bad Request: file is too big")
+            result: dict[str, Any] = {
+                "file_id": hosted.file_id,
+                "file_unique_id": f"u-{hosted.file_id[:12]}",
+                "file_path": hosted.file_path,
+            }
+            if hosted.announce_size:
+                result["file_size"] = len(hosted.data)
+            return _ok(result)
         if call.method == "getMe":
             bot_id = int(call.token.split(":")[0])
             return _ok({"id": bot_id, "is_bot": True, "first_name": "Shop bot", "username": "shop_bot"})
         return _error(404, "Not Found")
 
+    def _file(self, request: RecordedRequest) -> Reply:
+        """Telegram's file server: ``GET /file/bot<token>/<file_path>``; unknown paths are 404."""
+        _token, _, file_path = request.path[len(FILE_PREFIX) :].partition("/")
+        hosted = next((f for f in self.files.values() if f.file_path == file_path), None)
+        if request.method != "GET" or hosted is None:
+            return _error(404, "Not Found")
+        return Reply(200, {"Content-Type": "application/octet-stream"}, hosted.data)
+
     def default_reply(self, request: RecordedRequest, number: int) -> Reply:
+        if request.path.startswith(FILE_PREFIX):
+            return self._file(request)
         return self._answer(_parse(request))

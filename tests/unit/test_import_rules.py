@@ -79,6 +79,7 @@ def test_only_writer_users_write() -> None:
     allowed = {
         "app/domain/realtime/writer.py",
         "app/domain/inbox/actions.py",
+        "app/domain/inbox/attachments.py",
         "app/domain/inbox/fast_ingest.py",
         "app/domain/inbox/reads.py",
         "app/domain/contacts/actions.py",

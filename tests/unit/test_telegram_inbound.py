@@ -28,6 +28,7 @@ from integrations.types import ContactClaim, InboundAttachment, InboundMessage
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "telegram"
 ACCOUNT = "5b0a7c1e-2d3f-4a5b-8c9d-0e1f2a3b4c5d"
 BOT = "7000001"
+LARGEST_PHOTO_ID = "AgACAgQAAxkBAAINhGKvijUVSn2i3980bQIIc1fqWGNCAAJpvDEbEmaBUfuA43fR-BnlAQADAgADeQADJAQ"
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -147,7 +148,14 @@ def test_a_bare_message_object_is_unreadable_without_an_update_id() -> None:
 # -------------------------------------------------------------------------------------------------
 def test_photo_keeps_the_largest_rendition_and_its_file_id() -> None:
     parsed = message(fixture("update_message_photo_with_caption__teloxide_wrapped.json"))
-    assert parsed.attachments == (InboundAttachment("photo.jpg", "image/jpeg", 162061),)
+    assert parsed.attachments == (
+        InboundAttachment(
+            "photo.jpg",
+            "image/jpeg",
+            162061,
+            source={"telegram_file_id": LARGEST_PHOTO_ID, "file_unique_id": "AQADabwxGxJmgVF-"},
+        ),
+    )
     assert parsed.metadata["telegram"]["files"] == [
         {
             "kind": "photo",
@@ -168,7 +176,14 @@ def test_photo_without_caption_is_a_message_with_only_the_attachment() -> None:
 def test_document_in_todays_shape() -> None:
     parsed = message(current_shape(fixture("update_message_document__telegram_docs.json")))
     assert parsed.text == ""
-    assert parsed.attachments == (InboundAttachment("Testfile.pdf", "application/pdf", 536392),)
+    assert parsed.attachments == (
+        InboundAttachment(
+            "Testfile.pdf",
+            "application/pdf",
+            536392,
+            source={"telegram_file_id": "AwADBAADbXXXXXXXXXXXGBdhD2l6_XX", "file_unique_id": "AgADdocument"},
+        ),
+    )
     files = parsed.metadata["telegram"]["files"]
     assert [(f["kind"], f["file_id"]) for f in files] == [("document", "AwADBAADbXXXXXXXXXXXGBdhD2l6_XX")]
 
@@ -184,7 +199,14 @@ def test_voice_note() -> None:
         "file_size": 10240,
     }
     parsed = message(update)
-    assert parsed.attachments == (InboundAttachment("voice.ogg", "audio/ogg", 10240),)
+    assert parsed.attachments == (
+        InboundAttachment(
+            "voice.ogg",
+            "audio/ogg",
+            10240,
+            source={"telegram_file_id": "AwACAgQAAxkBAAIBvoice", "file_unique_id": "AgADvoice"},
+        ),
+    )
     assert parsed.metadata["telegram"]["files"][0]["kind"] == "voice"
 
 
@@ -256,7 +278,14 @@ def test_sticker_shows_its_emoji() -> None:
     }
     parsed = message(update)
     assert parsed.text == "👍"
-    assert parsed.attachments == (InboundAttachment("sticker.webp", "image/webp", 0),)
+    assert parsed.attachments == (
+        InboundAttachment(
+            "sticker.webp",
+            "image/webp",
+            0,
+            source={"telegram_file_id": "CAACAgIAAxkBAAIBsticker", "file_unique_id": "AgADsticker"},
+        ),
+    )
 
 
 # -------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The job queue that delivers outbound messages (taskiq).
+"""The job queue that delivers outbound messages and fetches inbound files (taskiq).
 
 Embedded shape: taskiq's ``InMemoryBroker`` runs jobs inside the ``serve`` process. Production:
 ``RedisStreamBroker`` on ``ONETHREAD_REDIS_URL``; app processes only enqueue and ``onethread worker``
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from taskiq.api import run_receiver_task
 from taskiq_redis import RedisStreamBroker
 
 from app.db.models import utcnow
+from app.domain.channels.attachment_fetch import default_fetchers, fetch_attachment, pending_attachment_ids
 from app.domain.channels.delivery import (
     DeliveryLocks,
     LocalLocks,
@@ -38,20 +40,23 @@ from app.domain.channels.delivery import (
 )
 from app.domain.channels.messenger_profile import MessengerProfiles
 from app.domain.realtime.writer import Writer
+from app.lib.logs import install_redaction_below
 from app.lib.storage import FileStorage
 from app.settings import Settings
+from integrations.files import FileFetcher
 from integrations.registry import AdapterRegistry
 
 log = logging.getLogger(__name__)
 
 DELIVER_TASK = "onethread.deliver_message"
+FETCH_TASK = "onethread.fetch_attachment"
 CONSUMER_GROUP = "onethread-workers"
 STREAM_MAX_LENGTH = 100_000
 """Acknowledged jobs stay in a Redis stream until trimmed; keep roughly this many."""
 
 
 class Jobs:
-    """Enqueues deliveries and, where this process is the worker, runs them."""
+    """Enqueues deliveries and attachment fetches and, where this process is the worker, runs them."""
 
     def __init__(
         self,
@@ -64,11 +69,17 @@ class Jobs:
         shutdown_grace: float = 5.0,
         lock_lease: float = 30.0,
         stream_idle_timeout: float = 120.0,
+        files: FileStorage | None = None,
+        fetchers: Mapping[str, FileFetcher] | None = None,
     ) -> None:
         self.settings = settings
         self.writer = writer
         self.registry = registry
-        self.files = FileStorage(settings.files_dir)
+        self.files = files or FileStorage(settings.files_dir)
+        self.fetchers = dict(fetchers) if fetchers is not None else default_fetchers()
+        # Telegram's file and API URLs carry the bot token; httpx logs every request's URL, and
+        # python-telegram-bot its API URL (at DEBUG).
+        install_redaction_below("httpx", "telegram")
         self.policy = RetryPolicy(
             max_attempts=settings.delivery_max_attempts,
             base_delay=settings.delivery_backoff_base,
@@ -124,8 +135,40 @@ class Jobs:
         self._deliver = self.broker.register_task(deliver, task_name=DELIVER_TASK)
         self.messenger_profiles = MessengerProfiles(self.broker, writer, self.policy, self._pause)
 
+        async def fetch(attachment_id: int) -> str | None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._active.add(task)
+            try:
+                return await fetch_attachment(
+                    self.writer,
+                    self.files,
+                    self.fetchers,
+                    attachment_id,
+                    limit=self.settings.max_attachment_bytes,
+                    policy=self.policy,
+                    pause=self._pause,
+                )
+            finally:
+                if task is not None:
+                    self._active.discard(task)
+
+        self._fetch = self.broker.register_task(fetch, task_name=FETCH_TASK)
+
     async def enqueue_delivery(self, message_id: int) -> None:
         await self._deliver.kiq(message_id)
+
+    async def enqueue_fetch(self, attachment_ids: Iterable[int]) -> None:
+        """Fetch these pending attachments' bytes from their platform (after the ingest committed).
+
+        Never raises: the message is stored whatever happens here, and a worker's sweep picks up
+        attachments left pending (a webhook must not answer 500 for a message it has kept).
+        """
+        try:
+            for attachment_id in attachment_ids:
+                await self._fetch.kiq(attachment_id)
+        except Exception as exc:
+            log.warning("could not enqueue an attachment fetch (%s); the sweep will retry it", exc)
 
     async def start(self, *, as_worker: bool) -> None:
         """Connect; a worker also starts consuming and re-enqueues deliveries left queued by a crash."""
@@ -141,6 +184,7 @@ class Jobs:
         if not isinstance(self.broker, InMemoryBroker):
             self._receiver = asyncio.create_task(run_receiver_task(self.broker, max_async_tasks=100))
         await self.requeue_waiting()
+        await self.requeue_fetches()
         self._sweeper = asyncio.create_task(self._sweep_forever())
 
     async def requeue_waiting(self, *, stale_only: bool = False) -> int:
@@ -157,6 +201,16 @@ class Jobs:
             await self.enqueue_delivery(message_id)
         return len(pending)
 
+    async def requeue_fetches(self, *, stale_only: bool = False) -> int:
+        """Enqueue a fetch for attachments left pending (the job was lost with a stopped process,
+        or could not be enqueued); with ``stale_only`` only those pending for a while."""
+        since = utcnow() - timedelta(seconds=self.stale_after) if stale_only else None
+        pending = await pending_attachment_ids(self.writer, created_before=since)
+        if pending:
+            log.info("re-enqueueing %d attachment(s) still to fetch", len(pending))
+        await self.enqueue_fetch(pending)
+        return len(pending)
+
     async def _sweep_forever(self) -> None:
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
@@ -166,6 +220,10 @@ class Jobs:
                 await self.requeue_waiting(stale_only=True)
             except Exception:
                 log.exception("re-enqueueing stranded deliveries failed")
+            try:
+                await self.requeue_fetches(stale_only=True)
+            except Exception:
+                log.exception("re-enqueueing stranded attachment fetches failed")
 
     async def _pause(self, delay: float) -> bool:
         """Wait ``delay`` seconds before a retry; ``False`` (at once) when the process is stopping."""
@@ -195,5 +253,8 @@ class Jobs:
                 log.warning("cancelled %d delivery job(s) still sending at shutdown", len(late))
                 await asyncio.wait(late, timeout=self.shutdown_grace)
         await self.broker.shutdown()
+        for fetcher in self.fetchers.values():
+            with contextlib.suppress(Exception):
+                await fetcher.aclose()
         if self._redis is not None:
             await self._redis.aclose()

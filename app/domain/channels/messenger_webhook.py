@@ -94,7 +94,11 @@ async def messenger_events(
     except WebhookBodyError as exc:
         raise InvalidWebhookBodyError(str(exc)) from None
     for message in parsed.messages:
-        await do_ingest(services.writer, message)
+        result = await do_ingest(
+            services.writer, message, max_attachment_bytes=services.settings.max_attachment_bytes
+        )
+        if result.pending_attachments and not result.duplicate:
+            await services.jobs.enqueue_fetch(result.pending_attachments)
     for receipt in parsed.receipts:
         await do_apply_receipt(
             services.writer,

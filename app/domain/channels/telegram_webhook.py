@@ -99,7 +99,9 @@ async def telegram_webhook(
     if isinstance(parsed, IgnoredUpdate):
         log.info("telegram account %s: update %s ignored (%s)", account.id, parsed.update_id, parsed.reason)
         return UpdateAck(ok=True, ignored=parsed.reason)
-    result = await do_ingest(writer, parsed)
+    result = await do_ingest(writer, parsed, max_attachment_bytes=settings.max_attachment_bytes)
+    if result.pending_attachments and not result.duplicate:
+        await services.jobs.enqueue_fetch(result.pending_attachments)
     return UpdateAck(ok=True, message_id=result.message_id, duplicate=result.duplicate)
 
 

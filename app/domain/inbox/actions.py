@@ -36,7 +36,7 @@ from app.i18n import N_
 from app.lib.errors import InvalidInputError, NotFoundError, Reason
 from app.lib.storage import FileStorage
 from integrations.registry import AdapterRegistry
-from integrations.types import ContactClaim, InboundMessage
+from integrations.types import ContactClaim, InboundAttachment, InboundMessage
 
 EnqueueDelivery = Callable[[int], Awaitable[None]]
 
@@ -47,6 +47,8 @@ class IngestResult:
     thread_id: int
     contact_id: int
     duplicate: bool = False
+    pending_attachments: tuple[int, ...] = ()
+    """Attachments stored as ``pending``: the caller enqueues their fetch once this returns."""
 
 
 def _message_time(sent_at: datetime | None, now: datetime) -> datetime:
@@ -110,11 +112,32 @@ async def _reopen_for_customer(tx: Transaction, thread: Thread, channel: str, no
     return False
 
 
-async def do_ingest(writer: Writer, inbound: InboundMessage) -> IngestResult:
+def _attachment_row(message_id: int, item: InboundAttachment, max_bytes: int | None) -> Attachment:
+    """An attachment as it arrives: a file the platform holds is ``pending`` (a job fetches it),
+    or ``too_large`` at once when its announced size is over the cap; a plain link is ``stored``."""
+    status = "stored"
+    if item.source:
+        status = "too_large" if max_bytes is not None and item.size > max_bytes else "pending"
+    return Attachment(
+        message_id=message_id,
+        filename=item.filename[:255],
+        content_type=item.content_type,
+        size=item.size,
+        url=item.url,
+        status=status,
+        source=dict(item.source),
+    )
+
+
+async def do_ingest(
+    writer: Writer, inbound: InboundMessage, *, max_attachment_bytes: int | None = None
+) -> IngestResult:
     """Store one inbound message in its customer's thread, exactly once.
 
     dedupe on (account, external_id) → resolve identity → thread (reopened if resolved) → message
-    → events, in one transaction; published after commit.
+    → events, in one transaction; published after commit. Files to fetch are stored as pending
+    (see ``IngestResult.pending_attachments``); one announced over ``max_attachment_bytes`` is
+    ``too_large`` and never fetched.
     """
     try:
         account_uuid = uuid.UUID(inbound.account_id)
@@ -173,14 +196,7 @@ async def do_ingest(writer: Writer, inbound: InboundMessage) -> IngestResult:
         session.add(message)
         await session.flush()
         attachments = [
-            Attachment(
-                message_id=pk(message.id),
-                filename=item.filename[:255],
-                content_type=item.content_type,
-                size=item.size,
-                url=item.url,
-            )
-            for item in inbound.attachments
+            _attachment_row(pk(message.id), item, max_attachment_bytes) for item in inbound.attachments
         ]
         session.add_all(attachments)
         note_message_on_thread(
@@ -191,7 +207,8 @@ async def do_ingest(writer: Writer, inbound: InboundMessage) -> IngestResult:
         if status_changed:
             _emit_thread_updated(tx, thread, contact, reason="customer wrote")
         assert message.id is not None and thread.id is not None and contact.id is not None
-        return IngestResult(message.id, thread.id, contact.id)
+        pending = tuple(pk(a.id) for a in attachments if a.status == "pending")
+        return IngestResult(message.id, thread.id, contact.id, pending_attachments=pending)
 
     return await writer.run(work)
 

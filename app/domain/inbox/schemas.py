@@ -19,12 +19,23 @@ class Author(msgspec.Struct):
     name: str | None = None
 
 
+AttachmentStatus = Literal["pending", "stored", "too_large", "failed"]
+ATTACHMENTS_PATH = "/api/v1/attachments"
+
+
 class AttachmentOut(msgspec.Struct):
     id: int
     filename: str
     content_type: str
     size: int
     url: str | None = None
+    """Where the platform offered the file, or the link a customer shared (may expire)."""
+    status: AttachmentStatus = "stored"
+    """``pending`` (being fetched from the platform), ``stored``, ``too_large`` (over the size cap:
+    only ``url``, if any), ``failed`` (``error`` says why)."""
+    download_url: str | None = None
+    """Our copy of the bytes (``GET``, agent token or console cookie); set once stored."""
+    error: str | None = None
 
 
 class MessageOut(msgspec.Struct):
@@ -74,12 +85,17 @@ class Page(msgspec.Struct):
 
 def attachment_out(attachment: Attachment) -> AttachmentOut:
     assert attachment.id is not None
+    stored = attachment.status == "stored" and bool(attachment.storage_key)
+    status = attachment.status if attachment.status in get_args(AttachmentStatus) else "failed"
     return AttachmentOut(
         id=attachment.id,
         filename=attachment.filename,
         content_type=attachment.content_type,
         size=attachment.size,
         url=attachment.url,
+        status=status,  # type: ignore[arg-type]
+        download_url=f"{ATTACHMENTS_PATH}/{attachment.id}" if stored else None,
+        error=attachment.error,
     )
 
 
