@@ -50,8 +50,8 @@ from app.domain.console import problems as console_problems
 from app.domain.console import sessions as console_sessions
 from app.domain.contacts import controllers as contacts_controllers
 from app.domain.inbox import controllers as inbox_controllers
-from app.domain.inbox.uploads import upload_body_limit
 from app.domain.inbox import downloads as inbox_downloads
+from app.domain.inbox.uploads import upload_body_limit
 from app.domain.realtime import controllers as realtime_controllers
 from app.domain.realtime.publisher import ChannelsPublisher, RedisPublisher
 from app.domain.realtime.writer import Publisher, Writer
