@@ -8,7 +8,7 @@ Fetchers are framework-free like every adapter: ``integrations`` imports nothing
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -58,11 +58,28 @@ class FileFetcher(Protocol):
     async def aclose(self) -> None: ...
 
 
+MAX_REDIRECTS = 5
+
+
+class HostNotAllowedError(Exception):
+    """A download (or one of its redirects) points at a host the channel does not fetch from."""
+
+
 @asynccontextmanager
-async def http_download(client: httpx.AsyncClient, url: str, *, what: str) -> AsyncIterator[RemoteFile]:
-    """``GET url`` as a stream. Errors name ``what`` answered (never the URL, which may hold a token)."""
+async def http_download(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    what: str,
+    allowed_host: Callable[[str], bool] | None = None,
+) -> AsyncIterator[RemoteFile]:
+    """``GET url`` as a stream. Errors name ``what`` answered (never the URL, which may hold a token).
+
+    With ``allowed_host``, the URL and every redirect must point at a host it accepts: a URL that
+    came in a webhook must never make us fetch from our own network.
+    """
     try:
-        async with client.stream("GET", url, follow_redirects=True) as response:
+        async with _open_stream(client, url, allowed_host) as response:
             status = response.status_code
             if status == 429 or status >= 500:
                 raise FetchError(
@@ -75,12 +92,38 @@ async def http_download(client: httpx.AsyncClient, url: str, *, what: str) -> As
                 size=_int_or_none(response.headers.get("content-length")),
                 content_type=response.headers.get("content-type"),
             )
+    except HostNotAllowedError:
+        raise FetchError(
+            f"the link to {what} points somewhere we do not fetch from", retryable=False
+        ) from None
     except httpx.TimeoutException:
         raise FetchError(f"{what} timed out", retryable=True) from None
     except (httpx.UnsupportedProtocol, httpx.InvalidURL):
         raise FetchError(f"the link to {what} is not a web address", retryable=False) from None
     except (httpx.TransportError, httpx.TooManyRedirects) as exc:
         raise FetchError(f"{what} could not be reached ({type(exc).__name__})", retryable=True) from None
+
+
+@asynccontextmanager
+async def _open_stream(
+    client: httpx.AsyncClient, url: str, allowed_host: Callable[[str], bool] | None
+) -> AsyncIterator[httpx.Response]:
+    if allowed_host is None:
+        async with client.stream("GET", url, follow_redirects=True) as response:
+            yield response
+        return
+    for _ in range(MAX_REDIRECTS + 1):
+        target = httpx.URL(url)
+        if not allowed_host(target.host):
+            raise HostNotAllowedError(target.host)
+        async with client.stream("GET", target, follow_redirects=False) as response:
+            location = response.headers.get("location")
+            if response.is_redirect and location:
+                url = str(target.join(location))
+                continue
+            yield response
+            return
+    raise httpx.TooManyRedirects("too many redirects")
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -20,6 +20,7 @@ class FileHost(CallbackServer):
     def __init__(self) -> None:
         super().__init__(path="/cdn")
         self.files: dict[str, tuple[bytes, str]] = {}
+        self.redirects: dict[str, str] = {}
 
     async def __aenter__(self) -> FileHost:
         await self.start()
@@ -30,12 +31,20 @@ class FileHost(CallbackServer):
         self.files[f"{self.path}/{name}"] = (data, content_type)
         return f"{self.url}/{name}?_nc_ad=z-m&oh=e44af5a4c973541e&oe=58ECF78B"
 
+    def redirect(self, name: str, location: str) -> str:
+        """A URL here that answers ``302`` to ``location``."""
+        self.redirects[f"{self.path}/{name}"] = location
+        return f"{self.url}/{name}"
+
     @property
     def downloads(self) -> list[str]:
         return [request.path.split("?", 1)[0] for request in self.requests]
 
     def default_reply(self, request: RecordedRequest, number: int) -> Reply:
-        found = self.files.get(request.path.split("?", 1)[0])
+        path = request.path.split("?", 1)[0]
+        if path in self.redirects:
+            return Reply(302, {"Location": self.redirects[path]}, b"")
+        found = self.files.get(path)
         if request.method != "GET" or found is None:
             return Reply(404, {"Content-Type": "text/plain"}, b"Not Found")
         data, content_type = found

@@ -393,7 +393,8 @@ async def add_page(api: Api) -> str:
         api.writer,
         channel="messenger",
         name="Shop page",
-        config={"page_id": PAGE},
+        # the local CDN stands in for Meta's file hosts
+        config={"page_id": PAGE, "file_hosts": ["127.0.0.1"]},
         # no page token: Meta's file URLs are signed and need none (and no profile lookup runs)
         secrets={"app_secret": APP_SECRET, "verify_token": "vt"},
     )
@@ -458,3 +459,28 @@ async def test_a_messenger_file_gone_from_the_cdn_fails_with_the_status(api: Api
     assert image["status"] == "failed"
     assert "404" in image["error"]
     assert len(cdn.requests) == 1
+
+
+async def test_a_messenger_url_to_another_host_is_never_fetched(api: Api, cdn: FileHost) -> None:
+    """A forged webhook (a leaked app secret) must not turn our fetcher against internal addresses:
+    only the page's file hosts are fetched from, redirects included."""
+    account = await add_page(api)
+    event = json.loads(
+        (FIXTURES / "facebook" / "messaging_event_message_image_attachment__bottender.json").read_text()
+    )
+    internal = cdn.url.replace("127.0.0.1", "localhost")
+    event["message"]["attachments"][0]["payload"]["url"] = f"{internal}/admin/secrets.jpg"
+    second = json.loads(json.dumps(event))
+    second["message"]["mid"] += "-redirect"
+    second["message"]["attachments"][0]["payload"]["url"] = cdn.redirect(
+        "to-internal.jpg", f"{internal}/x.jpg"
+    )
+
+    await post_messenger(api, account, event)
+    await post_messenger(api, account, second)
+    [thread] = (await api.get("/api/v1/threads"))["items"]
+    messages = [m for m in await api.timeline(thread["id"]) if m["kind"] == "text"]
+    for message in messages:
+        [image] = (await settled(api, message["id"]))["attachments"]
+        assert image["status"] == "failed" and "do not fetch from" in image["error"], image
+    assert [path for path in cdn.downloads if "secrets" in path or "x.jpg" in path] == []
