@@ -159,7 +159,7 @@ async def she_starts_on_telegram_then_messenger(api: Api, lena: Customer) -> tup
     assert len(both) == 2
     [telegram_thread] = [t for t in both if t["last_inbound_channel"] == "telegram"]
     # Same full name on both: only a suggestion for the agent, never a merge by itself.
-    suggestions = await api.get("/api/v1/merge-suggestions")
+    suggestions = (await api.get("/api/v1/merge-suggestions"))["items"]
     assert [s["reason"] for s in suggestions] == ["same name “Lena Lind”"]
     return telegram_thread["contact"]["id"], messenger_contact["id"]
 
@@ -225,7 +225,7 @@ async def test_the_same_phone_proven_on_both_channels_makes_one_thread(
     }
     merged_away = await api.get(f"/api/v1/contacts/{messenger_contact}")
     assert merged_away["merged_into_id"] == telegram_contact
-    assert await api.get("/api/v1/merge-suggestions") == []  # the name suggestion is settled too
+    assert (await api.get("/api/v1/merge-suggestions"))["items"] == []  # the name suggestion is settled too
 
     timeline = await api.timeline(thread["id"])
     assert conversation(timeline) == [
@@ -255,7 +255,7 @@ async def test_the_agent_merging_the_two_contacts_makes_one_thread(
 
     thread = await one_thread(api)
     assert thread["contact"]["id"] == messenger_contact
-    assert await api.get("/api/v1/merge-suggestions") == []
+    assert (await api.get("/api/v1/merge-suggestions"))["items"] == []
     timeline = await api.timeline(thread["id"])
     assert conversation(timeline) == [
         ("telegram", "Hoi, bestelling 4711 is nog niet binnen."),

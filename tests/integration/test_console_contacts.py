@@ -351,7 +351,7 @@ async def test_suggestions_show_their_reason_and_can_be_dismissed_or_accepted(
     assert accepted.status_code == 200 and "hx-redirect" in accepted.headers
     assert [
         s
-        for s in await api.get("/api/v1/merge-suggestions")
+        for s in (await api.get("/api/v1/merge-suggestions"))["items"]
         if newest in (s["contact"]["id"], s["other_contact"]["id"])
     ] == []
     assert {middle, oldest} >= {int(remaining.group(1))}

@@ -75,7 +75,7 @@ async def test_same_name_only_suggests_a_merge(api: Api) -> None:
     one = await api.inbound(channel, "hi", contact_id="x1", name="Jan de Boer")
     two = await api.inbound(channel, "hoi", contact_id="x2", name="jan de boer")
     assert one["contact_id"] != two["contact_id"]
-    suggestions = await api.get("/api/v1/merge-suggestions")
+    suggestions = (await api.get("/api/v1/merge-suggestions"))["items"]
     assert len(suggestions) == 1
     assert "same name" in suggestions[0]["reason"]
     assert {suggestions[0]["contact"]["id"], suggestions[0]["other_contact"]["id"]} == {
@@ -86,7 +86,19 @@ async def test_same_name_only_suggests_a_merge(api: Api) -> None:
         f"/api/v1/merge-suggestions/{suggestions[0]['id']}/dismiss", headers=api.headers
     )
     assert dismissed.status_code == 204
-    assert await api.get("/api/v1/merge-suggestions") == []
+    assert (await api.get("/api/v1/merge-suggestions"))["items"] == []
+
+
+async def test_merge_suggestions_are_a_cursor_paginated_list_newest_first(api: Api) -> None:
+    channel = await api.add_api_channel()
+    for number, name in enumerate(["Ann Smit", "Bas Visser", "Cor Mulder"]):
+        await api.inbound(channel, "hi", contact_id=f"a{number}", name=name)
+        await api.inbound(channel, "hoi", contact_id=f"b{number}", name=name)
+    first = await api.get("/api/v1/merge-suggestions?limit=2")
+    assert [s["contact"]["name"] for s in first["items"]] == ["Cor Mulder", "Bas Visser"]
+    assert first["next_cursor"] is not None
+    rest = await api.get(f"/api/v1/merge-suggestions?limit=2&cursor={first['next_cursor']}")
+    assert [s["contact"]["name"] for s in rest["items"]] == ["Ann Smit"] and rest["next_cursor"] is None
 
 
 async def test_verified_claims_on_two_known_contacts_merge_them_undoably(api: Api) -> None:

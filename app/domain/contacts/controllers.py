@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Agent, Merge
 from app.domain.accounts.auth import requires_agent
 from app.domain.contacts import actions, queries
-from app.domain.contacts.schemas import ContactOut, ContactPatch, MergeIn, MergeOut, SuggestionOut
+from app.domain.contacts.schemas import ContactOut, ContactPatch, MergeIn, MergeOut
 from app.domain.inbox.schemas import Page
 from app.domain.realtime.writer import Writer
 from app.settings import Settings
@@ -95,8 +95,14 @@ async def undo_merge(
 
 
 @get("/api/v1/merge-suggestions", guards=[requires_agent], tags=["contacts"], summary="Suggested duplicates")
-async def list_suggestions(db_session: NamedDependency[AsyncSession]) -> list[SuggestionOut]:
-    return await queries.open_suggestions(db_session)
+async def list_suggestions(
+    db_session: NamedDependency[AsyncSession],
+    cursor: Annotated[int | None, QueryParameter(ge=1)] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+) -> Page:
+    """Open suggestions, newest first, cursor-paginated like every list (API.md)."""
+    items, next_cursor = await queries.suggestions_page(db_session, before_id=cursor, limit=limit)
+    return Page(items=items, next_cursor=next_cursor)
 
 
 @post(

@@ -69,13 +69,25 @@ async def get_contact(session: AsyncSession, contact_id: int) -> ContactOut:
 
 
 async def open_suggestions(session: AsyncSession, limit: int = 100) -> list[SuggestionOut]:
-    rows = await session.execute(
-        select(MergeSuggestion)
-        .where(col(MergeSuggestion.status) == "open")
-        .order_by(col(MergeSuggestion.id).desc())
-        .limit(limit)
-    )
+    """The newest open suggestions (the console's review list)."""
+    return (await suggestions_page(session, before_id=None, limit=limit))[0]
+
+
+async def suggestions_page(
+    session: AsyncSession, *, before_id: int | None, limit: int
+) -> tuple[list[SuggestionOut], str | None]:
+    """Open suggestions, newest first, below ``before_id``; the cursor of the next page, if any.
+
+    Suggestions whose contacts were merged meanwhile are left out (there is nothing to decide), so a
+    page may hold fewer than ``limit`` items and still have a next one.
+    """
+    query = select(MergeSuggestion).where(col(MergeSuggestion.status) == "open")
+    if before_id is not None:
+        query = query.where(col(MergeSuggestion.id) < before_id)
+    rows = await session.execute(query.order_by(col(MergeSuggestion.id).desc()).limit(limit + 1))
     suggestions = list(rows.scalars())
+    more = len(suggestions) > limit
+    suggestions = suggestions[:limit]
     ids = sorted({s.contact_id for s in suggestions} | {s.other_contact_id for s in suggestions})
     contacts = {
         c.id: c for c in (await session.execute(select(Contact).where(col(Contact.id).in_(ids)))).scalars()
@@ -95,7 +107,8 @@ async def open_suggestions(session: AsyncSession, limit: int = 100) -> list[Sugg
                 created_at=s.created_at,
             )
         )
-    return out
+    next_cursor = str(suggestions[-1].id) if more and suggestions else None
+    return out, next_cursor
 
 
 @dataclass(frozen=True, slots=True)
