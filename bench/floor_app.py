@@ -6,9 +6,19 @@ channel) does one ``INSERT … RETURNING id`` through a pooled asyncpg connectio
 Served by uvicorn with the settings ``onethread serve`` uses (factory, single worker, uvloop +
 httptools, lifespan on, no protocol pings), so the difference to OneThread is the application.
 
+The webhook floor (``bench/webhooks.py``) has the same shape per platform:
+``POST /webhooks/telegram/{account_id}`` compares ``X-Telegram-Bot-Api-Secret-Token`` in constant
+time, ``POST /webhooks/messenger/{account_id}`` checks ``X-Hub-Signature-256`` (HMAC-SHA256 of the
+raw body); both then parse the JSON into the few fields a message needs, run one
+``INSERT … ON CONFLICT DO NOTHING RETURNING`` keyed on the update (``<bot id>:<update_id>``, the
+``mid``), and publish to Redis only when the row is new, so a retried update is answered 200 and
+stored once, as in OneThread.
+
 Run: ``python bench/floor_app.py --port P`` with ``FLOOR_DATABASE_URL`` (a ``postgresql://`` DSN),
 ``FLOOR_REDIS_URL``, ``FLOOR_TOKEN`` (the accepted bearer token) and ``FLOOR_CHANNEL`` (the Redis
-channel, unique per run) in the environment. The table is created by the benchmark beforehand.
+channel, unique per run) in the environment; for the webhooks also ``FLOOR_TELEGRAM_SECRET``,
+``FLOOR_TELEGRAM_BOT_ID`` and ``FLOOR_MESSENGER_APP_SECRET`` (without them every webhook is
+refused). The table is created by the benchmark beforehand.
 
 Not tuned beyond that: the asyncpg pool resets each connection on release (one extra round trip
 per request), as an application using a pool normally would.
@@ -19,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import os
 from collections.abc import AsyncIterator
@@ -27,8 +38,13 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import msgspec
-from litestar import Litestar, Request, WebSocket, get, post, websocket
-from litestar.exceptions import NotAuthorizedException, WebSocketDisconnect
+from litestar import Litestar, MediaType, Request, Response, WebSocket, get, post, websocket
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+    WebSocketDisconnect,
+)
 from redis.asyncio import Redis
 
 TABLE_SQL = """
@@ -47,6 +63,10 @@ INSERT_SQL = (
     "INSERT INTO floor_messages (account_id, external_id, contact_external_id, contact_name, text) "
     "VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at"
 )
+UPSERT_SQL = (
+    "INSERT INTO floor_messages (account_id, external_id, contact_external_id, contact_name, text) "
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, external_id) DO NOTHING RETURNING id, created_at"
+)
 
 
 class Contact(msgspec.Struct):
@@ -62,6 +82,54 @@ class Inbound(msgspec.Struct):
 
 class Accepted(msgspec.Struct):
     message_id: int
+
+
+class TgUser(msgspec.Struct):
+    id: int
+    first_name: str = ""
+
+
+class TgChat(msgspec.Struct):
+    id: int
+    type: str
+
+
+class TgMessage(msgspec.Struct):
+    message_id: int
+    chat: TgChat
+    from_: TgUser | None = msgspec.field(default=None, name="from")
+    text: str | None = None
+    caption: str | None = None
+
+
+class TgUpdate(msgspec.Struct):
+    update_id: int
+    message: TgMessage | None = None
+
+
+class FbId(msgspec.Struct):
+    id: str
+
+
+class FbMessage(msgspec.Struct):
+    mid: str
+    text: str | None = None
+    is_echo: bool = False
+
+
+class FbEvent(msgspec.Struct):
+    sender: FbId
+    message: FbMessage | None = None
+
+
+class FbEntry(msgspec.Struct):
+    id: str
+    messaging: list[FbEvent] = []
+
+
+class FbBody(msgspec.Struct):
+    object: str
+    entry: list[FbEntry] = []
 
 
 class Hub:
@@ -98,6 +166,11 @@ def create_app() -> Litestar:
     redis = Redis.from_url(os.environ["FLOOR_REDIS_URL"])
     token = os.environ["FLOOR_TOKEN"].encode()
     hub = Hub(redis, os.environ["FLOOR_CHANNEL"])
+    telegram_secret = os.environ.get("FLOOR_TELEGRAM_SECRET", "").encode()
+    telegram_bot = os.environ.get("FLOOR_TELEGRAM_BOT_ID", "0")
+    messenger_secret = os.environ.get("FLOOR_MESSENGER_APP_SECRET", "").encode()
+    tg_decoder = msgspec.json.Decoder(TgUpdate)
+    fb_decoder = msgspec.json.Decoder(FbBody)
     pool: asyncpg.Pool | None = None
 
     @asynccontextmanager
@@ -136,6 +209,57 @@ def create_app() -> Litestar:
         await redis.publish(hub.channel, msgspec.json.encode(frame))
         return Accepted(message_id=row["id"])
 
+    async def store(account_id: str, key: str, contact: str, name: str | None, text: str) -> None:
+        """One row per key; the event only for a new row (a retry changes nothing)."""
+        assert pool is not None
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(UPSERT_SQL, account_id, key, contact, name, text)
+        if row is None:
+            return
+        frame = {
+            "id": row["id"],
+            "type": "message.created",
+            "thread_id": None,
+            "data": {"message": {"id": row["id"], "text": text, "created_at": row["created_at"]}},
+        }
+        await redis.publish(hub.channel, msgspec.json.encode(frame))
+
+    @post("/webhooks/telegram/{account_id:str}", status_code=200)
+    async def telegram(request: Request[Any, Any, Any], account_id: str) -> dict[str, bool]:
+        given = request.headers.get("x-telegram-bot-api-secret-token", "").encode()
+        if not telegram_secret or not hmac.compare_digest(given, telegram_secret):
+            raise PermissionDeniedException("bad secret token")
+        try:
+            update = tg_decoder.decode(await request.body())
+        except msgspec.DecodeError:
+            raise ValidationException("not an update") from None
+        message = update.message
+        text = message and (message.text or message.caption)
+        if message is None or not text or message.from_ is None or message.chat.type != "private":
+            return {"ok": True}
+        user = message.from_
+        await store(account_id, f"{telegram_bot}:{update.update_id}", str(user.id), user.first_name, text)
+        return {"ok": True}
+
+    @post("/webhooks/messenger/{account_id:str}", status_code=200, media_type=MediaType.TEXT)
+    async def messenger(request: Request[Any, Any, Any], account_id: str) -> Response[str]:
+        body = await request.body()
+        scheme, _, given = request.headers.get("x-hub-signature-256", "").partition("=")
+        expected = hmac.new(messenger_secret, body, hashlib.sha256).hexdigest()
+        if not messenger_secret or scheme != "sha256" or not hmac.compare_digest(given, expected):
+            raise PermissionDeniedException("bad signature")
+        try:
+            batch = fb_decoder.decode(body)
+        except msgspec.DecodeError:
+            raise ValidationException("not a webhook body") from None
+        for entry in batch.entry:
+            for event in entry.messaging:
+                message = event.message
+                if message is not None and not message.is_echo:
+                    contact = f"{entry.id}:{event.sender.id}"
+                    await store(account_id, message.mid, contact, None, message.text or "")
+        return Response("EVENT_RECEIVED", media_type=MediaType.TEXT)
+
     @websocket("/api/v1/events")
     async def events(socket: WebSocket[Any, Any, Any]) -> None:
         await socket.accept()
@@ -154,7 +278,9 @@ def create_app() -> Litestar:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    return Litestar(route_handlers=[inbound, events, health], lifespan=[lifespan], debug=False)
+    return Litestar(
+        route_handlers=[inbound, telegram, messenger, events, health], lifespan=[lifespan], debug=False
+    )
 
 
 def main() -> None:

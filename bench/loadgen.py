@@ -42,20 +42,33 @@ def marker(tag: str, seq: int) -> str:
 # ------------------------------------------------------------------------------------------------
 # HTTP clients
 # ------------------------------------------------------------------------------------------------
+Headers = tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where and how to POST: host, port, path and the bearer token of the inbound endpoint."""
+    """Where and how to POST: host, port, path, the bearer token of the inbound endpoint ("" for
+    none) and headers every request carries (a webhook's secret token)."""
 
     host: str
     port: int
     path: str
     token: str
+    headers: Headers = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A body with headers of its own (a webhook signature computed over exactly these bytes)."""
+
+    body: bytes
+    headers: Headers = ()
 
 
 class Client(Protocol):
     """One keep-alive HTTP connection that POSTs a JSON body and returns the status."""
 
-    async def post(self, body: bytes) -> int: ...
+    async def post(self, body: bytes, headers: Headers = ()) -> int: ...
 
     async def aclose(self) -> None: ...
 
@@ -65,13 +78,12 @@ class RawClient:
 
     def __init__(self, target: Target) -> None:
         self._target = target
-        self._head = (
-            f"POST {target.path} HTTP/1.1\r\n"
-            f"Host: {target.host}:{target.port}\r\n"
-            f"Authorization: Bearer {target.token}\r\n"
-            "Content-Type: application/json\r\n"
-            "Content-Length: "
-        ).encode()
+        lines = [f"POST {target.path} HTTP/1.1", f"Host: {target.host}:{target.port}"]
+        if target.token:
+            lines.append(f"Authorization: Bearer {target.token}")
+        lines += [f"{name}: {value}" for name, value in target.headers]
+        lines.append("Content-Type: application/json")
+        self._head = ("\r\n".join(lines) + "\r\n").encode()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._last_used = 0.0
@@ -80,8 +92,8 @@ class RawClient:
         self._reader, self._writer = await asyncio.open_connection(self._target.host, self._target.port)
         return self._reader, self._writer
 
-    async def post(self, body: bytes) -> int:
-        """POST ``body``; a kept-alive socket the server closed meanwhile is replaced once, transparently.
+    async def post(self, body: bytes, headers: Headers = ()) -> int:
+        """POST ``body`` (with ``headers`` besides the target's); a kept-alive socket the server closed meanwhile is replaced once, transparently.
 
         uvicorn drops connections idle for 5 s, so one idle longer than ``IDLE_RECONNECT_SECONDS`` is
         not reused; a reused socket that fails before any byte of the answer arrived is retried on a
@@ -90,20 +102,23 @@ class RawClient:
         reused = self._writer is not None and time.monotonic() - self._last_used < IDLE_RECONNECT_SECONDS
         if not reused:
             await self.aclose()
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers).encode() if headers else b""
         try:
-            return await self._exchange(body)
+            return await self._exchange(body, extra)
         except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
             if not reused or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
                 raise
-        return await self._exchange(body)
+        return await self._exchange(body, extra)
 
-    async def _exchange(self, body: bytes) -> int:
+    async def _exchange(self, body: bytes, extra: bytes = b"") -> int:
         if self._reader is None or self._writer is None:
             reader, writer = await self._connect()
         else:
             reader, writer = self._reader, self._writer
         try:
-            writer.write(self._head + str(len(body)).encode() + b"\r\n\r\n" + body)
+            writer.write(
+                self._head + extra + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
             lower = head.lower()
@@ -153,10 +168,13 @@ class HttpxClient:
             timeout=30.0,
         )
         self._path = target.path
-        self._headers = {"Authorization": f"Bearer {target.token}", "Content-Type": "application/json"}
+        self._headers = {"Content-Type": "application/json", **dict(target.headers)}
+        if target.token:
+            self._headers["Authorization"] = f"Bearer {target.token}"
 
-    async def post(self, body: bytes) -> int:
-        response = await self._client.post(self._path, content=body, headers=self._headers)
+    async def post(self, body: bytes, headers: Headers = ()) -> int:
+        sent = {**self._headers, **dict(headers)} if headers else self._headers
+        response = await self._client.post(self._path, content=body, headers=sent)
         return int(response.status_code)
 
     async def aclose(self) -> None:
@@ -195,14 +213,18 @@ class SendLog:
         self.status[seq] = status
 
 
-BodyFactory = Callable[[int], bytes]
+BodyFactory = Callable[[int], bytes | Request]
+"""Message ``seq``'s body, or its body and headers of its own."""
 
 
-async def _post_one(client: Client, body: bytes, log: SendLog, seq: int, intended: float) -> bool:
+async def _post_one(client: Client, body: bytes | Request, log: SendLog, seq: int, intended: float) -> bool:
     log.due[seq] = intended
     sent = time.monotonic()
     try:
-        status = await client.post(body)
+        if isinstance(body, Request):
+            status = await client.post(body.body, body.headers)
+        else:
+            status = await client.post(body)
     except Exception as exc:
         log.errors.append(f"{seq}: {type(exc).__name__}: {exc}")
         return False

@@ -1,0 +1,753 @@
+"""Webhook benchmark: Telegram and Messenger webhooks of OneThread against a bare Litestar floor.
+
+    python bench/webhooks.py [--saturation-seconds S] [--rate R] [--duration S] [--channels telegram,messenger]
+
+Two servers run side by side on fresh PostgreSQL databases and the shared Redis: ``onethread
+serve`` with a Telegram account and a Messenger account made by ``onethread channel add`` (webhook
+secret, app secret), and ``floor_app.py``, whose webhook routes do the least such a route must
+(secret or HMAC check, JSON parse, one ``INSERT … ON CONFLICT DO NOTHING``, one Redis ``PUBLISH``).
+Bodies come from the recorded fixtures (``webhook_payloads.py``): unique ``update_id`` / ``mid``,
+``--contacts`` distinct customers, Messenger bodies signed over the exact bytes sent.
+
+Per channel, OneThread then the floor, each through the same phases as ``ingest.py``:
+
+- warm-up: creates the customers; not reported;
+- saturation: ``--concurrency`` closed-loop keep-alive clients for ``--saturation-seconds``;
+- fixed rate: ``--rate`` webhooks/s for ``--duration`` s, open loop;
+- retry: ``--retry-updates`` updates of the saturation phase posted again, ``--retry-copies`` times
+  each, the copies of one update in flight together (the platforms retry with the same bytes).
+  Every copy must get a 200 and no new ``message.created`` event may appear.
+
+Measured: POST → 200 (the platform's view) and POST → the message's ``message.created`` frame on an
+agent websocket (``WS /api/v1/events``, the agent's view), throughput at saturation, the CPU each
+process spent. At the end the stored rows are read back per account: every update answered 200 must
+be stored exactly once ("sent N, stored N, duplicates 0"). Results: a table on stdout and
+``bench/results/webhooks-<timestamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+sys.path.insert(0, str(BENCH_DIR))
+
+import ingest  # noqa: E402 - siblings, found through the line above
+import loadgen  # noqa: E402
+from floor_app import TABLE_SQL  # noqa: E402
+from sysstat import CpuProbe  # noqa: E402
+from webhook_payloads import (  # noqa: E402
+    MessengerStream,
+    TelegramStream,
+    messenger_templates,
+    telegram_templates,
+)
+
+CHANNELS = ("telegram", "messenger")
+PHASE_INDEX = {"warmup": 0, "saturation": 1, "rate": 2}
+"""Each phase's updates get their own ``update_id`` / ``mid`` range (``webhook_payloads``)."""
+UNREACHABLE_URL = "http://127.0.0.1:9"
+"""Bot API / Graph URL of the benchmark accounts: nothing may leave the machine (port 9 is discard)."""
+
+Stream = TelegramStream | MessengerStream
+
+
+@dataclass(slots=True)
+class Endpoint:
+    """One webhook of one server: where to POST and how its bodies are made."""
+
+    channel: str
+    account_id: str
+    target: loadgen.Target
+    stream: Stream
+
+
+@dataclass(slots=True)
+class Deployment:
+    """One server under test with its agent websocket and its webhook endpoints."""
+
+    name: str
+    server: ingest.Server
+    receiver: ingest.Receiver
+    database: str
+    endpoints: dict[str, Endpoint]
+    stored_keys: Callable[[str], Awaitable[list[str]]]
+    """The ``external_id`` of every message stored for an account (one entry per row)."""
+
+
+@dataclass(slots=True)
+class PhaseRun:
+    """What one phase left behind: its summary, the sender's log and the arrivals."""
+
+    summary: dict[str, Any]
+    log: loadgen.SendLog
+    arrivals: dict[int, float] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------------
+# set-up
+# ------------------------------------------------------------------------------------------------
+def make_streams(
+    args: argparse.Namespace, bot_id: str, secret: str, page_id: str, app_secret: str
+) -> dict[str, Stream]:
+    now = time.time()
+    return {
+        "telegram": TelegramStream(
+            bot_id=bot_id,
+            secret=secret,
+            contacts=args.contacts,
+            templates=telegram_templates(),
+            base_date=int(now),
+        ),
+        "messenger": MessengerStream(
+            page_id=page_id,
+            app_secret=app_secret,
+            contacts=args.contacts,
+            templates=messenger_templates(),
+            base_ms=int(now * 1000),
+        ),
+    }
+
+
+def new_credentials() -> dict[str, str]:
+    """A bot token and secrets in the platforms' formats (the CLI validates them)."""
+    bot_id = str(6_000_000_000 + secrets.randbelow(1_000_000_000))
+    return {
+        "bot_id": bot_id,
+        "bot_token": f"{bot_id}:AA{secrets.token_urlsafe(24)}",
+        "webhook_secret": secrets.token_urlsafe(32),
+        "page_id": str(100_000_000_000_000 + secrets.randbelow(900_000_000_000_000)),
+        "page_token": "EAAB" + secrets.token_urlsafe(48),
+        "app_secret": secrets.token_hex(16),
+        "verify_token": secrets.token_urlsafe(16),
+    }
+
+
+async def setup_onethread(args: argparse.Namespace, run_id: str, work: Path) -> Deployment:
+    """A migrated database, an admin agent, the two accounts through the CLI, ``onethread serve``."""
+    database = f"onethread_bench_wh_{run_id}"
+    await ingest.admin_sql(args.postgres_url, f'CREATE DATABASE "{database}"')
+    args.created_databases.append(database)
+    url = ingest.with_database(args.postgres_url, database)
+    port = ingest.free_port()
+    env = {
+        **os.environ,
+        "ONETHREAD_DATABASE_URL": url,
+        "ONETHREAD_REDIS_URL": args.redis_url,
+        "ONETHREAD_SECRET_KEY": secrets.token_urlsafe(32),
+        "ONETHREAD_VAR_DIR": str(work / "var"),
+        "ONETHREAD_HOST": "127.0.0.1",
+        "ONETHREAD_PORT": str(port),
+        "ONETHREAD_LOGIN_RATE_LIMIT": "1000",
+        "ONETHREAD_JOB_QUEUE": f"onethread:bench:{run_id}",
+    }
+    cli = [sys.executable, "-m", "app"]
+    await ingest.run_cli([*cli, "migrate"], env)
+    cred = new_credentials()
+    email, password = f"bench-{run_id}@example.com", secrets.token_urlsafe(16)
+    _, telegram_out, messenger_out = await asyncio.gather(
+        ingest.run_cli(
+            [*cli, "agent", "create", "--email", email, "--name", "Bench", "--password", password, "--admin"],
+            env,
+        ),
+        ingest.run_cli(
+            [
+                *cli,
+                "channel",
+                "add",
+                "telegram",
+                "--name",
+                f"bench-tg-{run_id}",
+                "--token",
+                cred["bot_token"],
+                "--webhook-secret",
+                cred["webhook_secret"],
+                "--api-url",
+                UNREACHABLE_URL,
+                "--json",
+            ],
+            env,
+        ),
+        ingest.run_cli(
+            [
+                *cli,
+                "channel",
+                "add",
+                "messenger",
+                "--name",
+                f"bench-fb-{run_id}",
+                "--page-id",
+                cred["page_id"],
+                "--page-token",
+                cred["page_token"],
+                "--app-secret",
+                cred["app_secret"],
+                "--verify-token",
+                cred["verify_token"],
+                "--graph-url",
+                UNREACHABLE_URL,
+                "--json",
+            ],
+            env,
+        ),
+    )
+    accounts = {"telegram": json.loads(telegram_out)["id"], "messenger": json.loads(messenger_out)["id"]}
+    serve = [*cli, "serve", "--port", str(port), "--log-level", args.server_log_level]
+    server = ingest.start_server("onethread", serve, env, work)
+    args.servers.append(server)
+    await server.wait_healthy()
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+        response = await http.post("/api/v1/auth/token", json={"email": email, "password": password})
+        response.raise_for_status()
+        agent_token = response.json()["token"]
+    receiver = ingest.Receiver(f"ws://127.0.0.1:{port}/api/v1/events?token={agent_token}")
+    await receiver.ready()
+    dsn = ingest.asyncpg_dsn(url)
+
+    async def stored_keys(account_id: str) -> list[str]:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            rows = await conn.fetch(
+                "SELECT external_id FROM messages WHERE channel_account_id = $1::uuid", account_id
+            )
+        finally:
+            await conn.close()
+        return [row["external_id"] for row in rows]
+
+    return Deployment(
+        "onethread", server, receiver, database, endpoints(port, accounts, cred, args), stored_keys
+    )
+
+
+async def setup_floor(args: argparse.Namespace, run_id: str, work: Path) -> Deployment:
+    """A database with the floor's one table and ``floor_app.py`` with the same secrets."""
+    database = f"onethread_bench_wh_floor_{run_id}"
+    await ingest.admin_sql(args.postgres_url, f'CREATE DATABASE "{database}"')
+    args.created_databases.append(database)
+    url = ingest.with_database(args.postgres_url, database)
+    await ingest.admin_sql(url, TABLE_SQL)
+    port = ingest.free_port()
+    cred = new_credentials()
+    env = {
+        **os.environ,
+        "FLOOR_DATABASE_URL": ingest.asyncpg_dsn(url),
+        "FLOOR_REDIS_URL": args.redis_url,
+        "FLOOR_TOKEN": secrets.token_urlsafe(24),
+        "FLOOR_CHANNEL": f"onethread-bench-floor-wh:{run_id}",
+        "FLOOR_TELEGRAM_SECRET": cred["webhook_secret"],
+        "FLOOR_TELEGRAM_BOT_ID": cred["bot_id"],
+        "FLOOR_MESSENGER_APP_SECRET": cred["app_secret"],
+    }
+    command = [
+        sys.executable, str(BENCH_DIR / "floor_app.py"), "--port", str(port), "--log-level", args.server_log_level,
+    ]  # fmt: skip
+    server = ingest.start_server("floor", command, env, work)
+    args.servers.append(server)
+    await server.wait_healthy()
+    receiver = ingest.Receiver(f"ws://127.0.0.1:{port}/api/v1/events")
+    await receiver.ready()
+    accounts = {channel: secrets.token_hex(8) for channel in CHANNELS}
+    dsn = ingest.asyncpg_dsn(url)
+
+    async def stored_keys(account_id: str) -> list[str]:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            rows = await conn.fetch(
+                "SELECT external_id FROM floor_messages WHERE account_id = $1", account_id
+            )
+        finally:
+            await conn.close()
+        return [row["external_id"] for row in rows]
+
+    return Deployment("floor", server, receiver, database, endpoints(port, accounts, cred, args), stored_keys)
+
+
+def endpoints(
+    port: int, accounts: dict[str, str], cred: dict[str, str], args: argparse.Namespace
+) -> dict[str, Endpoint]:
+    streams = make_streams(args, cred["bot_id"], cred["webhook_secret"], cred["page_id"], cred["app_secret"])
+    return {
+        channel: Endpoint(
+            channel,
+            accounts[channel],
+            loadgen.Target("127.0.0.1", port, f"/webhooks/{channel}/{accounts[channel]}", ""),
+            streams[channel],
+        )
+        for channel in args.channels
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# phases
+# ------------------------------------------------------------------------------------------------
+def body_factory(stream: Stream, phase: int, tag: str) -> loadgen.BodyFactory:
+    def body(seq: int) -> loadgen.Request:
+        made = stream.generate(phase, seq, loadgen.marker(tag, seq))
+        return loadgen.Request(made.body, made.headers)
+
+    return body
+
+
+def tag_of(run_id: str, dep: Deployment, endpoint: Endpoint, phase: str) -> str:
+    return f"{dep.name[0]}{endpoint.channel[0]}{phase[0]}{run_id}"
+
+
+async def run_phase(
+    args: argparse.Namespace, run_id: str, dep: Deployment, endpoint: Endpoint, phase: str, probe: CpuProbe
+) -> PhaseRun:
+    """Warm-up, saturation or fixed rate against one webhook; arrivals collected from the websocket."""
+    tag = tag_of(run_id, dep, endpoint, phase)
+    body_for = body_factory(endpoint.stream, PHASE_INDEX[phase], tag)
+    before = probe.snapshot()
+    rate: float | None = None
+    if phase == "rate":
+        rate = args.rate
+        log = await loadgen.open_loop(
+            endpoint.target,
+            body_for,
+            rate=args.rate,
+            seconds=args.duration,
+            max_connections=args.max_connections,
+            drain_seconds=ingest.DRAIN_SECONDS,
+        )
+    else:
+        warmup = phase == "warmup"
+        log = await loadgen.closed_loop(
+            endpoint.target,
+            body_for,
+            concurrency=args.concurrency,
+            max_messages=max(args.warmup, args.contacts) if warmup else 10_000_000,
+            max_seconds=args.warmup_seconds if warmup else args.saturation_seconds,
+        )
+    after = probe.snapshot()
+    accepted = sum(1 for status in log.status.values() if 200 <= status < 300)
+    got = await dep.receiver.collect(tag, accepted)
+    collected_at = time.monotonic()
+    summary = ingest.summarize(
+        phase, log, got, CpuProbe.delta(before, after), rate=rate, collected_at=collected_at
+    )
+    return PhaseRun(summary, log, dict(got["arrivals"]))
+
+
+async def run_retry(
+    args: argparse.Namespace,
+    run_id: str,
+    dep: Deployment,
+    endpoint: Endpoint,
+    saturation: PhaseRun,
+    probe: CpuProbe,
+) -> dict[str, Any]:
+    """Post updates of the saturation phase again, byte for byte; count answers and new events."""
+    delivered = sorted(saturation.arrivals)
+    step = max(1, len(delivered) // max(args.retry_updates, 1))
+    chosen = delivered[::step][: args.retry_updates]
+    copies = args.retry_copies
+    tag = tag_of(run_id, dep, endpoint, "saturation")
+    original = body_factory(endpoint.stream, PHASE_INDEX["saturation"], tag)
+    before = probe.snapshot()
+    log = await loadgen.closed_loop(
+        endpoint.target,
+        lambda seq: original(chosen[seq // copies]),
+        concurrency=args.concurrency,
+        max_messages=len(chosen) * copies,
+        max_seconds=args.retry_seconds,
+    )
+    after = probe.snapshot()
+    await asyncio.sleep(ingest.ARRIVAL_IDLE_SECONDS)  # time for an event a retry should not have caused
+    got = await dep.receiver.collect(tag, 0)
+    chosen_set = set(chosen)
+    responses = sorted((log.answered[seq] - log.sent[seq]) * 1000 for seq in log.sent)
+    statuses: dict[str, int] = {}
+    for status in log.status.values():
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+    seconds = max(log.finished - log.started, 1e-9)
+    cpu = CpuProbe.delta(before, after)
+    return {
+        "phase": "retry",
+        "updates": len(chosen),
+        "copies": copies,
+        "posts": len(log.due),
+        "answered": len(log.status),
+        "statuses": statuses,
+        "non_200": sum(count for status, count in statuses.items() if status != "200"),
+        "transport_errors": len(log.errors),
+        "first_errors": log.errors[:5],
+        "posts_per_s": round(len(log.status) / seconds, 1),
+        "response_ms": {
+            "p50": _round(ingest.percentile(responses, 0.50)),
+            "p99": _round(ingest.percentile(responses, 0.99)),
+        },
+        "new_events": sum(1 for seq in got["arrivals"] if seq in chosen_set) + int(got.get("duplicates", 0)),
+        "late_events": sum(1 for seq in got["arrivals"] if seq not in chosen_set),
+        "cpu_seconds": cpu,
+        "server_cpu_ms_per_post": round(cpu.get("server", 0.0) * 1000 / max(len(log.status), 1), 3),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+async def check_stored(
+    dep: Deployment, endpoint: Endpoint, runs: dict[str, PhaseRun], retry: dict[str, Any]
+) -> dict[str, Any]:
+    """Every update answered 2xx stored once; nothing stored that was not sent."""
+    accepted: set[str] = set()
+    uncertain: set[str] = set()  # sent but unanswered: the server may or may not have stored it
+    for phase, run in runs.items():
+        index = PHASE_INDEX[phase]
+        for seq in run.log.due:
+            key = endpoint.stream.key(index, seq)
+            status = run.log.status.get(seq)
+            if status is not None and 200 <= status < 300:
+                accepted.add(key)
+            elif status is None:
+                uncertain.add(key)
+    rows = await dep.stored_keys(endpoint.account_id)
+    stored = set(rows)
+    repeated_events = sum(run.summary["duplicate_events"] for run in runs.values())
+    return {
+        "sent": len(accepted),
+        "unanswered": len(uncertain),
+        "stored": len(rows),
+        "lost": len(accepted - stored),
+        "unexpected": len(stored - accepted - uncertain),
+        "duplicate_rows": len(rows) - len(stored),
+        "duplicate_events": repeated_events + retry["new_events"],
+        "duplicates": len(rows) - len(stored) + repeated_events + retry["new_events"],
+        "ok": not (accepted - stored) and not (stored - accepted - uncertain) and len(rows) == len(stored)
+        and repeated_events + retry["new_events"] == 0 and retry["non_200"] == 0 and not retry["transport_errors"],
+    }  # fmt: skip
+
+
+async def measure(
+    args: argparse.Namespace, run_id: str, dep: Deployment, endpoint: Endpoint, probe: CpuProbe
+) -> dict[str, Any]:
+    probe.set_group("server", [dep.server.process.pid])
+    probe.set_group("loadgen_receiver", [dep.receiver.process.pid or 0])
+    runs: dict[str, PhaseRun] = {}
+    out: dict[str, Any] = {}
+    for phase in ("warmup", "saturation", "rate"):
+        run = await run_phase(args, run_id, dep, endpoint, phase, probe)
+        runs[phase] = run
+        out[phase] = run.summary
+        s = run.summary
+        print(
+            f"  {endpoint.channel:9} {dep.name:9} {phase:10} sent {s['sent']:6} events {s['events']:6} "
+            f"({s['events_per_s']:7.1f}/s)  POST→200 p50 {ingest.fmt(s['response_ms']['p50'])} "
+            f"p99 {ingest.fmt(s['response_ms']['p99'])} ms  POST→event p50 {ingest.fmt(s['latency_ms']['p50'])} "
+            f"p99 {ingest.fmt(s['latency_ms']['p99'])} ms  rejected {s['rejected']}",
+            flush=True,
+        )
+    retry = await run_retry(args, run_id, dep, endpoint, runs["saturation"], probe)
+    out["retry"] = retry
+    print(
+        f"  {endpoint.channel:9} {dep.name:9} retry      {retry['updates']} updates x {retry['copies']}: "
+        f"answers {retry['statuses']}  POST→200 p50 {ingest.fmt(retry['response_ms']['p50'])} "
+        f"p99 {ingest.fmt(retry['response_ms']['p99'])} ms  new events {retry['new_events']}",
+        flush=True,
+    )
+    out["integrity"] = check_stored_result = await check_stored(dep, endpoint, runs, retry)
+    c = check_stored_result
+    extra = f", lost {c['lost']}, unexpected {c['unexpected']}" if c["lost"] or c["unexpected"] else ""
+    print(
+        f"  {endpoint.channel:9} {dep.name:9} sent {c['sent']}, stored {c['stored']}, duplicates "
+        f"{c['duplicates']}{extra}" + (f" ({c['unanswered']} unanswered)" if c["unanswered"] else ""),
+        flush=True,
+    )
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# report
+# ------------------------------------------------------------------------------------------------
+Row = tuple[str, Callable[[dict[str, Any]], float | str | None], str]
+"""Label, figure of one target's channel results, and how to compare with the floor:
+``"x"`` ratio OneThread/floor, ``""`` no ratio."""
+
+
+def rows(args: argparse.Namespace) -> list[Row]:
+    rate = f"{args.rate:g}/s"
+
+    def lat(phase: str, kind: str, pct: str) -> Callable[[dict[str, Any]], float | None]:
+        return lambda r: r[phase][kind][pct]
+
+    return [
+        ("msgs/s at saturation (events)", lambda r: r["saturation"]["events_per_s"], "x"),
+        ("  HTTP 200/s at saturation", lambda r: r["saturation"]["http_per_s"], "x"),
+        ("POST→200 p50 ms, saturation", lat("saturation", "response_ms", "p50"), "x"),
+        ("POST→200 p99 ms, saturation", lat("saturation", "response_ms", "p99"), "x"),
+        ("POST→event p50 ms, saturation", lat("saturation", "latency_ms", "p50"), "x"),
+        ("POST→event p99 ms, saturation", lat("saturation", "latency_ms", "p99"), "x"),
+        (f"POST→200 p50 ms at {rate}", lat("rate", "response_ms", "p50"), "x"),
+        (f"POST→200 p99 ms at {rate}", lat("rate", "response_ms", "p99"), "x"),
+        (f"POST→event p50 ms at {rate}", lat("rate", "latency_ms", "p50"), "x"),
+        (f"POST→event p99 ms at {rate}", lat("rate", "latency_ms", "p99"), "x"),
+        (f"kept up with {rate}", lambda r: "yes" if r["rate"]["kept_up"] else "NO", ""),
+        ("retry POST→200 p50 ms", lambda r: r["retry"]["response_ms"]["p50"], "x"),
+        ("retry POST→200 p99 ms", lambda r: r["retry"]["response_ms"]["p99"], "x"),
+        ("retry posts/s", lambda r: r["retry"]["posts_per_s"], "x"),
+        ("retry non-200 / new events", lambda r: f"{r['retry']['non_200']}/{r['retry']['new_events']}", ""),
+        ("server CPU ms/msg (saturation)", lambda r: r["saturation"]["cpu_ms_per_message"]["server"], "x"),
+        (
+            "postgres CPU ms/msg (saturation)",
+            lambda r: r["saturation"]["cpu_ms_per_message"]["postgres"],
+            "x",
+        ),
+        ("server CPU ms/retry post", lambda r: r["retry"]["server_cpu_ms_per_post"], "x"),
+        (
+            "cores taken by others (sat/rate)",
+            lambda r: (
+                f"{r['saturation']['cpu_seconds']['other_cores']:.2f}/"
+                f"{r['rate']['cpu_seconds']['other_cores']:.2f}"
+            ),
+            "",
+        ),
+        (
+            "sent / stored / duplicates",
+            lambda r: f"{r['integrity']['sent']}/{r['integrity']['stored']}/{r['integrity']['duplicates']}",
+            "",
+        ),
+    ]
+
+
+def cell(value: float | str | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    return f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}"
+
+
+def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    table = rows(args)
+    width = max(len(label) for label, _, _ in table) + 2
+    for channel, by_target in results.items():
+        names = [name for name in ("onethread", "floor") if name in by_target]
+        both = len(names) == 2
+        print()
+        print(
+            f"{channel:{width}}"
+            + "".join(f"{name:>14}" for name in names)
+            + ("  OneThread/floor" if both else "")
+        )
+        for label, value, compare in table:
+            figures = [value(by_target[name]) for name in names]
+            line = f"{label:{width}}" + "".join(f"{cell(figure):>14}" for figure in figures)
+            ot, floor = [*figures, None, None][:2]
+            if (
+                both
+                and compare == "x"
+                and isinstance(ot, int | float)
+                and isinstance(floor, int | float)
+                and floor
+            ):
+                line += f"{ot / floor:>15.2f}x"
+            print(line)
+    print()
+    for channel, by_target in results.items():
+        if "onethread" in by_target and "floor" in by_target:
+            ot, floor = by_target["onethread"], by_target["floor"]
+            ratio = ot["saturation"]["events_per_s"] / max(floor["saturation"]["events_per_s"], 1e-9)
+            p99 = ot["rate"]["latency_ms"]["p99"]
+            print(
+                f"{channel}: throughput OneThread/floor = {ratio:.2f} (core goal ≥ {ingest.GOAL_THROUGHPUT_RATIO}); "
+                f"POST→event p99 at {args.rate:g}/s = {ingest.fmt(p99)} ms (core goal < {ingest.GOAL_P99_MS:g} ms)"
+            )
+        for name, figures in by_target.items():
+            c = figures["integrity"]
+            verdict = "OK" if c["ok"] else "PROBLEM"
+            print(
+                f"{channel} {name}: sent {c['sent']}, stored {c['stored']}, duplicates {c['duplicates']}"
+                f" (lost {c['lost']}, unexpected {c['unexpected']}, unanswered {c['unanswered']}): {verdict}"
+            )
+    disturbed = [
+        f"{channel} {name} {phase}"
+        for channel, by_target in results.items()
+        for name, figures in by_target.items()
+        for phase in ("saturation", "rate")
+        if figures[phase]["cpu_seconds"]["other_cores"] > ingest.DISTURBED_CORES
+    ]
+    if disturbed:
+        print(
+            f"WARNING: other work on the machine took more than {ingest.DISTURBED_CORES} of a core during "
+            f"{', '.join(disturbed)}; those figures are pessimistic, run again on a quiet machine."
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# main
+# ------------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--saturation-seconds", type=float, default=10.0, help="saturation run (default 10)")
+    parser.add_argument("--concurrency", type=int, default=32, help="closed-loop clients at saturation")
+    parser.add_argument("--rate", type=float, default=200.0, help="webhooks/s of the fixed-rate run")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds of the fixed-rate run")
+    parser.add_argument("--max-connections", type=int, default=256, help="connection cap of the open loop")
+    parser.add_argument("--warmup", type=int, default=600, help="warm-up webhooks (at least --contacts)")
+    parser.add_argument("--warmup-seconds", type=float, default=15.0, help="longest warm-up")
+    parser.add_argument(
+        "--contacts", type=int, default=500, help="distinct customers per channel, round-robin (0: all new)"
+    )
+    parser.add_argument(
+        "--retry-updates", type=int, default=100, help="updates posted again in the retry phase"
+    )
+    parser.add_argument("--retry-copies", type=int, default=20, help="copies of each, in flight together")
+    parser.add_argument("--retry-seconds", type=float, default=60.0, help="longest retry phase")
+    parser.add_argument(
+        "--channels",
+        default=",".join(CHANNELS),
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        help="telegram,messenger (default both)",
+    )
+    parser.add_argument("--only", choices=["both", "onethread", "floor"], default="both")
+    parser.add_argument(
+        "--server-log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    parser.add_argument("--keep-db", action="store_true", help="keep the benchmark databases")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "ONETHREAD_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("ONETHREAD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    args = parser.parse_args(argv)
+    unknown = [channel for channel in args.channels if channel not in CHANNELS]
+    if unknown or not args.channels:
+        parser.error(f"--channels: choose from {', '.join(CHANNELS)}")
+    if args.retry_copies < 1:
+        parser.error("--retry-copies must be at least 1")
+    if not args.postgres_url.startswith("postgresql"):
+        parser.error("--postgres-url must be a postgresql:// or postgresql+asyncpg:// URL")
+    if not args.postgres_url.startswith("postgresql+asyncpg://"):
+        args.postgres_url = args.postgres_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    return args
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    run_id = secrets.token_hex(4)
+    started = datetime.now()
+    results_dir = BENCH_DIR / "results"
+    results_dir.mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"onethread-bench-wh-{run_id}-"))
+    args.created_databases = []
+    args.servers = []
+    probe = CpuProbe()
+    probe.set_group("loadgen_sender", [os.getpid()])
+    deployments: list[Deployment] = []
+    results: dict[str, dict[str, Any]] = {}
+    failed = False
+    print(
+        f"webhook benchmark {run_id}: {os.cpu_count()} cores shared by servers, PostgreSQL, Redis and load "
+        f"generator; load average before: {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+    t0 = time.monotonic()
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        if task is not None and signal.getsignal(sig) is not signal.SIG_IGN:
+            loop.add_signal_handler(sig, task.cancel)
+    try:
+        if args.only in ("both", "onethread"):
+            deployments.append(await setup_onethread(args, run_id, work))
+        if args.only in ("both", "floor"):
+            deployments.append(await setup_floor(args, run_id, work))
+        # Channel by channel, OneThread then the floor: the two figures of a row are measured
+        # minutes apart at most, so a change in the machine's other load hits both alike.
+        for channel in args.channels:
+            results[channel] = {}
+            for dep in deployments:
+                results[channel][dep.name] = await measure(args, run_id, dep, dep.endpoints[channel], probe)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except BaseException:
+        failed = True
+        for server in args.servers:
+            print(f"--- {server.name} log tail ({server.log_path}) ---\n{server.log_tail()}", file=sys.stderr)
+        raise
+    finally:
+        for dep in deployments:
+            await dep.receiver.close()
+        for server in args.servers:
+            await server.stop()
+        if not args.keep_db:
+            for database in args.created_databases:
+                with contextlib.suppress(Exception):
+                    await ingest.admin_sql(
+                        args.postgres_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'
+                    )
+        if not failed:
+            shutil.rmtree(work, ignore_errors=True)
+    print_table(results, args)
+    problems = {server.name: server.log_problems()[:20] for server in args.servers}
+    for name, lines in problems.items():
+        for line in lines[:5]:
+            print(f"{name} log: {line}")
+    report = {
+        "benchmark": "webhooks",
+        "run_id": run_id,
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round(time.monotonic() - t0, 1),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "config": {
+            key: value
+            for key, value in vars(args).items()
+            if key not in ("created_databases", "servers", "postgres_url")
+        },
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_after": os.getloadavg(),
+            "git_commit": ingest._git_commit(),
+        },
+        "server_log_problems": problems,
+        "results": results,
+    }
+    out = results_dir / f"webhooks-{started.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"results: {out.relative_to(REPO)}  (whole run {report['seconds']:.0f}s)")
+    ok = all(figures["integrity"]["ok"] for by_target in results.values() for figures in by_target.values())
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import uvloop
+
+    try:
+        return uvloop.run(main_async(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("webhook benchmark interrupted; servers stopped and databases dropped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
