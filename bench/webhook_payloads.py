@@ -7,8 +7,11 @@ quick reply, one with Meta's NLP block), and gets what differs between real deli
 and a text carrying the benchmark's marker (``loadgen.marker``), which is how its event is found
 again on the agent websocket.
 
-Message ``seq`` of a phase always gives the same bytes, so a phase can post an update again exactly
-as the platform retries it (same body, same signature). Messenger bodies are serialised the way Meta
+Times are the clock's when a message is first made (the platforms stamp when the customer sent it),
+so each customer's messages come in time order, as in real traffic: OneThread's fast ingest path
+takes only a message no older than its thread's last one. Message ``seq`` of a phase is remembered
+with its time, so making it again gives the same bytes: a phase can post an update again exactly as
+the platform retries it (same body, same signature). Messenger bodies are serialised the way Meta
 sends them (compact, non-ASCII escaped as ``\\uXXXX``) and signed over exactly those bytes.
 """
 
@@ -18,8 +21,9 @@ import copy
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -162,8 +166,9 @@ class TelegramStream:
     secret: str
     contacts: int
     templates: list[dict[str, Any]]
-    base_date: int
+    clock: Callable[[], float] = time.time
     first_user_id: int = 500_000_000
+    _made: dict[tuple[int, int], float] = field(default_factory=dict)
 
     def update_id(self, phase: int, seq: int) -> int:
         return 100_000_000 * (phase + 1) + seq
@@ -179,7 +184,7 @@ class TelegramStream:
             message_id=1_000 + seq,
             user_id=self.first_user_id + customer,
             first_name=customer_name(customer),
-            date=self.base_date + seq // 100,
+            date=int(self._made.setdefault((phase, seq), self.clock())),
             text=customer_text(seq, marker),
         )
         body = json.dumps(update, separators=(",", ":"), ensure_ascii=False).encode()
@@ -194,8 +199,9 @@ class MessengerStream:
     app_secret: str
     contacts: int
     templates: list[dict[str, Any]]
-    base_ms: int
+    clock: Callable[[], float] = time.time
     first_psid: int = 7_100_000_000_000_000
+    _made: dict[tuple[int, int], float] = field(default_factory=dict)
 
     def key(self, phase: int, seq: int) -> str:
         digest = hashlib.sha1(f"{self.page_id}:{phase}:{seq}".encode(), usedforsecurity=False).hexdigest()
@@ -203,7 +209,7 @@ class MessengerStream:
 
     def generate(self, phase: int, seq: int, marker: str) -> Generated:
         customer = seq % self.contacts if self.contacts > 0 else 1_000_000 * phase + seq
-        stamp = self.base_ms + seq
+        stamp = int(self._made.setdefault((phase, seq), self.clock()) * 1000)
         event = messenger_event(
             self.templates[seq % len(self.templates)],
             page_id=self.page_id,
@@ -218,4 +224,3 @@ class MessengerStream:
 
 
 Stream = TelegramStream | MessengerStream
-MarkerOf = Callable[[int], str]

@@ -29,13 +29,24 @@ PAGE_ID = "104000000000123"
 APP_SECRET = "3f1c0ffee0ddba11deadbeef00c0ffee"
 
 
+class FakeClock:
+    """A second passes between readings."""
+
+    def __init__(self) -> None:
+        self.now = 1_764_500_000.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
 def telegram_stream(contacts: int = 7) -> wp.TelegramStream:
     return wp.TelegramStream(
         bot_id=BOT_ID,
         secret="s3cr3t_T0ken-x",
         contacts=contacts,
         templates=wp.telegram_templates(),
-        base_date=1_764_500_000,
+        clock=FakeClock(),
     )
 
 
@@ -45,7 +56,7 @@ def messenger_stream(contacts: int = 7) -> wp.MessengerStream:
         app_secret=APP_SECRET,
         contacts=contacts,
         templates=wp.messenger_templates(),
-        base_ms=1_764_500_000_000,
+        clock=FakeClock(),
     )
 
 
@@ -120,3 +131,21 @@ def test_customers_are_round_robin_and_all_distinct_without_a_pool() -> None:
         assert isinstance(message, InboundMessage)
         users.add(message.sender.external_id)
     assert len(users) == 50
+
+
+def test_messages_carry_the_time_they_were_first_made() -> None:
+    """Each customer's messages in time order (the fast ingest path needs it), retries unchanged."""
+    stream = telegram_stream(contacts=2)
+    times = []
+    for seq in range(6):
+        message = parse_update(ACCOUNT, stream.generate(1, seq, "m").body, bot_id=BOT_ID)
+        assert isinstance(message, InboundMessage) and message.sent_at is not None
+        times.append(message.sent_at.timestamp())
+    assert times == sorted(times) and len(set(times)) == 6
+    again = parse_update(ACCOUNT, stream.generate(1, 0, "m").body, bot_id=BOT_ID)
+    assert isinstance(again, InboundMessage) and again.sent_at is not None
+    assert again.sent_at.timestamp() == times[0]
+    page = messenger_stream()
+    first, second = (parse_webhook(ACCOUNT, page.generate(1, seq, "m").body).messages[0] for seq in (0, 1))
+    assert first.sent_at is not None and second.sent_at is not None
+    assert (second.sent_at - first.sent_at).total_seconds() == 1.0
