@@ -84,3 +84,39 @@ async def test_fast_path_takes_known_customers_and_leaves_the_rest(api: Api, sha
     assert texts == ["hello", "via the fast path"]
     events = await _events(api, "message.created")
     assert [e.data["message"]["text"] for e in events] == texts
+
+
+async def test_fast_path_takes_a_nameless_customer_unless_a_name_comes_to_fill_in(
+    api: Api, shape: str
+) -> None:
+    """Messenger senders carry no name: a known one must still take the fast path (the general path
+    would change nothing), while a first name for a nameless contact still goes the general way."""
+    from app.db.models import Contact, Message, utcnow
+    from app.domain.inbox.fast_ingest import try_fast_ingest
+    from integrations.types import InboundMessage, InboundSender
+
+    channel = await api.add_api_channel()
+    first = await api.inbound(channel, "hello", contact_id="anon")
+    account = uuid.UUID(channel.id)
+
+    def message(external_id: str, name: str | None) -> InboundMessage:
+        sender = InboundSender("api", f"{channel.id}:anon", name)
+        return InboundMessage("api", channel.id, external_id, sender, f"message {external_id}")
+
+    if shape == "embedded":
+        assert not api.writer.supports_direct
+        return
+    now = utcnow()
+    fast = await try_fast_ingest(api.writer, message("n-1", None), account, now, now)
+    assert fast is not None and fast.thread_id == first["thread_id"] and not fast.duplicate
+    assert await try_fast_ingest(api.writer, message("n-2", "Noor"), account, now, now) is None
+    await api.inbound(channel, "named now", contact_id="anon", name="Noor")
+    async with api.writer.sessionmaker() as session:
+        texts = list((await session.execute(select(col(Message.text)).order_by(col(Message.id)))).scalars())
+        names = list((await session.execute(select(col(Contact.name)))).scalars())
+    assert texts == ["hello", "message n-1", "named now"]
+    assert names == ["Noor"]
+    timeline = await api.timeline(first["thread_id"])
+    assert [m["author"]["name"] for m in timeline] == [None, None, "Noor"]
+    events = await _events(api, "message.created")
+    assert [e.data["message"] for e in events] == timeline

@@ -51,7 +51,8 @@ WITH target AS (
       AND t.status IN ('open', 'bot')
       AND t.snoozed_until IS NULL
       AND t.last_message_at <= $10
-      AND NULLIF(c.name, '') IS NOT NULL
+      -- a nameless contact only when no name comes to fill in (Messenger senders bring none)
+      AND (NULLIF(c.name, '') IS NOT NULL OR NULLIF($5::text, '') IS NULL)
     -- Waits for anyone changing the thread or the identity (an agent resolving it, a merge or an
     -- undo moving them) and then re-checks these conditions on the new rows; a message that no
     -- longer qualifies drops out and takes the general path.
@@ -84,7 +85,7 @@ event AS (
            jsonb_set(jsonb_set(jsonb_set($13::jsonb,
                '{message,id}', to_jsonb(inserted.id)),
                '{message,thread_id}', to_jsonb(thread.id)),
-               '{message,author,name}', to_jsonb(inserted.author_name))
+               '{message,author,name}', COALESCE(to_jsonb(inserted.author_name), 'null'::jsonb))
            || jsonb_build_object('thread', ($13::jsonb -> 'thread')
                || jsonb_build_object('id', thread.id, 'status', thread.status,
                                      'assignee_id', thread.assignee_id, 'episode', thread.episode,
