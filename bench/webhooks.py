@@ -571,6 +571,14 @@ def rows(args: argparse.Namespace) -> list[Row]:
             lambda r: r["saturation"]["cpu_ms_per_message"]["postgres"],
             "x",
         ),
+        (
+            "server+postgres CPU ms/msg (sat)",
+            lambda r: (
+                r["saturation"]["cpu_ms_per_message"]["server"]
+                + r["saturation"]["cpu_ms_per_message"]["postgres"]
+            ),
+            "x",
+        ),
         ("server CPU ms/retry post", lambda r: r["retry"]["server_cpu_ms_per_post"], "x"),
         (
             "cores taken by others (sat/rate)",
