@@ -246,7 +246,11 @@ def create_app() -> Litestar:
         body = await request.body()
         scheme, _, given = request.headers.get("x-hub-signature-256", "").partition("=")
         expected = hmac.new(messenger_secret, body, hashlib.sha256).hexdigest()
-        if not messenger_secret or scheme != "sha256" or not hmac.compare_digest(given, expected):
+        if (
+            not messenger_secret
+            or scheme != "sha256"
+            or not hmac.compare_digest(given.encode(), expected.encode())
+        ):
             raise PermissionDeniedException("bad signature")
         try:
             batch = fb_decoder.decode(body)

@@ -551,6 +551,7 @@ def rows(args: argparse.Namespace) -> list[Row]:
 
     return [
         ("msgs/s at saturation (events)", lambda r: r["saturation"]["events_per_s"], "x"),
+        ("  msgs/s in warm-up (new customers)", lambda r: r["warmup"]["events_per_s"], "x"),
         ("  HTTP 200/s at saturation", lambda r: r["saturation"]["http_per_s"], "x"),
         ("POST→200 p50 ms, saturation", lat("saturation", "response_ms", "p50"), "x"),
         ("POST→200 p99 ms, saturation", lat("saturation", "response_ms", "p99"), "x"),
