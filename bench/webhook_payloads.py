@@ -55,6 +55,8 @@ TEXTS = (
     "您好, 订单 {n} 什么时候发货?",
     "Can I still return item {n}? It's been 20 days.",
 )
+FIRST_PSID = 7_100_000_000_000_000
+"""The PSID of customer 0 of a page (customer ``n`` is ``FIRST_PSID + n``)."""
 FIRST_NAMES = ("Anna", "Bram", "Chen", "Dana", "Émile", "Fatima", "Giulia", "Hiro", "Ingrid", "Jonas")
 
 Headers = tuple[tuple[str, str], ...]
@@ -200,7 +202,7 @@ class MessengerStream:
     contacts: int
     templates: list[dict[str, Any]]
     clock: Callable[[], float] = time.time
-    first_psid: int = 7_100_000_000_000_000
+    first_psid: int = FIRST_PSID
     _made: dict[tuple[int, int], float] = field(default_factory=dict)
 
     def key(self, phase: int, seq: int) -> str:

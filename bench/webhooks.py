@@ -36,6 +36,7 @@ import platform
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,17 +52,22 @@ import httpx
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
+sys.path.insert(1, str(REPO))  # tests.fakes: the local Graph server the profile lookups go to
 
 import ingest  # noqa: E402 - siblings, found through the line above
 import loadgen  # noqa: E402
 from floor_app import TABLE_SQL  # noqa: E402
 from sysstat import CpuProbe, process_cpu_seconds  # noqa: E402
 from webhook_payloads import (  # noqa: E402
+    FIRST_PSID,
     MessengerStream,
     TelegramStream,
+    customer_name,
     messenger_templates,
     telegram_templates,
 )
+
+from tests.fakes.graph_api import GraphApi  # noqa: E402
 
 CHANNELS = ("telegram", "messenger")
 PHASE_INDEX = {"warmup": 0, "saturation": 1, "rate": 2}
@@ -93,6 +99,8 @@ class Deployment:
     endpoints: dict[str, Endpoint]
     stored_keys: Callable[[str], Awaitable[list[str]]]
     """The ``external_id`` of every message stored for an account (one entry per row)."""
+    worker: ingest.Server | None = None
+    """OneThread's job worker (``onethread worker``: Messenger profile lookups)."""
 
 
 @dataclass(slots=True)
@@ -163,6 +171,7 @@ async def setup_onethread(args: argparse.Namespace, run_id: str, work: Path) -> 
     cli = [sys.executable, "-m", "app"]
     await ingest.run_cli([*cli, "migrate"], env)
     cred = new_credentials()
+    graph_url = await start_graph(args)
     email, password = f"bench-{run_id}@example.com", secrets.token_urlsafe(16)
     _, telegram_out, messenger_out = await asyncio.gather(
         ingest.run_cli(
@@ -189,7 +198,7 @@ async def setup_onethread(args: argparse.Namespace, run_id: str, work: Path) -> 
                 page_token=cred["page_token"],
                 app_secret=cred["app_secret"],
                 verify_token=cred["verify_token"],
-                graph_url=UNREACHABLE_URL,
+                graph_url=graph_url,
             ),
             env,
         ),
@@ -198,6 +207,8 @@ async def setup_onethread(args: argparse.Namespace, run_id: str, work: Path) -> 
     serve = [*cli, "serve", "--port", str(port), "--log-level", args.server_log_level]
     server = ingest.start_server("onethread", serve, env, work)
     args.servers.append(server)
+    worker = start_worker([*cli, "worker"], env, work)
+    args.servers.append(worker)
     await server.wait_healthy()
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
         response = await http.post("/api/v1/auth/token", json={"email": email, "password": password})
@@ -218,8 +229,33 @@ async def setup_onethread(args: argparse.Namespace, run_id: str, work: Path) -> 
         return [row["external_id"] for row in rows]
 
     return Deployment(
-        "onethread", server, receiver, database, endpoints(port, accounts, cred, args), stored_keys
+        "onethread", server, receiver, database, endpoints(port, accounts, cred, args), stored_keys, worker
     )
+
+
+async def start_graph(args: argparse.Namespace) -> str:
+    """The local Graph server (``tests/fakes/graph_api.py``) the Messenger profile lookups go to.
+
+    With ``--messenger-profiles stored`` it knows every benchmark customer (their names end up on
+    the contacts, as when the page may read profiles); with ``refused`` it answers Graph's "missing
+    permissions", and the contacts stay nameless.
+    """
+    graph = GraphApi()
+    await graph.start()
+    args.graphs.append(graph)
+    if args.messenger_profiles == "stored":
+        first = FIRST_PSID
+        for customer in range(max(args.contacts, 1)):
+            first_name, _, number = customer_name(customer).partition(" ")
+            graph.add_profile(str(first + customer), first_name=first_name, last_name=f"Customer-{number}")
+    return graph.url
+
+
+def start_worker(command: list[str], env: dict[str, str], log_dir: Path) -> ingest.Server:
+    log_path = log_dir / "worker.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    return ingest.Server(name="worker", port=0, process=process, log_path=log_path)
 
 
 async def setup_floor(args: argparse.Namespace, run_id: str, work: Path) -> Deployment:
@@ -317,17 +353,18 @@ async def py_spy(dep: Deployment, name: str, seconds: float, enabled: bool) -> A
 
 
 async def settle(dep: Deployment, limit: float) -> float:
-    """Wait until the server is idle (under 5 % of a core for half a second), at most ``limit`` s.
+    """Wait until the server (and worker) is idle (under 5 % of a core for half a second), at most
+    ``limit`` s.
 
     A server that fell behind at the fixed rate still works through its backlog after the sender
     gave up waiting; the next phase must not be measured on top of that. Returns the seconds waited.
     """
-    pid = dep.server.process.pid
+    pids = [dep.server.process.pid] + ([dep.worker.process.pid] if dep.worker else [])
     started = time.monotonic()
     while time.monotonic() - started < limit:
-        before = process_cpu_seconds(pid)
+        before = sum(process_cpu_seconds(pid) for pid in pids)
         await asyncio.sleep(0.5)
-        if process_cpu_seconds(pid) - before < 0.025:
+        if sum(process_cpu_seconds(pid) for pid in pids) - before < 0.025:
             break
     return round(time.monotonic() - started, 1)
 
@@ -506,6 +543,7 @@ async def measure(
     args: argparse.Namespace, run_id: str, dep: Deployment, endpoint: Endpoint, probe: CpuProbe
 ) -> dict[str, Any]:
     probe.set_group("server", [dep.server.process.pid])
+    probe.set_group("worker", [dep.worker.process.pid] if dep.worker else [])
     probe.set_group("loadgen_receiver", [dep.receiver.process.pid or 0])
     runs: dict[str, PhaseRun] = {}
     out: dict[str, Any] = {}
@@ -693,6 +731,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--only", choices=["both", "onethread", "floor"], default="both")
     parser.add_argument(
+        "--messenger-profiles",
+        choices=["stored", "refused"],
+        default="stored",
+        help="what the local Graph answers OneThread's profile lookups (default: every name)",
+    )
+    parser.add_argument(
         "--server-log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the OneThread server at saturation")
@@ -727,6 +771,7 @@ async def main_async(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix=f"onethread-bench-wh-{run_id}-"))
     args.created_databases = []
     args.servers = []
+    args.graphs = []
     probe = CpuProbe()
     probe.set_group("loadgen_sender", [os.getpid()])
     deployments: list[Deployment] = []
@@ -766,6 +811,9 @@ async def main_async(args: argparse.Namespace) -> int:
             await dep.receiver.close()
         for server in args.servers:
             await server.stop()
+        for graph in args.graphs:
+            await graph.stop()
+        await drop_job_queue(args.redis_url, f"onethread:bench:{run_id}")
         if not args.keep_db:
             for database in args.created_databases:
                 with contextlib.suppress(Exception):
@@ -779,6 +827,9 @@ async def main_async(args: argparse.Namespace) -> int:
     for name, lines in problems.items():
         for line in lines[:5]:
             print(f"{name} log: {line}")
+    if args.graphs and "messenger" in args.channels:
+        lookups = sum(len(graph.profile_requests) for graph in args.graphs)
+        print(f"Messenger profile lookups the local Graph answered ({args.messenger_profiles}): {lookups}")
     report = {
         "benchmark": "webhooks",
         "run_id": run_id,
@@ -788,7 +839,7 @@ async def main_async(args: argparse.Namespace) -> int:
         "config": {
             key: value
             for key, value in vars(args).items()
-            if key not in ("created_databases", "servers", "postgres_url")
+            if key not in ("created_databases", "servers", "graphs", "postgres_url")
         },
         "machine": {
             "cores": os.cpu_count(),
@@ -798,6 +849,7 @@ async def main_async(args: argparse.Namespace) -> int:
             "git_commit": ingest._git_commit(),
         },
         "server_log_problems": problems,
+        "messenger_profile_lookups": sum(len(graph.profile_requests) for graph in args.graphs),
         "results": results,
     }
     out = results_dir / f"webhooks-{started.strftime('%Y%m%d-%H%M%S')}.json"
@@ -805,6 +857,21 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"results: {out.relative_to(REPO)}  (whole run {report['seconds']:.0f}s)")
     ok = all(figures["integrity"]["ok"] for by_target in results.values() for figures in by_target.values())
     return 0 if ok else 1
+
+
+async def drop_job_queue(redis_url: str, prefix: str) -> None:
+    """Delete the run's job stream and its keys (jobs the benchmark made that nobody needs now)."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+    except Exception as exc:
+        print(f"note: could not delete the job queue {prefix}: {exc}", file=sys.stderr)
+    finally:
+        await redis.aclose()
 
 
 def main(argv: list[str] | None = None) -> int:
