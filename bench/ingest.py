@@ -147,6 +147,21 @@ async def pg_stats(admin_url: str, database: str) -> dict[str, int]:
     return {name: int(row[name] or 0) for name in PG_STAT_COLUMNS} if row else {}
 
 
+async def drop_job_queue(redis_url: str, prefix: str) -> None:
+    """Delete the run's job stream and its keys (jobs the benchmark made that nobody needs now)."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+    except Exception as exc:
+        print(f"note: could not delete the job queue {prefix}: {exc}", file=sys.stderr)
+    finally:
+        await redis.aclose()
+
+
 # ------------------------------------------------------------------------------------------------
 # servers
 # ------------------------------------------------------------------------------------------------
@@ -802,6 +817,7 @@ async def main_async(args: argparse.Namespace) -> int:
     finally:
         for server in args.servers:
             await server.stop()
+        await drop_job_queue(args.redis_url, f"onethread:bench:{run_id}")
         if not args.keep_db:
             for database in args.created_databases:
                 with contextlib.suppress(Exception):

@@ -813,7 +813,7 @@ async def main_async(args: argparse.Namespace) -> int:
             await server.stop()
         for graph in args.graphs:
             await graph.stop()
-        await drop_job_queue(args.redis_url, f"onethread:bench:{run_id}")
+        await ingest.drop_job_queue(args.redis_url, f"onethread:bench:{run_id}")
         if not args.keep_db:
             for database in args.created_databases:
                 with contextlib.suppress(Exception):
@@ -857,21 +857,6 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"results: {out.relative_to(REPO)}  (whole run {report['seconds']:.0f}s)")
     ok = all(figures["integrity"]["ok"] for by_target in results.values() for figures in by_target.values())
     return 0 if ok else 1
-
-
-async def drop_job_queue(redis_url: str, prefix: str) -> None:
-    """Delete the run's job stream and its keys (jobs the benchmark made that nobody needs now)."""
-    from redis.asyncio import Redis
-
-    redis = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-    except Exception as exc:
-        print(f"note: could not delete the job queue {prefix}: {exc}", file=sys.stderr)
-    finally:
-        await redis.aclose()
 
 
 def main(argv: list[str] | None = None) -> int:
