@@ -85,6 +85,30 @@ class InboundMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class InboundEdit:
+    """A customer changed the text of a message they sent earlier.
+
+    The edited message is found within the sender's messages on ``account_id``: by its
+    ``original_external_id`` where the platform's message id is our dedupe key (Messenger's
+    ``mid``), else by the values ``original_meta`` names in its stored metadata (Telegram's chat
+    and message ids, ``{"telegram": {"chat_id": …, "message_id": …}}``). ``edit_key`` identifies
+    this edit (a retried delivery of it changes nothing). ``as_message`` is what to store when the
+    original is unknown (sent before the account was connected): the new text as a message of
+    its own, marked edited.
+    """
+
+    channel: str
+    account_id: str
+    edit_key: str
+    sender: InboundSender
+    text: str
+    as_message: InboundMessage
+    edited_at: datetime | None = None
+    original_external_id: str | None = None
+    original_meta: Mapping[str, Mapping[str, int | str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class AccountConfig:
     """What an adapter needs to act for one channel account: its settings and decrypted secrets."""
 

@@ -1,4 +1,5 @@
-"""Parse a Telegram webhook body (one ``Update``) into an ``InboundMessage``.
+"""Parse a Telegram webhook body (one ``Update``) into an ``InboundMessage`` (an ``InboundEdit``
+for an ``edited_message``).
 
 The platform's JSON is read with python-telegram-bot's ``Update.de_json`` (no ``Bot`` is needed to
 parse, so no token and no network), then mapped to the inbox's structs:
@@ -29,7 +30,13 @@ import msgspec
 from telegram import Contact, Location, Message, Update, User, Venue
 
 from integrations.identifiers import InvalidIdentifierError, normalize_phone
-from integrations.types import ContactClaim, InboundAttachment, InboundMessage, InboundSender
+from integrations.types import (
+    ContactClaim,
+    InboundAttachment,
+    InboundEdit,
+    InboundMessage,
+    InboundSender,
+)
 
 CHANNEL = "telegram"
 EARLIEST_SENT_AT = datetime(2000, 1, 1, tzinfo=UTC)
@@ -77,7 +84,7 @@ def parse_update(
     bot_id: str | None = None,
     default_region: str = "NL",
     max_text_chars: int = 65_536,
-) -> InboundMessage | IgnoredUpdate:
+) -> InboundMessage | InboundEdit | IgnoredUpdate:
     """Read one webhook body; raise ``UpdateJSONError`` or ``UnreadableUpdateError`` when it is not one.
 
     ``bot_id`` scopes the dedupe key (see the module docstring); ``default_region`` reads a shared
@@ -106,7 +113,7 @@ def parse_update(
 
 def _to_inbound(
     account_id: str, update: Update, bot_id: str, default_region: str, max_text_chars: int
-) -> InboundMessage | IgnoredUpdate:
+) -> InboundMessage | InboundEdit | IgnoredUpdate:
     update_id = update.update_id
     message = update.message or update.edited_message
     if message is None:
@@ -170,7 +177,7 @@ def _to_inbound(
     sent_at: datetime | None = (message.edit_date if edited else None) or message.date
     if sent_at is not None and sent_at < EARLIEST_SENT_AT:  # a clock that cannot be right: use ours
         sent_at = None
-    return InboundMessage(
+    inbound = InboundMessage(
         channel=CHANNEL,
         account_id=account_id,
         external_id=f"{bot_id}:{update_id}",
@@ -185,6 +192,19 @@ def _to_inbound(
         sent_at=sent_at,
         attachments=attachments,
         metadata=metadata,
+    )
+    if not edited:
+        return inbound
+    # Telegram numbers messages per chat: the chat and its message id name the one edited.
+    return InboundEdit(
+        channel=CHANNEL,
+        account_id=account_id,
+        edit_key=inbound.external_id,
+        sender=inbound.sender,
+        text=text,
+        as_message=inbound,
+        edited_at=sent_at,
+        original_meta={"telegram": {"chat_id": message.chat.id, "message_id": message.message_id}},
     )
 
 

@@ -186,7 +186,7 @@ async def test_a_customers_messages_share_one_thread_and_edits_are_marked(api: A
     assert (await bot.post(edit)).status_code == 200
     [thread] = await threads(api)
     timeline = await api.timeline(thread["id"])
-    assert [m["text"] for m in timeline] == ["first", "second", "second, corrected"]
+    assert [m["text"] for m in timeline] == ["first", "second, corrected"]  # the edit replaced the text
     assert timeline[-1]["meta"]["edited"] is True and "edited" not in timeline[0]["meta"]
 
 

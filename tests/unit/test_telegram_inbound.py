@@ -23,7 +23,7 @@ from integrations.telegram import (
     parse_update,
     webhook_secret,
 )
-from integrations.types import ContactClaim, InboundAttachment, InboundMessage
+from integrations.types import ContactClaim, InboundAttachment, InboundEdit, InboundMessage
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "telegram"
 ACCOUNT = "5b0a7c1e-2d3f-4a5b-8c9d-0e1f2a3b4c5d"
@@ -35,7 +35,7 @@ def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())  # type: ignore[no-any-return]
 
 
-def parse(data: dict[str, Any] | bytes, **options: Any) -> InboundMessage | IgnoredUpdate:
+def parse(data: dict[str, Any] | bytes, **options: Any) -> InboundMessage | InboundEdit | IgnoredUpdate:
     body = data if isinstance(data, bytes) else json.dumps(data).encode()
     return parse_update(ACCOUNT, body, bot_id=options.pop("bot_id", BOT), **options)
 
@@ -291,12 +291,17 @@ def test_sticker_shows_its_emoji() -> None:
 # -------------------------------------------------------------------------------------------------
 # edits, ignored updates, keys
 # -------------------------------------------------------------------------------------------------
-def test_edited_message_is_marked_edited_at_its_edit_time() -> None:
-    parsed = message(current_shape(fixture("update_edited_message__telegram_docs.json")))
-    assert parsed.text == "Edited text"
-    assert parsed.metadata["edited"] is True
-    assert parsed.metadata["telegram"]["message_id"] == 1365
-    assert parsed.sent_at == datetime.fromtimestamp(1441646600, UTC)
+def test_edited_message_names_the_message_it_edits() -> None:
+    edit = parse(current_shape(fixture("update_edited_message__telegram_docs.json")))
+    assert isinstance(edit, InboundEdit), edit
+    assert edit.text == "Edited text"
+    assert edit.original_meta == {"telegram": {"chat_id": 1111111, "message_id": 1365}}
+    assert edit.edit_key == f"{BOT}:10000"
+    assert edit.edited_at == datetime.fromtimestamp(1441646600, UTC)
+    # stored as a message of its own when the original is unknown: marked edited, at its edit time
+    assert edit.as_message.metadata["edited"] is True
+    assert edit.as_message.external_id == edit.edit_key
+    assert edit.as_message.sent_at == edit.edited_at
 
 
 def test_live_location_ticks_are_ignored() -> None:

@@ -19,6 +19,7 @@ from litestar.params import FromPath
 
 from app.domain.channels.accounts import cached_account
 from app.domain.inbox.actions import do_ingest
+from app.domain.inbox.edits import do_edit_inbound
 from app.domain.system.services import Services
 from app.lib.errors import DomainError, ForbiddenError, NotFoundError
 from app.lib.secrets import same_secret
@@ -33,6 +34,7 @@ from integrations.telegram import (
     parse_update,
     webhook_secret,
 )
+from integrations.types import InboundEdit
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ class UpdateAck(msgspec.Struct, omit_defaults=True):
     """Set with ``message_id``: whether this update had been stored before (a retry)."""
     ignored: str | None = None
     """Why nothing was stored, when nothing was."""
+    edited: bool | None = None
+    """Set for an edit: whether it changed the stored message (a retry or a stale edit does not)."""
 
 
 @post(
@@ -99,6 +103,11 @@ async def telegram_webhook(
     if isinstance(parsed, IgnoredUpdate):
         log.info("telegram account %s: update %s ignored (%s)", account.id, parsed.update_id, parsed.reason)
         return UpdateAck(ok=True, ignored=parsed.reason)
+    if isinstance(parsed, InboundEdit):
+        edit = await do_edit_inbound(writer, parsed, max_attachment_bytes=settings.max_attachment_bytes)
+        if edit.pending_attachments and not edit.duplicate:
+            await services.jobs.enqueue_fetch(edit.pending_attachments)
+        return UpdateAck(ok=True, message_id=edit.message_id, duplicate=edit.duplicate, edited=edit.applied)
     result = await do_ingest(writer, parsed, max_attachment_bytes=settings.max_attachment_bytes)
     if result.pending_attachments and not result.duplicate:
         await services.jobs.enqueue_fetch(result.pending_attachments)

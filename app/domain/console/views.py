@@ -96,6 +96,17 @@ def iso_time(value: datetime) -> str:
     return value.isoformat()
 
 
+def parse_iso_time(value: object) -> datetime | None:
+    """A time stored as ISO text in message metadata (``edited_at``), or ``None`` when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 def _number(context: i18n.Reader, value: float, pattern: str) -> str:
     """``value`` with the reader's digit grouping and decimal sign (``1,440`` / ``1.440``, ``2.3`` / ``2,3``)."""
     return format_decimal(value, format=pattern, locale=i18n.language_of(context))
@@ -237,6 +248,7 @@ TEMPLATE_FILTERS = {
     "identity_label": identity_label,
     "delivery_label": delivery_label,
     "iso_time": iso_time,
+    "parse_iso_time": parse_iso_time,
     "duration": duration,
     "message_class": message_class,
     "author_role": author_role,
