@@ -120,6 +120,9 @@ def cmd_channel_add(settings: Settings, args: argparse.Namespace) -> None:
         config, secrets = _messenger_settings(args)
     elif args.channel == "telegram":
         config, secrets = _telegram_settings(args)
+        username = _telegram_username(config, secrets)
+        if username:
+            config["username"] = username  # for the console's "Continue on Telegram" links
     created = _run(
         settings,
         lambda writer: do_add_channel_account(
@@ -146,6 +149,7 @@ def cmd_channel_add(settings: Settings, args: argparse.Namespace) -> None:
         out["webhook_url"] = f"{settings.public_url}/webhooks/telegram/{account_id}"
         out["bot_id"] = secrets["bot_token"].partition(":")[0]
         out["api_url"] = config.get("api_url")
+        out["username"] = config.get("username")
         out["next"] = f"onethread channel telegram set-webhook {account_id}"
     if args.json:
         print(json.dumps(out))
@@ -204,16 +208,27 @@ def _telegram_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[s
     return config, secrets
 
 
+def _telegram_username(config: dict[str, Any], secrets: dict[str, str]) -> str | None:
+    """The bot's @username from ``getMe``; a bot Telegram cannot be asked about now is still added."""
+    from integrations.telegram.bot_admin import BotAPIError, bot_username
+    from integrations.types import AccountConfig
+
+    account = AccountConfig(id="", channel="telegram", name="", config=config, secrets=secrets)
+    try:
+        return asyncio.run(bot_username(account)) or None
+    except BotAPIError as exc:
+        print(f"onethread: the bot's username is unknown ({exc.reason})", file=sys.stderr)
+        return None
+
+
 def cmd_telegram_set_webhook(settings: Settings, args: argparse.Namespace) -> None:
     """Tell Telegram (at the account's ``api_url``) to POST the bot's updates to our webhook, with
     the account's secret token, so the webhook route can tell Telegram from anyone else."""
     import uuid
 
-    from telegram.error import TelegramError
-
     from app.domain.channels.accounts import account_config
-    from integrations.telegram import make_bot, webhook_secret
-    from integrations.telegram.outbound import api_base_url
+    from integrations.telegram import webhook_secret
+    from integrations.telegram.bot_admin import BotAPIError, register_webhook, webhook_url
 
     try:
         account_id = uuid.UUID(args.account)
@@ -227,22 +242,13 @@ def cmd_telegram_set_webhook(settings: Settings, args: argparse.Namespace) -> No
     account = _run(settings, load)
     if account is None or account.channel != "telegram":
         raise UsageError(f"no enabled Telegram account {account_id}")
-    token = account.secrets.get("bot_token")
-    if not token:
+    if not account.secrets.get("bot_token"):
         raise UsageError("this Telegram account has no bot token")
-    url = f"{settings.public_url}/webhooks/telegram/{account.id}"
-
-    async def register() -> None:
-        bot = make_bot(token, api_base_url(account))
-        try:
-            await bot.set_webhook(url=url, secret_token=webhook_secret(account.secrets))
-        finally:
-            await bot.request.shutdown()
-
+    url = webhook_url(settings.public_url, account.id)
     try:
-        asyncio.run(register())
-    except TelegramError as exc:
-        raise UsageError(f"Telegram refused the webhook: {exc.message}") from None
+        asyncio.run(register_webhook(account, url, webhook_secret(account.secrets)))
+    except BotAPIError as exc:
+        raise UsageError(f"Telegram refused the webhook: {exc.reason}") from None
     print(f"webhook set: {url}")
 
 

@@ -16,7 +16,9 @@ all real. Every call is recorded; ``rate_limit`` and ``block`` script Telegram's
 Answers not scripted: ``sendMessage`` and the file methods (``sendPhoto``, ``sendDocument``,
 ``sendVoice``, ``sendAudio``, ``sendVideo``; multipart bodies, the files kept with their bytes and
 names) → ``{"ok": true, "result": <Message>}`` with increasing message ids;
-``setWebhook``/``deleteWebhook`` → ``true``; ``getMe`` → the bot; ``getFile`` → the file registered
+``setWebhook``/``deleteWebhook`` → ``true`` (the webhook is remembered); ``getWebhookInfo`` → what
+``setWebhook`` stored, with ``pending_updates`` and ``webhook_error``; ``getMe`` → the bot
+(``username``); ``getFile`` → the file registered
 with ``add_file`` (else 400 ``invalid file_id``), whose bytes are then served at
 ``GET /file/bot<token>/<file_path>`` like Telegram's file server; anything else → 404 ``Not Found``
 as Telegram answers unknown methods.
@@ -120,6 +122,13 @@ class TelegramBotAPI(CallbackServer):
     def __init__(self) -> None:
         super().__init__(path="")
         self._message_ids = itertools.count(1001)
+        self.username = "shop_bot"
+        """What ``getMe`` answers as the bot's username."""
+        self.webhook: dict[str, str] = {"url": ""}
+        """What the last ``setWebhook`` stored (``url``, ``secret_token``); ``getWebhookInfo`` reads it."""
+        self.pending_updates = 0
+        self.webhook_error: tuple[int, str] | None = None
+        """``(unix time, message)`` of Telegram's last failed delivery to the webhook, if any."""
         self.files: dict[str, HostedFile] = {}
 
     def add_file(
@@ -203,6 +212,10 @@ class TelegramBotAPI(CallbackServer):
                 message["caption"] = call.params["caption"]
             return _ok(message)
         if call.method in ("setWebhook", "deleteWebhook"):
+            self.webhook = {"url": call.params.get("url", "")} if call.method == "setWebhook" else {"url": ""}
+            if call.method == "setWebhook" and call.params.get("secret_token"):
+                self.webhook["secret_token"] = call.params["secret_token"]
+            self.webhook_error = None
             return Reply(
                 200, {}, json.dumps({"ok": True, "result": True, "description": "Webhook was set"}).encode()
             )
@@ -220,9 +233,18 @@ class TelegramBotAPI(CallbackServer):
             if hosted.announce_size:
                 result["file_size"] = len(hosted.data)
             return _ok(result)
+        if call.method == "getWebhookInfo":
+            info: dict[str, Any] = {
+                "url": self.webhook["url"],
+                "has_custom_certificate": False,
+                "pending_update_count": self.pending_updates,
+            }
+            if self.webhook_error is not None:
+                info["last_error_date"], info["last_error_message"] = self.webhook_error
+            return _ok(info)
         if call.method == "getMe":
             bot_id = int(call.token.split(":")[0])
-            return _ok({"id": bot_id, "is_bot": True, "first_name": "Shop bot", "username": "shop_bot"})
+            return _ok({"id": bot_id, "is_bot": True, "first_name": "Shop bot", "username": self.username})
         return _error(404, "Not Found")
 
     def _file(self, request: RecordedRequest) -> Reply:

@@ -18,6 +18,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from app.domain.channels.accounts import cached_account
+from app.domain.channels.deep_links import do_link_deep_link, read_contact_token, start_parameter
 from app.domain.inbox.actions import do_ingest
 from app.domain.inbox.edits import do_edit_inbound
 from app.domain.system.services import Services
@@ -34,7 +35,7 @@ from integrations.telegram import (
     parse_update,
     webhook_secret,
 )
-from integrations.types import InboundEdit
+from integrations.types import InboundEdit, InboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +109,37 @@ async def telegram_webhook(
         if edit.pending_attachments and not edit.duplicate:
             await services.jobs.enqueue_fetch(edit.pending_attachments)
         return UpdateAck(ok=True, message_id=edit.message_id, duplicate=edit.duplicate, edited=edit.applied)
+    await _follow_deep_link(services, parsed)
     result = await do_ingest(writer, parsed, max_attachment_bytes=settings.max_attachment_bytes)
     if result.pending_attachments and not result.duplicate:
         await services.jobs.enqueue_fetch(result.pending_attachments)
     return UpdateAck(ok=True, message_id=result.message_id, duplicate=result.duplicate)
+
+
+async def _follow_deep_link(services: Services, message: InboundMessage) -> None:
+    """``/start <token>`` from a link an agent gave out: the sender joins the contact it names
+    before the message is stored, so the message lands in that contact's thread. Any other
+    payload (an invalid or expired token, a campaign tag) leaves an ordinary first message."""
+    payload = start_parameter(message.text)
+    if payload is None:
+        return
+    contact_id = read_contact_token(services.settings.secret_key, payload)
+    if contact_id is None:
+        return
+    linked = await do_link_deep_link(
+        services.writer,
+        account_id=message.account_id,
+        external_id=message.external_id,
+        contact_id=contact_id,
+        sender=message.sender,
+    )
+    if linked is not None:
+        log.info(
+            "telegram account %s: a deep link joined the sender to contact %s%s",
+            message.account_id,
+            linked.contact_id,
+            f" (merge {linked.merge_id})" if linked.merge_id else "",
+        )
 
 
 route_handlers = [telegram_webhook]

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Agent, Merge, pk
 from app.domain.console.forms import FORM
+from app.domain.channels.deep_links import continue_links
 from app.domain.contacts import actions, queries
 from app.domain.contacts.resolution import live_contact
 from app.domain.inbox.queries import get_thread
@@ -198,10 +199,16 @@ async def contact_page(
     request: HTMXRequest,
     db_session: NamedDependency[AsyncSession],
     agent: NamedDependency[Agent],
+    settings: NamedDependency[Settings],
     contact_id: FromPath[int],
 ) -> Response[Any]:
-    """The panel as a page (or partial): where the thread page's panel links without JavaScript."""
-    return _panel(request, await panel_context(db_session, agent, contact_id))
+    """The panel as a page (or partial): where the thread page's panel links without JavaScript.
+    It carries the customer's "Continue on Telegram" links (a fresh token each time it is shown)."""
+    context = await panel_context(db_session, agent, contact_id)
+    context["panel"]["telegram_links"] = await continue_links(
+        db_session, settings.secret_key, context["contact"].id
+    )
+    return _panel(request, context)
 
 
 @get("/contacts/{contact_id:int}/suggestions", include_in_schema=False)
