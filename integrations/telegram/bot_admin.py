@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from telegram import Bot
-from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError, TimedOut
 
 from integrations.telegram.outbound import api_base_url, make_bot
 from integrations.text import N_
@@ -61,6 +61,8 @@ async def _call(account: AccountConfig, call: Callable[[Bot], Awaitable[T]]) -> 
         return await call(bot)
     except (InvalidToken, Forbidden):
         raise BotAPIError(N_("Telegram refused the bot token")) from None
+    except BadRequest as exc:  # a NetworkError to PTB, but Telegram answered: say what it said
+        raise BotAPIError(exc.message) from None
     except TimedOut:
         raise BotAPIError(N_("the Telegram Bot API did not answer in time"), unreachable=True) from None
     except NetworkError:

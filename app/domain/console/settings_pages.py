@@ -37,6 +37,11 @@ from app.domain.channels.accounts import (
 )
 from app.domain.console import roles
 from app.domain.console.forms import FORM
+from app.domain.console.telegram_settings import (
+    TelegramWebhook,
+    register_from_console,
+    show_telegram_webhooks,
+)
 from app.domain.realtime.writer import Writer
 from app.i18n import LANGUAGES, N_, time_zone_names
 from app.lib.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
@@ -94,6 +99,7 @@ class ChannelRow:
     inbound_url: str | None
     snippet: str | None
     details: dict[str, str] = field(default_factory=dict)
+    telegram: TelegramWebhook | None = None
 
 
 def _page(
@@ -224,7 +230,9 @@ async def _channels_page(
     **extra: Any,
 ) -> Template:
     public_url = settings.public_url.rstrip("/")
-    rows = [_channel_row(a, public_url) for a in await list_channel_accounts(session)]
+    accounts = await list_channel_accounts(session)
+    rows = [_channel_row(a, public_url) for a in accounts]
+    await show_telegram_webhooks(rows, accounts, public_url, extra.pop("webhook_outcome", None))
     extra.setdefault("form", ChannelAccountForm())
     extra["nonce"] = _issue_nonce(request)
     return _page(
@@ -359,6 +367,22 @@ async def set_channel_enabled(
     return Redirect("/settings/channels", status_code=303)
 
 
+@post("/channels/{account_id:str}/telegram-webhook", include_in_schema=False, status_code=303)
+async def register_telegram_webhook(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    account_id: FromPath[str],
+) -> Response[Any]:
+    """Point the bot's webhook at this installation, with the account's secret token (what
+    ``onethread channel telegram set-webhook`` does); the page then shows what Telegram has."""
+    outcome = await register_from_console(db_session, settings.public_url, account_id)
+    if outcome.error is None:
+        return Redirect(f"/settings/channels#account-{account_id}", status_code=303)
+    status = 404 if outcome.not_found else 409
+    return await _channels_page(request, db_session, settings, status=status, webhook_outcome=outcome)
+
+
 # --- admins: canned responses ----------------------------------------------------------------------
 
 
@@ -453,6 +477,7 @@ admin_router = Router(
         channels_page,
         add_channel_account,
         set_channel_enabled,
+        register_telegram_webhook,
         canned_page,
         create_canned,
         canned_edit_page,
