@@ -73,14 +73,11 @@ async def _call(account: AccountConfig, call: Callable[[Bot], Awaitable[T]]) -> 
         await bot.request.shutdown()
 
 
-_TIMEOUTS = {"connect_timeout": TIMEOUT_SECONDS, "read_timeout": TIMEOUT_SECONDS}
-
-
 async def bot_username(account: AccountConfig) -> str:
     """The bot's @username (without the @), for ``t.me`` links."""
 
     async def call(bot: Bot) -> str:
-        me = await bot.get_me(**_TIMEOUTS)
+        me = await bot.get_me(connect_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS)
         return me.username or ""
 
     return await _call(account, call)
@@ -90,7 +87,7 @@ async def webhook_state(account: AccountConfig) -> WebhookState:
     """What Telegram has registered as the bot's webhook, and how delivery to it goes."""
 
     async def call(bot: Bot) -> WebhookState:
-        info = await bot.get_webhook_info(**_TIMEOUTS)
+        info = await bot.get_webhook_info(connect_timeout=TIMEOUT_SECONDS, read_timeout=TIMEOUT_SECONDS)
         return WebhookState(
             url=info.url or "",
             pending_update_count=info.pending_update_count or 0,
@@ -105,7 +102,12 @@ async def register_webhook(account: AccountConfig, url: str, secret_token: str) 
     """Ask Telegram to POST the bot's updates to ``url`` with ``secret_token`` in the header."""
 
     async def call(bot: Bot) -> None:
-        if not await bot.set_webhook(url=url, secret_token=secret_token or None, **_TIMEOUTS):
+        if not await bot.set_webhook(
+            url=url,
+            secret_token=secret_token or None,
+            connect_timeout=TIMEOUT_SECONDS,
+            read_timeout=TIMEOUT_SECONDS,
+        ):
             raise BotAPIError(N_("Telegram did not accept the webhook"))
 
     await _call(account, call)

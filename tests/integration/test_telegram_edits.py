@@ -37,7 +37,9 @@ async def bot(api: Api) -> Bot:
     return Bot(created.account.id, api.client)
 
 
-def edit_update(update_id: int, message_id: int, text: str, *, edit_date: int, user_id: int = USER) -> dict[str, Any]:
+def edit_update(
+    update_id: int, message_id: int, text: str, *, edit_date: int, user_id: int = USER
+) -> dict[str, Any]:
     update = text_update(update_id, text, user_id=user_id)
     edited = update.pop("message")
     edited.update(message_id=message_id, edit_date=edit_date)
@@ -113,7 +115,9 @@ async def test_another_customers_message_with_the_same_number_is_not_touched(api
     assert texts == ["mine, edited", "theirs"]
 
 
-async def test_the_console_marks_the_edit_and_shows_the_earlier_text(api: Api, bot: Bot, app: Litestar) -> None:
+async def test_the_console_marks_the_edit_and_shows_the_earlier_text(
+    api: Api, bot: Bot, app: Litestar
+) -> None:
     await bot.post(text_update(1001, "the parcel is at home"))
     await bot.post(edit_update(1002, 1001, "the parcel is at work", edit_date=1_764_000_060))
     [thread] = await threads(api)
@@ -123,7 +127,7 @@ async def test_the_console_marks_the_edit_and_shows_the_earlier_text(api: Api, b
         page = (await browser.get(f"/threads/{thread['id']}")).text
     entry = page[page.index('class="msg-edited"') - 200 :]
     assert 'datetime="2025-11-24T16:01:00' in entry and ">edited<" in entry
-    earlier = entry[entry.index("<details class=\"msg-earlier\"") :]
+    earlier = entry[entry.index('<details class="msg-earlier"') :]
     earlier = earlier[: earlier.index("</details>")]
     assert "the parcel is at home" in html.unescape(earlier)
 

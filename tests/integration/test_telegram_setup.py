@@ -75,9 +75,7 @@ def webhook_section(page: str, account_id: str) -> str:
 
 async def register(client: httpx.AsyncClient, account_id: str) -> httpx.Response:
     token = csrf_from((await client.get("/settings/channels")).text)
-    return await client.post(
-        f"/settings/channels/{account_id}/telegram-webhook", data={"_csrf_token": token}
-    )
+    return await client.post(f"/settings/channels/{account_id}/telegram-webhook", data={"_csrf_token": token})
 
 
 # -- the CLI -----------------------------------------------------------------------------------------
@@ -146,11 +144,15 @@ async def test_a_bot_api_that_is_down_is_said_in_words(
     assert "could not be reached" in webhook_section(refused.text, down)
 
 
-async def test_telegrams_refusal_is_shown(admin: httpx.AsyncClient, app: Litestar, telegram: TelegramBotAPI) -> None:
+async def test_telegrams_refusal_is_shown(
+    admin: httpx.AsyncClient, app: Litestar, telegram: TelegramBotAPI
+) -> None:
     account_id = await add_bot(app, telegram.url)
     token = csrf_from((await admin.get("/settings/channels")).text)
     telegram.refuse("Bad Request: bad webhook: HTTPS url must be provided for webhook")
-    refused = await admin.post(f"/settings/channels/{account_id}/telegram-webhook", data={"_csrf_token": token})
+    refused = await admin.post(
+        f"/settings/channels/{account_id}/telegram-webhook", data={"_csrf_token": token}
+    )
     assert refused.status_code == 409
     assert "https url must be provided for webhook" in webhook_section(refused.text, account_id).lower()
 
@@ -161,7 +163,9 @@ async def test_only_admins_register_webhooks(
     account_id = await add_bot(app, telegram.url)
     agent = await logged_in(client, app, "agent")
     token = csrf_from((await agent.get("/settings/preferences")).text)
-    refused = await agent.post(f"/settings/channels/{account_id}/telegram-webhook", data={"_csrf_token": token})
+    refused = await agent.post(
+        f"/settings/channels/{account_id}/telegram-webhook", data={"_csrf_token": token}
+    )
     assert refused.status_code == 403
     assert telegram.calls_to("setWebhook") == []
 
@@ -169,4 +173,3 @@ async def test_only_admins_register_webhooks(
 async def test_an_unknown_account_is_a_404(admin: httpx.AsyncClient) -> None:
     for account_id in ("not-a-uuid", "00000000-0000-0000-0000-000000000000"):
         assert (await register(admin, account_id)).status_code == 404
-

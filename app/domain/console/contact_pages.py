@@ -26,8 +26,8 @@ from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Agent, Merge, pk
-from app.domain.console.forms import FORM
 from app.domain.channels.deep_links import continue_links
+from app.domain.console.forms import FORM
 from app.domain.contacts import actions, queries
 from app.domain.contacts.resolution import live_contact
 from app.domain.inbox.queries import get_thread

@@ -58,8 +58,10 @@ def _matches(path: tuple[str, str], value: int | str) -> ColumnElement[bool]:
     element = col(Message.meta)[path]
     if isinstance(value, int):
         # Telegram ids outgrow 32 bits: compare as BIGINT on both databases.
-        return cast(element.as_string(), BigInteger) == value
-    return element.as_string() == value
+        matched: ColumnElement[bool] = cast(element.as_string(), BigInteger) == value
+        return matched
+    same: ColumnElement[bool] = element.as_string() == value
+    return same
 
 
 async def _original(tx: Transaction, edit: InboundEdit, account_uuid: uuid.UUID) -> Message | None:
