@@ -82,10 +82,12 @@ def test_only_writer_users_write() -> None:
         "app/domain/inbox/attachments.py",
         "app/domain/inbox/fast_ingest.py",
         "app/domain/inbox/reads.py",
+        "app/domain/inbox/edits.py",
         "app/domain/contacts/actions.py",
         "app/domain/accounts/actions.py",
         "app/domain/channels/accounts.py",
         "app/domain/channels/delivery.py",
+        "app/domain/channels/deep_links.py",
         "app/domain/canned/actions.py",
     }
     assert writers <= allowed, writers - allowed
