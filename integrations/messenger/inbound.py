@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from integrations.types import InboundAttachment, InboundMessage, InboundSender
+from integrations.types import InboundAttachment, InboundEdit, InboundMessage, InboundSender
 
 CHANNEL = "messenger"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -56,6 +56,8 @@ class ParsedWebhook:
     receipts: tuple[Receipt, ...] = ()
     ignored: int = 0
     """Items we acknowledge and drop: echoes of the page's own messages, other kinds of events."""
+    edits: tuple[InboundEdit, ...] = ()
+    """``message_edits``: a customer changed the text of a message they sent."""
 
 
 def signature_ok(app_secret: str, body: bytes, header: str | None) -> bool:
@@ -94,6 +96,7 @@ def parse_webhook(account_id: str, body: bytes, *, max_text_chars: int = 65_536)
         raise WebhookBodyError("body is not valid JSON: nested too deeply") from None
     messages: list[InboundMessage] = []
     receipts: list[Receipt] = []
+    edits: list[InboundEdit] = []
     ignored = 0
     for page_id, event in _events(payload):
         item = _event(account_id, page_id, event, max_text_chars)
@@ -101,9 +104,11 @@ def parse_webhook(account_id: str, body: bytes, *, max_text_chars: int = 65_536)
             messages.append(item)
         elif isinstance(item, Receipt):
             receipts.append(item)
+        elif isinstance(item, InboundEdit):
+            edits.append(item)
         else:
             ignored += 1
-    return ParsedWebhook(tuple(messages), tuple(receipts), ignored)
+    return ParsedWebhook(tuple(messages), tuple(receipts), ignored, tuple(edits))
 
 
 def _events(payload: Any) -> list[tuple[str, Mapping[str, Any]]]:
@@ -136,7 +141,7 @@ def _page_of(event: Mapping[str, Any], fallback: str) -> str:
 
 def _event(
     account_id: str, page_id: str, event: Mapping[str, Any], max_text_chars: int
-) -> InboundMessage | Receipt | None:
+) -> InboundMessage | InboundEdit | Receipt | None:
     sender = event.get("sender")
     psid = _text(sender.get("id")) if isinstance(sender, dict) else ""
     if not psid or not page_id:
@@ -161,6 +166,9 @@ def _event(
                 mids=tuple(_text(m) for m in mids if _text(m)) if isinstance(mids, list) else (),
             )
     who = InboundSender(channel=CHANNEL, external_id=sender_id)
+    edit = event.get("message_edit")
+    if isinstance(edit, dict):
+        return _edit(account_id, page_id, psid, who, edit, sent_at, max_text_chars)
     message = event.get("message")
     if isinstance(message, dict):
         if message.get("is_echo"):
@@ -213,6 +221,46 @@ def _event(
             metadata=metadata,
         )
     return None
+
+
+def _edit(
+    account_id: str,
+    page_id: str,
+    psid: str,
+    who: InboundSender,
+    edit: Mapping[str, Any],
+    sent_at: datetime | None,
+    max_text_chars: int,
+) -> InboundEdit | None:
+    """``message_edit`` ``{mid, text, num_edit}``: the mid is the edited message's (our dedupe key);
+    ``num_edit`` counts the edits, so ``mid`` and it together name this one."""
+    mid = _text(edit.get("mid"))
+    count = edit.get("num_edit")
+    number = count if isinstance(count, int) and not isinstance(count, bool) else 0
+    key = f"{mid}#edit-{number}"
+    if not mid or len(key) > _MAX_ID_CHARS:
+        return None
+    text = _clean(edit.get("text"), max_text_chars)
+    metadata: dict[str, Any] = {"page_id": page_id, "psid": psid, "edited_mid": mid, "edited": True}
+    as_message = InboundMessage(
+        channel=CHANNEL,
+        account_id=account_id,
+        external_id=key,
+        sender=who,
+        text=text,
+        sent_at=sent_at,
+        metadata=metadata,
+    )
+    return InboundEdit(
+        channel=CHANNEL,
+        account_id=account_id,
+        edit_key=key,
+        sender=who,
+        text=text,
+        as_message=as_message,
+        edited_at=sent_at,
+        original_external_id=mid,
+    )
 
 
 _FILE_KINDS = frozenset({"image", "video", "audio", "file"})

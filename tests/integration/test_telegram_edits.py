@@ -1,4 +1,5 @@
-"""A customer edits a Telegram message: the stored message changes, on both shapes, through HTTP.
+"""A customer edits a Telegram (or Messenger) message: the stored message changes, on both shapes,
+through the real webhook routes.
 
 What an agent sees: one entry with the new text, marked "edited" (the edit time as its tooltip) and
 the earlier text behind a toggle, however often Telegram redelivers the edit; an edit of a message
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 from typing import Any
 
 import pytest
@@ -21,6 +23,8 @@ from app.domain.accounts.actions import do_create_agent
 from app.domain.channels.accounts import do_add_channel_account
 from tests.console import http_client, login
 from tests.helpers import PASSWORD, Api
+from tests.integration.test_messenger_webhook import PAGE, add_page
+from tests.integration.test_messenger_webhook import post as messenger_post
 from tests.integration.test_telegram_webhook import SECRET, TOKEN, Bot, text_update, threads
 
 USER = 555000111
@@ -147,3 +151,35 @@ async def test_an_open_thread_gets_the_edit_as_a_replacement(api: Api, bot: Bot)
 async def _events(api: Api) -> list[Event]:
     async with api.writer.sessionmaker() as session:
         return list((await session.execute(select(Event).order_by(col(Event.id)))).scalars())
+
+
+# -- Messenger's message_edits, the same way ---------------------------------------------------------
+def messenger_event(
+    psid: str, item: dict[str, Any], *, key: str = "message", at: int = 1_764_000_000_000
+) -> bytes:
+    event = {"sender": {"id": psid}, "recipient": {"id": PAGE}, "timestamp": at, key: item}
+    return json.dumps({"object": "page", "entry": [{"id": PAGE, "time": at, "messaging": [event]}]}).encode()
+
+
+async def test_a_messenger_edit_changes_the_stored_message_once(api: Api) -> None:
+    account = await add_page(api)
+    first = messenger_event("2001", {"mid": "m_abc", "text": "my order is 4711"})
+    assert (await messenger_post(api.client, account, first)).status_code == 200
+    edit = messenger_event(
+        "2001",
+        {"mid": "m_abc", "text": "my order is 4712", "num_edit": 1},
+        key="message_edit",
+        at=1_764_000_060_000,
+    )
+    for _ in range(3):  # Meta retries: the edit applies once
+        assert (await messenger_post(api.client, account, edit)).status_code == 200
+    # another customer cannot edit it
+    foreign = messenger_event(
+        "2002", {"mid": "m_abc", "text": "hijacked", "num_edit": 2}, key="message_edit", at=1_764_000_090_000
+    )
+    await messenger_post(api.client, account, foreign)
+    stored = {m["text"]: m for t in await threads(api) for m in await api.timeline(t["id"])}
+    assert set(stored) == {"my order is 4712", "hijacked"}  # the stranger's "edit" is a message of theirs
+    message = stored["my order is 4712"]
+    assert message["meta"]["edited"] is True
+    assert [h["text"] for h in message["meta"]["edit_history"]] == ["my order is 4711"]

@@ -18,6 +18,7 @@ from litestar.params import FromPath
 from app.domain.channels.accounts import cached_account
 from app.domain.channels.delivery import do_apply_receipt
 from app.domain.inbox.actions import do_ingest
+from app.domain.inbox.edits import do_edit_inbound
 from app.domain.system.services import Services
 from app.lib.errors import DomainError, ForbiddenError, NotFoundError
 from app.lib.secrets import same_secret
@@ -99,6 +100,8 @@ async def messenger_events(
         )
         if result.pending_attachments and not result.duplicate:
             await services.jobs.enqueue_fetch(result.pending_attachments)
+    for edit in parsed.edits:
+        await do_edit_inbound(services.writer, edit)
     for receipt in parsed.receipts:
         await do_apply_receipt(
             services.writer,

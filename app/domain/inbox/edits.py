@@ -66,29 +66,27 @@ def _matches(path: tuple[str, str], value: int | str) -> ColumnElement[bool]:
 
 async def _original(tx: Transaction, edit: InboundEdit, account_uuid: uuid.UUID) -> Message | None:
     session = tx.session
+    identity = await find_identity(session, edit.sender.channel, edit.sender.external_id)
+    if identity is None:
+        return None
+    # Only the sender's own messages: nobody edits another customer's words.
+    query = select(Message).where(
+        col(Message.identity_id) == identity.id,
+        col(Message.channel_account_id) == account_uuid,
+        col(Message.direction) == "in",
+    )
     if edit.original_external_id is not None:
-        query = select(Message).where(
-            col(Message.channel_account_id) == account_uuid,
-            col(Message.external_id) == edit.original_external_id,
-            col(Message.direction) == "in",
+        query = query.where(col(Message.external_id) == edit.original_external_id)
+    elif edit.original_meta:
+        query = query.where(
+            *(
+                _matches((namespace, key), value)
+                for namespace, values in edit.original_meta.items()
+                for key, value in values.items()
+            )
         )
     else:
-        if not edit.original_meta:
-            return None
-        identity = await find_identity(session, edit.sender.channel, edit.sender.external_id)
-        if identity is None:
-            return None
-        conditions = [
-            _matches((namespace, key), value)
-            for namespace, values in edit.original_meta.items()
-            for key, value in values.items()
-        ]
-        query = select(Message).where(
-            col(Message.identity_id) == identity.id,
-            col(Message.channel_account_id) == account_uuid,
-            col(Message.direction) == "in",
-            *conditions,
-        )
+        return None
     found = (await session.execute(query.order_by(col(Message.id)).limit(1))).scalar_one_or_none()
     if found is None:
         return None
