@@ -128,12 +128,17 @@ async def test_the_contact_page_shows_a_continue_on_telegram_link(api: Api, bot:
     async with http_client(app) as browser:
         assert (await login(browser)).status_code == 303
         page = (await browser.get(f"/contacts/{known['contact']['id']}")).text
+        # the thread page's panel loads the same links after it
+        thread_page = (await browser.get(f"/threads/{known['id']}")).text
+        assert f'hx-get="/contacts/{known["contact"]["id"]}/continue-links"' in thread_page
+        loaded = (await browser.get(f"/contacts/{known['contact']['id']}/continue-links")).text
     assert "Continue on Telegram" in page and "Copy link" in page
     links = set(re.findall(r'href="(https://t\.me/[^"]+)"', page))
     [link] = links  # one per bot that knows its username
     match = re.fullmatch(r"https://t\.me/shop_bot\?start=([A-Za-z0-9_-]{1,64})", html.unescape(link))
     assert match, link
     assert read_contact_token(APP_SECRET, match.group(1)) == known["contact"]["id"]
+    assert "https://t.me/shop_bot?start=" in loaded and "Copy link" in loaded
     # the link works: following it puts a new Telegram user into this customer's thread
     await bot.post(text_update(5001, f"/start {match.group(1)}", user_id=900_004))
     assert len(await threads(api)) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from html import unescape
 from pathlib import Path
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
+from app.db.models import ChannelAccount
 from app.domain.accounts.actions import do_create_agent
 from app.domain.channels.accounts import do_add_channel_account
 from app.settings import Settings
@@ -127,6 +129,10 @@ async def test_the_page_shows_the_webhook_and_registers_it(
     after = webhook_section((await admin.get(answer.headers["location"])).text, account_id)
     assert f"<code>{ours}</code>" in after and "this installation</span>" in after
     assert "not this installation" not in after and "Last delivery error" not in after
+    # a bot added without its username (before we asked getMe) learns it now, for deep links
+    async with app.state.writer.sessionmaker() as session:
+        account = await session.get(ChannelAccount, uuid.UUID(account_id))
+        assert account is not None and account.config["username"] == "shop_bot"
 
 
 async def test_a_bot_api_that_is_down_is_said_in_words(

@@ -169,3 +169,32 @@ async def do_set_channel_account_enabled(
         return account
 
     return await writer.run(work)
+
+
+async def do_update_channel_account_config(
+    writer: Writer, *, account_id: str, changes: dict[str, Any]
+) -> ChannelAccount:
+    """Merge ``changes`` into the account's (non-secret) config, e.g. a bot's username learnt later."""
+    try:
+        key = uuid.UUID(account_id)
+    except ValueError:
+        raise NotFoundError(N_("no such channel account"), type_slug="account-not-found") from None
+
+    async def work(tx: Transaction) -> ChannelAccount:
+        account = await tx.session.get(ChannelAccount, key)
+        if account is None:
+            raise NotFoundError("no such channel account", type_slug="account-not-found")
+        account.config = {**(account.config or {}), **changes}
+        tx.emit(
+            "channel_account.updated",
+            {"account_id": account_id, "config": sorted(changes)},
+            audience="admins",
+        )
+
+        async def forget() -> None:
+            forget_cached(key)
+
+        tx.on_commit(forget)
+        return account
+
+    return await writer.run(work)

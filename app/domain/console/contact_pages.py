@@ -211,6 +211,23 @@ async def contact_page(
     return _panel(request, context)
 
 
+@get("/contacts/{contact_id:int}/continue-links", include_in_schema=False)
+async def contact_continue_links(
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    contact_id: FromPath[int],
+) -> Template:
+    """The panel's "Continue on Telegram" links, loaded after it (empty without a Telegram bot)."""
+    try:
+        live = await live_contact(db_session, contact_id)
+    except LookupError:
+        raise NotFoundError(f"contact {contact_id} does not exist", type_slug="contact-not-found") from None
+    links = await continue_links(db_session, settings.secret_key, pk(live.id))
+    return Template(
+        template_name="partials/contact_continue_links.html", context={"contact": live, "links": links}
+    )
+
+
 @get("/contacts/{contact_id:int}/suggestions", include_in_schema=False)
 async def contact_suggestions(
     request: HTMXRequest,
@@ -456,6 +473,7 @@ TEMPLATE_FILTERS: dict[str, Any] = {
 
 route_handlers: list[ControllerRouterHandler] = [
     contact_page,
+    contact_continue_links,
     contact_suggestions,
     edit_contact,
     add_identity,

@@ -371,12 +371,13 @@ async def set_channel_enabled(
 async def register_telegram_webhook(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
+    writer: NamedDependency[Writer],
     settings: NamedDependency[Settings],
     account_id: FromPath[str],
 ) -> Response[Any]:
     """Point the bot's webhook at this installation, with the account's secret token (what
     ``onethread channel telegram set-webhook`` does); the page then shows what Telegram has."""
-    outcome = await register_from_console(db_session, settings.public_url, account_id)
+    outcome = await register_from_console(db_session, writer, settings.public_url, account_id)
     if outcome.error is None:
         return Redirect(f"/settings/channels#account-{account_id}", status_code=303)
     status = 404 if outcome.not_found else 409

@@ -20,10 +20,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import ChannelAccount
-from app.domain.channels.accounts import to_config
+from app.domain.channels.accounts import do_update_channel_account_config, to_config
+from app.domain.realtime.writer import Writer
 from app.i18n import N_
 from integrations.telegram import CHANNEL, webhook_secret
-from integrations.telegram.bot_admin import BotAPIError, register_webhook, webhook_state, webhook_url
+from integrations.telegram.bot_admin import (
+    BotAPIError,
+    bot_username,
+    register_webhook,
+    webhook_state,
+    webhook_url,
+)
 from integrations.types import AccountConfig
 
 if TYPE_CHECKING:
@@ -95,8 +102,11 @@ async def show_telegram_webhooks(
         row.telegram = state
 
 
-async def register_from_console(session: AsyncSession, public_url: str, account_id: str) -> RegisterOutcome:
-    """Register the webhook of an enabled Telegram account with its secret token."""
+async def register_from_console(
+    session: AsyncSession, writer: Writer, public_url: str, account_id: str
+) -> RegisterOutcome:
+    """Register the webhook of an enabled Telegram account with its secret token; a bot whose
+    username is not known yet (added before we asked) learns it, for the contact page's links."""
     try:
         account = await session.get(ChannelAccount, uuid.UUID(account_id))
     except ValueError:
@@ -110,4 +120,14 @@ async def register_from_console(session: AsyncSession, public_url: str, account_
         log.info("telegram account %s: setWebhook failed (%s)", config.id, exc.reason)
         return RegisterOutcome(account_id, exc.reason)
     log.info("telegram account %s: webhook registered from the console", config.id)
+    if not config.config.get("username"):
+        try:
+            username = await bot_username(config)
+        except BotAPIError as exc:
+            log.info("telegram account %s: getMe failed (%s)", config.id, exc.reason)
+            username = ""
+        if username:
+            await do_update_channel_account_config(
+                writer, account_id=config.id, changes={"username": username}
+            )
     return RegisterOutcome(account_id)
