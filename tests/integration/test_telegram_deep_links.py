@@ -8,6 +8,7 @@ expired leaves an ordinary first message.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from datetime import UTC, datetime, timedelta
@@ -92,6 +93,21 @@ async def test_a_telegram_user_who_is_a_customer_already_is_merged_undoably(api:
     again = await bot.post(text_update(3002, f"/start {token}", user_id=900_002))
     assert again.json()["duplicate"] is True
     assert len([t for t in await threads(api) if t["status"] != "merged"]) == 2
+
+
+async def test_a_start_redelivered_concurrently_merges_once(api: Api, bot: Bot) -> None:
+    await bot.post(text_update(3101, "hello from Telegram", user_id=900_005))
+    known = await known_customer_among_two(api)
+    start = text_update(
+        3102, f"/start {sign_contact_token(APP_SECRET, known['contact']['id'])}", user_id=900_005
+    )
+    answers = await asyncio.gather(*(bot.post(start) for _ in range(10)))
+    assert [a.status_code for a in answers] == [200] * 10
+    assert sum(not a.json()["duplicate"] for a in answers) == 1
+    [live] = [t for t in await threads(api) if t["status"] != "merged"]
+    timeline = await api.timeline(live["id"])
+    assert len([m for m in timeline if m["kind"] == "system"]) == 1  # one merge line
+    assert len([m for m in timeline if m["text"].startswith("/start ")]) == 1
 
 
 async def known_customer_among_two(api: Api) -> dict[str, Any]:

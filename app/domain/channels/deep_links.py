@@ -35,7 +35,8 @@ from app.db.models import ChannelAccount, Identity, Message, pk
 from app.domain.contacts.merging import merge_contacts
 from app.domain.contacts.resolution import find_identity, live_contact
 from app.domain.inbox.threads import thread_of_contact
-from app.domain.realtime.writer import Transaction, Writer
+from app.domain.realtime.writer import RetryTransaction, Transaction, Writer
+from app.lib.errors import ConflictError
 from integrations.types import InboundSender
 
 TOKEN_TTL = timedelta(days=30)
@@ -187,7 +188,12 @@ async def do_link_deep_link(
         owner = await live_contact(session, identity.contact_id)
         if owner.id == target.id:
             return DeepLinkResult(pk(target.id))
-        merge = await merge_contacts(tx, target, owner, reason=MERGE_REASON)
+        try:
+            merge = await merge_contacts(tx, target, owner, reason=MERGE_REASON)
+        except ConflictError:
+            # A redelivery of this /start (or an agent) merged them meanwhile; merge_contacts
+            # refuses before writing, so the unit runs again on what is there now.
+            raise RetryTransaction("the contacts were merged meanwhile") from None
         return DeepLinkResult(pk(target.id), merge_id=merge.id)
 
     return await writer.run(work)
