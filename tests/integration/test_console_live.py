@@ -553,3 +553,39 @@ async def test_a_messenger_customers_name_from_meta_retitles_the_open_thread(
             assert '<h1 id="thread-title">Lena Lind</h1>' in head
         finally:
             await page.close()
+
+
+async def test_a_customers_edit_redraws_the_message_in_place(embedded: Site, ada: Browser) -> None:
+    """A Telegram customer corrects a message: the open page replaces it, marked edited."""
+    secret = "live-edit-webhook-secret"
+    async with direct_writer(embedded.env) as writer:
+        created = await do_add_channel_account(
+            writer,
+            channel="telegram",
+            name="Live bot",
+            secrets={"bot_token": "7000009:AAA", "webhook_secret": secret},
+        )
+
+    async def telegram(update: dict[str, Any]) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=ada.server.url, timeout=15) as http:
+            return await http.post(
+                f"/webhooks/telegram/{created.account.id}",
+                json=update,
+                headers={"X-Telegram-Bot-Api-Secret-Token": secret},
+            )
+
+    person = {"id": 770001, "is_bot": False, "first_name": "Edda", "last_name": "Edit"}
+    chat = {"id": 770001, "type": "private", "first_name": "Edda"}
+    sent = {"message_id": 5, "from": person, "chat": chat, "date": int(time.time()), "text": "meet at 10"}
+    message_id = (await telegram({"update_id": 1, "message": sent})).json()["message_id"]
+    thread_id = await thread_id_of(ada, "Edda Edit")
+    page = await ada.socket(await ada.live_url(f"/threads/{thread_id}"))
+    try:
+        await page.ready()
+        edited = {**sent, "text": "meet at 11", "edit_date": int(time.time())}
+        assert (await telegram({"update_id": 2, "edited_message": edited})).json()["edited"] is True
+        fragment = await page.until(lambda t: f'id="m-{message_id}" hx-swap-oob="outerHTML"' in t)
+        assert "meet at 11" in fragment and 'class="msg-edited"' in fragment
+        assert '<details class="msg-earlier">' in fragment and "meet at 10" in fragment
+    finally:
+        await page.close()
