@@ -28,7 +28,7 @@ from app.domain.contacts.resolution import find_identity
 from app.domain.inbox.actions import do_ingest
 from app.domain.inbox.schemas import message_out, thread_out, to_builtins
 from app.domain.inbox.threads import recompute_thread_summary
-from app.domain.realtime.writer import Transaction, Writer
+from app.domain.realtime.writer import RetryTransaction, Transaction, Writer
 from app.lib.errors import InvalidInputError
 from integrations.types import InboundEdit
 
@@ -90,8 +90,22 @@ async def _original(tx: Transaction, edit: InboundEdit, account_uuid: uuid.UUID)
     found = (await session.execute(query.order_by(col(Message.id)).limit(1))).scalar_one_or_none()
     if found is None:
         return None
-    # Lock it and read it afresh: two deliveries of one edit must not both append to the history.
-    return await session.get(Message, pk(found.id), with_for_update=True, populate_existing=True)
+    # Thread first, then the message: the order ingest and merges lock in, so none deadlocks on an
+    # edit; read afresh under the lock, two deliveries of one edit cannot both append to the history.
+    await session.get(Thread, found.thread_id, with_for_update=True, populate_existing=True)
+    message = await session.get(Message, pk(found.id), with_for_update=True, populate_existing=True)
+    if message is None or message.thread_id != found.thread_id:
+        raise RetryTransaction("the edited message moved to another thread meanwhile (a merge)")
+    return message
+
+
+def _stored_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return _aware(datetime.fromisoformat(value))
+    except ValueError:
+        return None
 
 
 def _remember(meta: dict[str, Any], key: str) -> None:
@@ -120,7 +134,8 @@ async def do_edit_inbound(
         now = utcnow()
         edited_at = min(_aware(edit.edited_at), now) if edit.edited_at is not None else now
         shown_since = meta.get("edited_at")
-        late = isinstance(shown_since, str) and edited_at < datetime.fromisoformat(shown_since)
+        last_edit = _stored_time(shown_since)
+        late = last_edit is not None and edited_at < last_edit
         _remember(meta, edit.edit_key)
         if late or edit.text == message.text:
             message.meta = meta  # nothing the agent would see changes
@@ -134,7 +149,7 @@ async def do_edit_inbound(
         message.text = edit.text
         message.updated_at = now
 
-        thread = await session.get(Thread, message.thread_id, with_for_update=True)
+        thread = await session.get(Thread, message.thread_id)  # locked by _original
         assert thread is not None
         preview = thread.last_message_preview
         await session.flush()
