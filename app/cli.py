@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import re
 import signal
 import sys
@@ -47,6 +48,12 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
+    # The server process reads its settings from the environment: --host/--port go there, so the
+    # public URL derived from them (webhook URLs, the console's links) names the port in use.
+    if args.host:
+        os.environ["ONETHREAD_HOST"] = args.host
+    if args.port:
+        os.environ["ONETHREAD_PORT"] = str(args.port)
     if settings.is_sqlite or args.migrate:
         from app.db.migrate import upgrade
 
@@ -151,6 +158,11 @@ def cmd_channel_add(settings: Settings, args: argparse.Namespace) -> None:
         out["api_url"] = config.get("api_url")
         out["username"] = config.get("username")
         out["next"] = f"onethread channel telegram set-webhook {account_id}"
+    if "webhook_url" in out and not os.environ.get("ONETHREAD_PUBLIC_URL"):
+        out["note"] = (
+            f"webhook URLs use {settings.public_url} because ONETHREAD_PUBLIC_URL is not set;"
+            " set it to the address the platform can reach"
+        )
     if args.json:
         print(json.dumps(out))
     else:

@@ -7,8 +7,12 @@ failed; a "Register webhook" button that fixes a wrong URL; a Bot API that is do
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from html import unescape
@@ -104,6 +108,43 @@ async def test_channel_add_without_the_bot_api_still_adds_the_bot(embedded: Sett
     assert "username is unknown" in added.stderr and TOKEN not in added.stderr
 
 
+async def test_channel_add_says_when_webhook_urls_use_the_default_address(
+    embedded: Settings, telegram: TelegramBotAPI
+) -> None:
+    """Without ONETHREAD_PUBLIC_URL the webhook URL names this machine's default address, which no
+    platform can reach: the command says so instead of letting the admin find out later."""
+    env = {
+        **os.environ,
+        "ONETHREAD_DATABASE_URL": embedded.database_url,
+        "ONETHREAD_SECRET_KEY": "k" * 40,
+        "ONETHREAD_VAR_DIR": str(embedded.var_dir),
+    }
+    env.pop("ONETHREAD_PUBLIC_URL", None)
+    args = [
+        "channel",
+        "add",
+        "telegram",
+        "--name",
+        "Bot",
+        "--token",
+        TOKEN,
+        "--api-url",
+        telegram.url,
+        "--json",
+    ]
+    added = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    note = json.loads(added.stdout)["note"]
+    assert "ONETHREAD_PUBLIC_URL is not set" in note and "http://127.0.0.1:8000" in note
+
+
 # -- the channels page ----------------------------------------------------------------------------------
 async def test_the_page_shows_the_webhook_and_registers_it(
     admin: httpx.AsyncClient, app: Litestar, settings: Settings, telegram: TelegramBotAPI
@@ -128,11 +169,26 @@ async def test_the_page_shows_the_webhook_and_registers_it(
 
     after = webhook_section((await admin.get(answer.headers["location"])).text, account_id)
     assert f"<code>{ours}</code>" in after and "this installation</span>" in after
+    assert "Webhook registered" in after, "the admin is told it worked"
     assert "not this installation" not in after and "Last delivery error" not in after
     # a bot added without its username (before we asked getMe) learns it now, for deep links
     async with app.state.writer.sessionmaker() as session:
         account = await session.get(ChannelAccount, uuid.UUID(account_id))
         assert account is not None and account.config["username"] == "shop_bot"
+
+
+async def test_a_bot_without_a_token_is_not_asked_and_offers_no_button(
+    admin: httpx.AsyncClient, app: Litestar, telegram: TelegramBotAPI
+) -> None:
+    """The demo's bot has no token: the page says so calmly, instead of an error and a button
+    that can only fail."""
+    created = await do_add_channel_account(
+        app.state.writer, channel="telegram", name="Demo bot", config={"api_url": telegram.url}
+    )
+    section = webhook_section((await admin.get("/settings/channels")).text, created.account.id)
+    assert "has no bot token" in section
+    assert "Register webhook" not in section and 'role="alert"' not in section
+    assert telegram.calls_to("getWebhookInfo") == []
 
 
 async def test_a_bot_api_that_is_down_is_said_in_words(

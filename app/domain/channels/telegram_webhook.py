@@ -10,6 +10,7 @@ with an error would only bring the same poison update back until Telegram gives 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import msgspec
@@ -109,23 +110,24 @@ async def telegram_webhook(
         if edit.pending_attachments and not edit.duplicate:
             await services.jobs.enqueue_fetch(edit.pending_attachments)
         return UpdateAck(ok=True, message_id=edit.message_id, duplicate=edit.duplicate, edited=edit.applied)
-    await _follow_deep_link(services, parsed)
+    parsed = await _follow_deep_link(services, parsed)
     result = await do_ingest(writer, parsed, max_attachment_bytes=settings.max_attachment_bytes)
     if result.pending_attachments and not result.duplicate:
         await services.jobs.enqueue_fetch(result.pending_attachments)
     return UpdateAck(ok=True, message_id=result.message_id, duplicate=result.duplicate)
 
 
-async def _follow_deep_link(services: Services, message: InboundMessage) -> None:
+async def _follow_deep_link(services: Services, message: InboundMessage) -> InboundMessage:
     """``/start <token>`` from a link an agent gave out: the sender joins the contact it names
-    before the message is stored, so the message lands in that contact's thread. Any other
-    payload (an invalid or expired token, a campaign tag) leaves an ordinary first message."""
+    before the message is stored, so the message lands in that contact's thread, stored as a bare
+    ``/start`` (the token is a credential, not words for the timeline). Any other payload (an
+    invalid or expired token, a campaign tag) leaves an ordinary first message."""
     payload = start_parameter(message.text)
     if payload is None:
-        return
+        return message
     contact_id = read_contact_token(services.settings.secret_key, payload)
     if contact_id is None:
-        return
+        return message
     linked = await do_link_deep_link(
         services.writer,
         account_id=message.account_id,
@@ -140,6 +142,7 @@ async def _follow_deep_link(services: Services, message: InboundMessage) -> None
             linked.contact_id,
             f" (merge {linked.merge_id})" if linked.merge_id else "",
         )
+    return dataclasses.replace(message, text="/start")
 
 
 route_handlers = [telegram_webhook]

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy import select
@@ -38,6 +38,7 @@ from app.domain.channels.accounts import (
 from app.domain.console import roles
 from app.domain.console.forms import FORM
 from app.domain.console.telegram_settings import (
+    RegisterOutcome,
     TelegramWebhook,
     register_from_console,
     show_telegram_webhooks,
@@ -252,9 +253,12 @@ async def channels_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
+    registered: Annotated[str | None, QueryParameter(max_length=64)] = None,
 ) -> Template:
-    """Every connected account: where it receives (webhook URL or embed snippet), enabled or not."""
-    return await _channels_page(request, db_session, settings)
+    """Every connected account: where it receives (webhook URL or embed snippet), enabled or not.
+    ``registered`` names the Telegram account whose webhook was just registered (said on the page)."""
+    outcome = RegisterOutcome(registered) if registered else None
+    return await _channels_page(request, db_session, settings, webhook_outcome=outcome)
 
 
 # A reload of the page that answered "add account" posts the same form again. Each add form carries
@@ -379,7 +383,7 @@ async def register_telegram_webhook(
     ``onethread channel telegram set-webhook`` does); the page then shows what Telegram has."""
     outcome = await register_from_console(db_session, writer, settings.public_url, account_id)
     if outcome.error is None:
-        return Redirect(f"/settings/channels#account-{account_id}", status_code=303)
+        return Redirect(f"/settings/channels?registered={account_id}#account-{account_id}", status_code=303)
     status = 404 if outcome.not_found else 409
     return await _channels_page(request, db_session, settings, status=status, webhook_outcome=outcome)
 

@@ -23,7 +23,7 @@ from app.db.models import ChannelAccount
 from app.domain.channels.accounts import do_update_channel_account_config, to_config
 from app.domain.realtime.writer import Writer
 from app.i18n import N_
-from integrations.telegram import CHANNEL, webhook_secret
+from integrations.telegram import BOT_TOKEN_KEY, CHANNEL, webhook_secret
 from integrations.telegram.bot_admin import (
     BotAPIError,
     bot_username,
@@ -51,6 +51,10 @@ class TelegramWebhook:
     last_error_date: datetime | None = None
     error: str | None = None
     """Why Telegram could not be asked (or refused to register), for the admin."""
+    has_token: bool = True
+    """``False`` for an account without a bot token (the demo's): nothing to ask Telegram."""
+    registered: bool = False
+    """The admin has just registered the webhook, successfully."""
 
     @property
     def matches(self) -> bool:
@@ -68,6 +72,9 @@ class RegisterOutcome:
 
 async def _state(account: AccountConfig, expected: str) -> TelegramWebhook:
     shown = TelegramWebhook(expected_url=expected)
+    if not account.secrets.get(BOT_TOKEN_KEY):
+        shown.has_token = False
+        return shown
     try:
         state = await webhook_state(account)
     except BotAPIError as exc:
@@ -97,8 +104,11 @@ async def show_telegram_webhooks(
         *(_state(config, webhook_url(public_url, config.id)) for _, config in wanted)
     )
     for (row, _), state in zip(wanted, states, strict=True):
-        if outcome is not None and outcome.account_id == row.id and outcome.error:
-            state.error = outcome.error  # what the admin just tried is what they need to read
+        if outcome is not None and outcome.account_id == row.id:
+            if outcome.error:
+                state.error = outcome.error  # what the admin just tried is what they need to read
+            else:
+                state.registered = True
         row.telegram = state
 
 
