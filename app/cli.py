@@ -125,6 +125,8 @@ def cmd_channel_add(settings: Settings, args: argparse.Namespace) -> None:
     secrets: dict[str, str] = {}
     if args.channel == "messenger":
         config, secrets = _messenger_settings(args)
+    elif args.channel == "email":
+        config, secrets = _email_settings(args)
     elif args.channel == "telegram":
         config, secrets = _telegram_settings(args)
         username = _telegram_username(config, secrets)
@@ -152,6 +154,13 @@ def cmd_channel_add(settings: Settings, args: argparse.Namespace) -> None:
         # The operator gave the secrets; only where Meta must call (with their verify token) is new.
         out["webhook_url"] = f"{settings.public_url}/webhooks/messenger/{account_id}"
         out["page_id"] = config["page_id"]
+    elif args.channel == "email":
+        out["address"] = config["address"]
+        out["smtp_in"] = settings.smtp_listen or "off (set ONETHREAD_SMTP_LISTEN to receive mail by SMTP)"
+        out["imap_polling"] = f"every {config['poll_interval']} s" if "imap_url" in secrets else "off"
+        out["webhook_url"] = f"{settings.public_url}/webhooks/email/{account_id}"
+        out["token"] = created.secrets["inbound_token"]
+        out["replies"] = "by SMTP" if "smtp_url" in secrets else "off (no --smtp-url: replies cannot be sent)"
     elif args.channel == "telegram":
         out["webhook_url"] = f"{settings.public_url}/webhooks/telegram/{account_id}"
         out["bot_id"] = secrets["bot_token"].partition(":")[0]
@@ -194,6 +203,36 @@ def _messenger_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[
         "verify_token": args.verify_token.strip(),
     }
     return config, secrets
+
+
+EMAIL_ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
+
+
+def _email_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    """A mailbox's config and secrets: the support address, the SMTP server replies go through,
+    the IMAP mailbox polled for new mail (URLs carry their passwords, so they are secrets)."""
+    from integrations.email.imap import ImapMailbox, InvalidImapUrlError
+    from integrations.email.outbound import InvalidSmtpUrlError, SmtpServer
+
+    address = args.address.strip().lower()
+    if not EMAIL_ADDRESS.fullmatch(address):
+        raise UsageError("--address must be an email address such as support@shop.example")
+    secrets: dict[str, str] = {}
+    if args.smtp_url:
+        try:
+            SmtpServer.from_url(args.smtp_url)
+        except InvalidSmtpUrlError as error:
+            raise UsageError(f"--smtp-url: {error}") from None
+        secrets["smtp_url"] = args.smtp_url.strip()
+    if args.imap_url:
+        try:
+            ImapMailbox.from_url(args.imap_url)
+        except InvalidImapUrlError as error:
+            raise UsageError(f"--imap-url: {error}") from None
+        secrets["imap_url"] = args.imap_url.strip()
+    if args.poll_interval < 10:
+        raise UsageError("--poll-interval must be at least 10 seconds")
+    return {"address": address, "poll_interval": args.poll_interval}, secrets
 
 
 TELEGRAM_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -264,6 +303,28 @@ def cmd_telegram_set_webhook(settings: Settings, args: argparse.Namespace) -> No
     print(f"webhook set: {url}")
 
 
+def cmd_email_poll(settings: Settings, args: argparse.Namespace) -> None:
+    """Read new mail from the account's IMAP mailbox once (the worker does this on its interval)."""
+    from app.domain.channels.email_inbound import MailStore
+    from app.domain.channels.email_polling import poll_mailbox
+    from app.lib.storage import FileStorage
+    from integrations.email.imap import ImapLoginError
+
+    async def work(writer: Any) -> Any:
+        return await poll_mailbox(MailStore(writer, settings, FileStorage(settings.files_dir)), args.account)
+
+    try:
+        summary = _run(settings, work)
+    except ImapLoginError as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        raise UsageError(f"the IMAP server could not be reached ({type(error).__name__})") from None
+    print(
+        f"fetched {summary.fetched}: stored {summary.stored}, already stored {summary.duplicates},"
+        f" refused {summary.refused}" + (" (more waiting: run again)" if summary.more else "")
+    )
+
+
 def cmd_demo(settings: Settings, _: argparse.Namespace) -> None:
     from app.db.migrate import upgrade
     from app.demo import load_demo
@@ -328,13 +389,20 @@ def build_parser() -> argparse.ArgumentParser:
     messenger.add_argument("--verify-token", required=True)
     messenger.add_argument("--graph-url")
     messenger.add_argument("--json", action="store_true")
+    email = add_kinds.add_parser("email", help="a support mailbox (SMTP in, IMAP polling, SMTP out)")
+    email.add_argument("--name", required=True)
+    email.add_argument("--address", required=True, help="the support address customers write to")
+    email.add_argument("--smtp-url", help="smtp://user:pass@host:587 or smtps://…:465, for replies")
+    email.add_argument("--imap-url", help="imaps://user:pass@host/INBOX, polled for new mail")
+    email.add_argument("--poll-interval", type=int, default=60, help="seconds between IMAP polls (60)")
+    email.add_argument("--json", action="store_true")
     telegram = add_kinds.add_parser("telegram", help="a Telegram bot (webhook updates, sendMessage replies)")
     telegram.add_argument("--name", required=True)
     telegram.add_argument("--token", required=True, help="the bot token from BotFather")
     telegram.add_argument("--webhook-secret", help="secret_token for setWebhook (default: the account's own)")
     telegram.add_argument("--api-url", help="a Bot API server other than https://api.telegram.org")
     telegram.add_argument("--json", action="store_true")
-    for kind in (api, webchat, messenger, telegram):
+    for kind in (api, webchat, messenger, email, telegram):
         kind.set_defaults(handler=cmd_channel_add)
     telegram_commands = channel_commands.add_parser(
         "telegram", help="Telegram bot operations"
@@ -344,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     set_webhook.add_argument("account", metavar="ACCOUNT", help="the channel account id")
     set_webhook.set_defaults(handler=cmd_telegram_set_webhook)
+    email_commands = channel_commands.add_parser("email", help="email account operations").add_subparsers(
+        dest="email_command", required=True
+    )
+    poll_once = email_commands.add_parser("poll", help="read new mail from the account's IMAP mailbox now")
+    poll_once.add_argument("account", metavar="ACCOUNT", help="the channel account id")
+    poll_once.set_defaults(handler=cmd_email_poll)
     return parser
 
 

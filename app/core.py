@@ -44,6 +44,8 @@ from app.db.models import Agent
 from app.domain.accounts import controllers as accounts_controllers
 from app.domain.accounts.auth import CSRF_COOKIE, CookieSessionRule, TokenAuthMiddleware
 from app.domain.channels import controllers as channels_controllers
+from app.domain.channels.email_inbound import MailStore
+from app.domain.channels.email_listener import MailListener
 from app.domain.channels.jobs import Jobs
 from app.domain.console import controllers as console_controllers
 from app.domain.console import problems as console_problems
@@ -62,6 +64,7 @@ from app.lib.problems import exception_handlers, http_error_handler
 from app.lib.storage import FileStorage
 from app.settings import Settings
 from integrations.custom import CustomChannelAdapter
+from integrations.email.outbound import EmailAdapter
 from integrations.messenger import MessengerAdapter
 from integrations.registry import AdapterRegistry
 from integrations.telegram import TelegramAdapter
@@ -121,7 +124,7 @@ def configure(settings: Settings) -> None:
 
 def default_registry() -> AdapterRegistry:
     """The adapters a real process sends through."""
-    return AdapterRegistry([CustomChannelAdapter(), MessengerAdapter(), TelegramAdapter()])
+    return AdapterRegistry([CustomChannelAdapter(), EmailAdapter(), MessengerAdapter(), TelegramAdapter()])
 
 
 def channels_backend(settings: Settings) -> ChannelsBackend:
@@ -255,10 +258,18 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         name="static",
     )
 
+    mail_listener = (
+        MailListener(MailStore(writer, settings, services.files)) if settings.smtp_listen else None
+    )
+
     async def start_jobs() -> None:
         await jobs.start(as_worker=settings.run_worker_in_process)
+        if mail_listener is not None:
+            await mail_listener.start(settings.smtp_listen)
 
     async def stop_jobs() -> None:
+        if mail_listener is not None:
+            await mail_listener.stop()
         await jobs.stop()
         await adapters.aclose()
         await writer.aclose()
@@ -276,6 +287,11 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
                 path="/",
                 route_handlers=inbox_controllers.upload_handlers,
                 request_max_body_size=upload_limit,
+            ),
+            Router(
+                path="/",
+                route_handlers=channels_controllers.mail_handlers,
+                request_max_body_size=settings.max_mail_bytes,
             ),
             *inbox_downloads.route_handlers,
             *realtime_controllers.route_handlers,
@@ -316,7 +332,9 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         ),
         on_startup=[start_jobs],
         on_shutdown=[stop_jobs],
-        state=State({"settings": settings, "writer": writer, "jobs": jobs, "registry": adapters}),
+        state=State(
+            {"settings": settings, "writer": writer, "jobs": jobs, "registry": adapters, "services": services}
+        ),
         debug=False,
     )
     logging.getLogger("app").setLevel(logging.INFO)

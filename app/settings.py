@@ -56,6 +56,9 @@ class Settings:
     keep processes * (2 * size + overflow) under PostgreSQL's max_connections."""
     max_request_bytes: int = 1_048_576
     """Request bodies above this are refused with 413 (webhook bodies and API calls alike)."""
+    max_mail_bytes: int = 50 * 1024 * 1024
+    """Largest raw mail accepted (SMTP answers 552, the webhook 413); its attachments are then
+    kept up to ``max_attachment_bytes`` each and the rest marked too large."""
     max_text_chars: int = 65_536
     """Longest message text accepted from any source, in characters."""
     event_retention_days: int = 30
@@ -109,6 +112,7 @@ class Settings:
             var_dir=var_dir,
             storage_dir=Path(_env("ONETHREAD_STORAGE_DIR")) if _env("ONETHREAD_STORAGE_DIR") else None,
             max_attachment_bytes=int(_env("ONETHREAD_MAX_ATTACHMENT_BYTES", str(20 * 1024 * 1024))),
+            max_mail_bytes=int(_env("ONETHREAD_MAX_MAIL_BYTES", str(50 * 1024 * 1024))),
             default_phone_region=_env("ONETHREAD_DEFAULT_PHONE_REGION", "NL").upper(),
             delivery_backoff_base=float(_env("ONETHREAD_DELIVERY_BACKOFF_BASE", "2.0")),
             delivery_max_attempts=int(_env("ONETHREAD_DELIVERY_MAX_ATTEMPTS", "8")),

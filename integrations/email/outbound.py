@@ -2,7 +2,7 @@
 
 The app decides the threading headers before the message is queued (our ``Message-ID``, the
 customer's ids for ``In-Reply-To`` and ``References``, the ``reply+<token>@`` address) and hands
-them over in ``OutboundMessage.metadata``; this adapter only builds the MIME message and talks SMTP.
+them over in ``OutboundMessage.metadata["email"]``; this adapter only builds the MIME message and talks SMTP.
 So a retried send carries the same ``Message-ID``, and the customer's client can thread it.
 
 Account settings: ``config.address`` (our support address, the ``From``), optional
@@ -32,11 +32,10 @@ from integrations.base import (
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
+from integrations.email import ADDRESS_KEY, CHANNEL, SMTP_URL_KEY
 from integrations.text import N_
 from integrations.types import AccountConfig, OutboundMessage, SendResult
 
-CHANNEL = "email"
-SMTP_URL_KEY = "smtp_url"
 _MAX_SUBJECT = 250
 
 
@@ -84,8 +83,9 @@ class SmtpServer:
 def build_mail(account: AccountConfig, message: OutboundMessage) -> EmailMessage:
     """The MIME message for one reply: text and HTML alternatives, threading headers, and
     ``Auto-Submitted`` only when no person wrote it (RFC 3834: so other robots don't answer)."""
-    meta: Mapping[str, Any] = message.metadata
-    address = str(account.config.get("address") or "")
+    facts = message.metadata.get("email")
+    meta: Mapping[str, Any] = facts if isinstance(facts, Mapping) else {}
+    address = str(account.config.get(ADDRESS_KEY) or "")
     if "@" not in address:
         raise PermanentDeliveryError("this email channel has no sender address")
     mail = EmailMessage()
@@ -164,7 +164,7 @@ class EmailAdapter(ChannelAdapter):
             raise RetryableDeliveryError(
                 f"the mail server could not be reached ({type(error).__name__})"
             ) from None
-        return SendResult(external_id=str(message.metadata["message_id"]))
+        return SendResult(external_id=str(mail["Message-ID"]).strip("<>"))
 
 
 def _refusal(recipients: Sequence[aiosmtplib.SMTPRecipientRefused]) -> str:

@@ -39,11 +39,13 @@ def _reply(**metadata: object) -> OutboundMessage:
         author_name="Ada",
         subject="Re: Where is my parcel?",
         metadata={
-            "message_id": "onethread.7.abc@acme.example",
-            "in_reply_to": "CAF123@mail.gmail.com",
-            "references": ["first@mail.gmail.com", "CAF123@mail.gmail.com"],
-            "reply_to": "reply+t3-0123456789abcdef@acme.example",
-            **metadata,
+            "email": {
+                "message_id": "onethread.7.abc@acme.example",
+                "in_reply_to": "CAF123@mail.gmail.com",
+                "references": ["first@mail.gmail.com", "CAF123@mail.gmail.com"],
+                "reply_to": "reply+t3-0123456789abcdef@acme.example",
+                **metadata,
+            }
         },
     )
 

@@ -8,7 +8,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from app.domain.accounts.auth import bearer_token
-from app.domain.channels import messenger_webhook, telegram_webhook
+from app.domain.channels import email_webhook, messenger_webhook, telegram_webhook
 from app.domain.channels.accounts import authenticate_inbound
 from app.domain.inbox.actions import do_ingest
 from app.domain.system.services import Services
@@ -55,4 +55,10 @@ async def custom_inbound(
     )
 
 
-route_handlers = [custom_inbound, *messenger_webhook.route_handlers, *telegram_webhook.route_handlers]
+route_handlers = [
+    custom_inbound,
+    *messenger_webhook.route_handlers,
+    *telegram_webhook.route_handlers,
+]
+mail_handlers = email_webhook.route_handlers
+"""Mounted under the raw-mail size limit (``Settings.max_mail_bytes``), not the general one."""

@@ -449,3 +449,33 @@ async def do_apply_receipt(
         return changed
 
     return await writer.run(work)
+
+
+async def do_apply_bounce(
+    writer: Writer, *, account_id: str, original_message_id: str, reason: str
+) -> int | None:
+    """A mail server reports that our mail ``original_message_id`` (its Message-ID, stored as the
+    message's external id) could not be delivered: the message is marked ``failed`` with the
+    reason, whatever receipt came before (a bounce can follow a ``sent``). Returns the message id,
+    or ``None`` when the bounce is about no mail of ours on this account."""
+    account_uuid = uuid.UUID(account_id)
+
+    async def work(tx: Transaction) -> int | None:
+        message = (
+            await tx.session.execute(
+                select(Message)
+                .where(
+                    col(Message.channel_account_id) == account_uuid,
+                    col(Message.external_id) == original_message_id,
+                    col(Message.direction) == "out",
+                )
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        if not isinstance(message, Message):
+            return None
+        if message.delivery_status != "failed":
+            _fail(tx, message, reason)
+        return message.id
+
+    return await writer.run(work)

@@ -38,6 +38,8 @@ from app.domain.channels.delivery import (
     deliver_message,
     queued_message_ids,
 )
+from app.domain.channels.email_inbound import MailStore
+from app.domain.channels.email_polling import MailboxPoller
 from app.domain.channels.messenger_profile import MessengerProfiles
 from app.domain.realtime.writer import Writer
 from app.lib.logs import install_redaction_below
@@ -113,6 +115,7 @@ class Jobs:
         self._active: set[asyncio.Task[Any]] = set()
         self._receiver: asyncio.Task[Any] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
 
         async def deliver(message_id: int) -> str | None:
             task = asyncio.current_task()
@@ -186,6 +189,8 @@ class Jobs:
         await self.requeue_waiting()
         await self.requeue_fetches()
         self._sweeper = asyncio.create_task(self._sweep_forever())
+        poller = MailboxPoller(MailStore(self.writer, self.settings, self.files))
+        self._poller = asyncio.create_task(poller.run(self._stopping))
 
     async def requeue_waiting(self, *, stale_only: bool = False) -> int:
         """Enqueue a delivery for queued messages (only those untouched for a while with ``stale_only``)."""
@@ -236,12 +241,12 @@ class Jobs:
 
     async def stop(self) -> None:
         self._stopping.set()
-        for background in (self._sweeper, self._receiver):
+        for background in (self._sweeper, self._receiver, self._poller):
             if background is not None:
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await background
-        self._sweeper = self._receiver = None
+        self._sweeper = self._receiver = self._poller = None
         running = set(self._active)
         if isinstance(self.broker, InMemoryBroker):
             running |= set(self.broker._running_tasks)

@@ -18,6 +18,7 @@ from sqlmodel import col
 from app.db.models import Agent, Attachment, Contact, Identity, Message, Thread, pk, utcnow
 from app.domain.contacts.resolution import add_claim, live_contact, resolve_sender
 from app.domain.inbox import fast_ingest
+from app.domain.inbox.email_threading import email_facts, set_outgoing_headers, start_episode_if_new_subject
 from app.domain.inbox.routing import (
     CHANNEL_LABELS as CHANNEL_LABELS,  # re-exported: pages label channels with it
 )
@@ -112,32 +113,53 @@ async def _reopen_for_customer(tx: Transaction, thread: Thread, channel: str, no
     return False
 
 
-def _attachment_row(message_id: int, item: InboundAttachment, max_bytes: int | None) -> Attachment:
+async def _attachment_row(
+    message_id: int, item: InboundAttachment, max_bytes: int | None, files: FileStorage | None
+) -> Attachment:
     """An attachment as it arrives: a file the platform holds is ``pending`` (a job fetches it),
-    or ``too_large`` at once when its announced size is over the cap; a plain link is ``stored``."""
+    or ``too_large`` at once when its announced size is over the cap; bytes that came with the
+    message (email) are stored now; a plain link is ``stored`` as it is."""
     status = "stored"
-    if item.source:
-        status = "too_large" if max_bytes is not None and item.size > max_bytes else "pending"
+    storage_key: str | None = None
+    over_cap = max_bytes is not None and item.size > max_bytes
+    if item.data is not None and files is not None and not over_cap:
+        # Content-addressed: a unit of work run again leaves the same key, never a wrong file.
+        storage_key = await files.put(item.data)
+    elif item.source:
+        status = "too_large" if over_cap else "pending"
+    elif item.url is None:
+        # Bytes we could not keep: over the cap (the parser dropped them) or no store to put them.
+        status = "too_large" if over_cap else "failed"
     return Attachment(
         message_id=message_id,
         filename=item.filename[:255],
         content_type=item.content_type,
         size=item.size,
         url=item.url,
+        storage_key=storage_key,
         status=status,
         source=dict(item.source),
+        error=None if status != "failed" else "the file could not be kept",
     )
 
 
 async def do_ingest(
-    writer: Writer, inbound: InboundMessage, *, max_attachment_bytes: int | None = None
+    writer: Writer,
+    inbound: InboundMessage,
+    *,
+    max_attachment_bytes: int | None = None,
+    files: FileStorage | None = None,
 ) -> IngestResult:
     """Store one inbound message in its customer's thread, exactly once.
 
     dedupe on (account, external_id) → resolve identity → thread (reopened if resolved) → message
     → events, in one transaction; published after commit. Files to fetch are stored as pending
     (see ``IngestResult.pending_attachments``); one announced over ``max_attachment_bytes`` is
-    ``too_large`` and never fetched.
+    ``too_large`` and never fetched. Files that came with their bytes (email) go into ``files``.
+
+    A message marked ``metadata["automatic"]`` (an auto-reply, a bounce) is kept in the timeline
+    but changes no status: it never reopens a thread or brings it back to the agents. A mail that
+    is not a reply and changes the subject starts a new episode (``email_threading``).
     """
     try:
         account_uuid = uuid.UUID(inbound.account_id)
@@ -175,7 +197,15 @@ async def do_ingest(
         await session.refresh(resolved.identity)
         if resolved.identity.contact_id != contact.id:
             raise RetryTransaction("the sender's identity moved to another contact meanwhile")
-        status_changed = await _reopen_for_customer(tx, thread, inbound.channel, now)
+        automatic = bool(inbound.metadata.get("automatic"))
+        created_at = _message_time(inbound.sent_at, now)
+        status_changed = False
+        if not automatic:
+            status_changed = await _reopen_for_customer(tx, thread, inbound.channel, now)
+            if inbound.channel == "email" and not status_changed:
+                await start_episode_if_new_subject(
+                    tx, thread, subject=inbound.subject, facts=email_facts(inbound.metadata), at=created_at
+                )
         message = Message(
             thread_id=pk(thread.id),
             channel_account_id=account_uuid,
@@ -190,13 +220,14 @@ async def do_ingest(
             html=inbound.html,
             subject=inbound.subject,
             meta=dict(inbound.metadata),
-            created_at=_message_time(inbound.sent_at, now),
+            created_at=created_at,
             received_at=now,
         )
         session.add(message)
         await session.flush()
         attachments = [
-            _attachment_row(pk(message.id), item, max_attachment_bytes) for item in inbound.attachments
+            await _attachment_row(pk(message.id), item, max_attachment_bytes, files)
+            for item in inbound.attachments
         ]
         session.add_all(attachments)
         note_message_on_thread(
@@ -274,6 +305,9 @@ async def do_send_reply(
             received_at=now,
         )
         session.add(message)
+        if chosen == "email":
+            await session.flush()
+            await set_outgoing_headers(tx, thread, message, route.account, automatic=author_type == "bot")
         if author_type == "agent" and thread.assignee_id is None:
             thread.assignee_id = agent.id
         if thread.status == "bot" and author_type == "agent":

@@ -104,8 +104,11 @@ FROM event, inserted, thread, target
 
 
 def eligible(inbound: InboundMessage) -> bool:
-    """Whether the message can take the fast path at all (the statement decides the rest)."""
-    return not inbound.sender.claims and not inbound.attachments
+    """Whether the message can take the fast path at all (the statement decides the rest).
+
+    Email never does: whether a mail starts a new episode depends on its subject and headers
+    (``email_threading``), and an automatic reply must not reopen a thread."""
+    return not inbound.sender.claims and not inbound.attachments and inbound.channel != "email"
 
 
 def _payload(

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.models import Contact, Identity, Message, Thread, utcnow
+from app.db.models import ChannelAccount, Contact, Identity, Message, Thread, utcnow
 from app.domain.channels.accounts import account_config
 from app.i18n import N_
 from app.lib.errors import ConflictError, Reason
@@ -112,6 +112,8 @@ async def route_reply(
             .limit(1)
         )
     ).first()
+    if last is None and chosen == "email":
+        return await _first_email(session, registry, contact, now=now)
     if last is None:
         raise _refuse(
             Reason(
@@ -149,6 +151,41 @@ async def route_reply(
             chosen,
         )
     return Route(channel=chosen, account_id=last.channel_account_id, identity=identity, account=account)
+
+
+async def _first_email(
+    session: AsyncSession, registry: AdapterRegistry, contact: Contact, *, now: datetime | None
+) -> Route:
+    """Email to a customer who has an address but never mailed us (they gave it in the chat, an
+    agent added it): the first mail starts the email conversation, from the first enabled
+    mailbox."""
+    identity = (
+        await session.execute(
+            select(Identity)
+            .where(col(Identity.contact_id) == contact.id, col(Identity.channel) == "email")
+            .order_by(col(Identity.verified).desc(), col(Identity.id).desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if identity is None:
+        raise _refuse(Reason(N_("the customer has no email address; add one in the contact panel")), "email")
+    account_id = (
+        await session.execute(
+            select(col(ChannelAccount.id))
+            .where(col(ChannelAccount.channel) == "email", col(ChannelAccount.enabled).is_(True))
+            .order_by(col(ChannelAccount.created_at), col(ChannelAccount.id))
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    account = await account_config(session, account_id) if account_id is not None else None
+    if account_id is None or account is None:
+        raise _refuse(Reason(N_("no email account is connected to send from")), "email")
+    reason = registry.get("email").unavailable_reason(
+        account, DeliveryContext(now=now or utcnow(), last_inbound_at=None)
+    )
+    if reason:
+        raise _refuse(Reason(reason), "email")
+    return Route(channel="email", account_id=account_id, identity=identity, account=account)
 
 
 async def reply_options(
