@@ -337,3 +337,26 @@ async def test_bad_mail_is_refused_or_stored_safely(
     page = await agent_client.get(f"/threads/{scripted_thread['id']}")
     assert page.status_code == 200 and "Hello" in page.text
     assert "alert(1)" not in page.text and "tracker.example" not in page.text
+
+
+async def test_the_console_folds_the_quote_and_marks_episodes_and_auto_replies(
+    api: Api, agent_client: httpx.AsyncClient
+) -> None:
+    account, token = await add_mailbox(api)
+    body = (
+        "Dank je, het werkt nu!\n\n"
+        "Op ma 30 nov 2026 om 10:00 schreef Acme Support <support@acme.example>:\n"
+        "> Probeer het opnieuw.\n"
+    )
+    await post_mail(api, account, token, compose("Inlogprobleem", body))
+    await post_mail(api, account, token, compose("Factuur", "Mag ik een factuur?"))
+    await post_mail(
+        api, account, token, compose("Afwezig: Factuur", "Ik ben weg.", Auto_Submitted="auto-replied")
+    )
+    thread = await thread_of(api)
+    page = (await agent_client.get(f"/threads/{thread['id']}")).text
+    new_part = page.index("Dank je, het werkt nu!")
+    quote = page.index('<details class="quoted">')
+    assert new_part < quote and "&gt; Probeer het opnieuw." in page[quote:]
+    assert "New email conversation: Factuur" in page
+    assert "automatic reply, not answered" in page

@@ -52,6 +52,7 @@ SYSTEM_LINES = {
     "merge": N_("%(other)s was merged into %(primary)s"),
     "merge-why": N_("%(other)s was merged into %(primary)s (%(reason)s)"),
     "handoff": N_("The bot handed the conversation to an agent"),
+    "email-episode": N_("New email conversation: %(subject)s"),
 }
 
 
@@ -167,7 +168,39 @@ def quoted_segments(message: MessageOut) -> list[Segment]:
     """Email text split into own words and foldable quoted history; other channels stay whole."""
     if message.channel != "email":
         return [Segment("text", message.text)] if message.text else []
-    return split_quoted(message.text)
+    ranges = _quote_ranges(message)
+    if ranges is None:
+        return split_quoted(message.text)  # stored before ingest recorded its quotes
+    segments: list[Segment] = []
+    position = 0
+    for start, end in ranges:
+        if start > position:
+            segments.append(Segment("text", message.text[position:start]))
+        segments.append(Segment("quote", message.text[start:end]))
+        position = end
+    if position < len(message.text):
+        segments.append(Segment("text", message.text[position:]))
+    return segments
+
+
+def _quote_ranges(message: MessageOut) -> list[tuple[int, int]] | None:
+    """The quoted ranges ingest found in an email (``meta.email.quotes``), checked to be in order
+    and inside the text; ``None`` when there are none recorded or they do not fit."""
+    facts = (message.meta or {}).get("email")
+    raw = facts.get("quotes") if isinstance(facts, dict) else None
+    if not isinstance(raw, list):
+        return None
+    ranges: list[tuple[int, int]] = []
+    position = 0
+    for item in raw:
+        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(n, int) for n in item)):
+            return None
+        start, end = item
+        if not position <= start < end <= len(message.text):
+            return None
+        ranges.append((start, end))
+        position = end
+    return ranges
 
 
 def _parse_time(value: object) -> datetime | None:
@@ -198,6 +231,8 @@ def system_text(context: Context, message: MessageOut) -> str:
             "primary": meta["primary_name"],
             "reason": reason,
         }
+    if event == "email-episode" and isinstance(meta.get("subject"), str):
+        return translate(SYSTEM_LINES["email-episode"]) % {"subject": meta["subject"]}
     if event == "handoff" and not message.text:
         return translate(SYSTEM_LINES["handoff"])
     changes = meta.get("changes")
