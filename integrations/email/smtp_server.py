@@ -9,7 +9,8 @@ next, so the answers are precise:
 - mail we can never take (no sender, not a mail) → ``550`` with the reason;
 - we could not store it now (the database is down) → ``451``: the sending server keeps the mail
   and tries again later, so nothing is lost;
-- bigger than the size limit → ``552`` (aiosmtpd, before the data is read in full).
+- bigger than the size limit → ``552`` (aiosmtpd, before the data is read in full);
+- lines longer than RFC 5321's 1,000 octets are taken (as Postfix does), not refused.
 
 The app supplies two callables: which account an address belongs to, and how to store one mail.
 """
@@ -87,6 +88,14 @@ class InboundSmtpHandler:
         return "451 4.3.0 Temporary failure, try again later"
 
 
+class _LenientSMTP(SMTP):
+    """RFC 5321 caps a line at 1,000 octets, but real mail breaks it (a long unfolded subject, an
+    HTML part on one line), and refusing it loses the customer's mail; Postfix accepts such lines
+    too. The size limit of the whole mail still applies."""
+
+    line_length_limit = 65_536
+
+
 async def start_smtp_server(
     handler: InboundSmtpHandler,
     host: str,
@@ -99,7 +108,7 @@ async def start_smtp_server(
     loop = asyncio.get_running_loop()
 
     def protocol() -> Any:
-        return SMTP(
+        return _LenientSMTP(
             handler,
             data_size_limit=data_size_limit,
             enable_SMTPUTF8=True,

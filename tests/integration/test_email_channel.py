@@ -128,10 +128,47 @@ async def test_every_fixture_through_the_webhook(api: Api) -> None:
         name for name in outcomes if name.startswith(("reply_", "multipart_", "html_only", "attachment_"))
     ]
     assert {outcomes[name] for name in people} == {"stored"}
-    stored_texts = []
+    assert await stored_email_ids(api) == EXPECTED_STORED  # the people's mail and the auto-replies
+
+
+async def stored_email_ids(api: Api) -> list[str]:
+    """The Message-IDs of every email message stored, across threads ("-" for a mail without)."""
+    found: list[str] = []
     for thread in (await api.get("/api/v1/threads?limit=100"))["items"]:
-        stored_texts += [m for m in await api.timeline(thread["id"]) if m["channel"] == "email"]
-    assert len(stored_texts) == len(people) + 4  # and the four auto-replies
+        for message in await api.timeline(thread["id"]):
+            if message["channel"] == "email" and message["direction"] == "in":
+                found.append(message["meta"]["email"]["message_id"] or "-")
+    return sorted(found)
+
+
+EXPECTED_STORED = sorted(
+    parse_mail(path.read_bytes()).message_id or "-"
+    for path in sorted(FIXTURES.glob("*.eml"))
+    if parse_mail(path.read_bytes()).classification.kind in {"mail", "auto_reply"}
+)
+
+
+async def test_every_fixture_through_the_smtp_server(api: Api, smtp_port: int) -> None:
+    await add_mailbox(api)
+    for path in sorted(FIXTURES.glob("*.eml")):
+        # Sent as a mail server would: envelope to our address, whatever the headers say.
+        await asyncio.to_thread(smtp_send, smtp_port, path.read_bytes())
+        await asyncio.to_thread(smtp_send, smtp_port, path.read_bytes())  # a retry: stored once
+    assert await stored_email_ids(api) == EXPECTED_STORED
+
+
+async def test_every_fixture_through_imap_polling(api: Api) -> None:
+    dovecot = Dovecot().start({SUPPORT: "pw"})
+    try:
+        account, _ = await add_mailbox(api, imap_url=dovecot.url(SUPPORT))
+        for path in sorted(FIXTURES.glob("*.eml")):
+            dovecot.append(SUPPORT, path.read_bytes())
+        store = MailStore(api.writer, api.app.state.settings, api.app.state.services.files)
+        summary = await poll_mailbox(store, account)
+        assert summary.fetched == len(list(FIXTURES.glob("*.eml"))) and summary.refused == 0
+        assert await stored_email_ids(api) == EXPECTED_STORED
+    finally:
+        dovecot.stop()
 
 
 async def test_a_customer_mail_lands_in_their_thread_with_subject_and_quotes(api: Api) -> None:
