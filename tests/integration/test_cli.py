@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,14 +25,6 @@ def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "app", *args], env=env, capture_output=True, text=True, timeout=60, check=False
     )
-
-
-@pytest.fixture
-def embedded(sqlite_template: Path, tmp_path: Path) -> Settings:
-    """The CLI runs the same code on both shapes; the embedded one is the operator's first contact."""
-    db = tmp_path / "cli.db"
-    shutil.copy(sqlite_template, db)
-    return base_settings(database_url=f"sqlite+aiosqlite:///{db}", var_dir=tmp_path / "var")
 
 
 @pytest.fixture

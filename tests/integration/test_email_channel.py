@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import smtplib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from tests.fakes.delivery import reply, wait_for_status
 from tests.fakes.dovecot import Dovecot
 from tests.fakes.smtp_sink import SmtpSink
 from tests.helpers import Api
+from tests.integration.test_telegram_outbound import onethread
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "email"
 SUPPORT = "support@acme.example"
@@ -397,3 +399,109 @@ async def test_the_console_folds_the_quote_and_marks_episodes_and_auto_replies(
     assert new_part < quote and "&gt; Probeer het opnieuw." in page[quote:]
     assert "New email conversation: Factuur" in page
     assert "automatic reply, not answered" in page
+
+
+async def test_email_to_a_chat_customer_with_an_address_starts_the_email_conversation(
+    api: Api, sink: SmtpSink
+) -> None:
+    account, token = await add_mailbox(api, sink)
+    channel = await api.add_api_channel()
+    result = await api.inbound(
+        channel, "hi from the shop app", contact_id="app-9", name="Mia", email="mia@example.org"
+    )
+    ours = await reply(api, result["thread_id"], "We will mail you the invoice.", channel="email")
+    await wait_for_status(api.writer, ours["id"], ("sent",))
+    [sent] = await sink.wait_for(1)
+    assert sent.rcpt_tos == ("mia@example.org",)
+    assert sent.message["Subject"] == "Your conversation with Acme Support"
+    assert "In-Reply-To" not in sent.message
+    # Her answer by mail joins the same thread.
+    answer = compose(
+        "Re: Your conversation with Acme Support",
+        "Thanks!",
+        sender="mia@example.org",
+        In_Reply_To=str(sent.message["Message-ID"]),
+    )
+    await post_mail(api, account, token, answer)
+    texts = [m["text"].strip() for m in await api.timeline(result["thread_id"]) if m["kind"] == "text"]
+    # (A Date header has whole seconds, so her answer may sort just before our mail.)
+    assert sorted(texts) == sorted(["hi from the shop app", "We will mail you the invoice.", "Thanks!"])
+
+
+async def test_a_30_mb_attachment_keeps_the_mail_and_marks_the_file_too_large(api: Api) -> None:
+    """A real 30 MB file (40 MB of base64 on the wire) through the webhook, under its 50 MB mail
+    limit: the mail is stored, the file is over the attachment cap and kept as a name and size."""
+    account, token = await add_mailbox(api)
+    big = EmailMessage()
+    big["From"] = CUSTOMER
+    big["To"] = SUPPORT
+    big["Message-ID"] = make_msgid()
+    big["Subject"] = "the scan you asked for"
+    big.set_content("see attached")
+    big.add_attachment(
+        b"\x89PNG" + b"\0" * (30 * 1024 * 1024), maintype="image", subtype="png", filename="scan.png"
+    )
+    raw = big.as_bytes()
+    assert len(raw) > 40 * 1024 * 1024  # base64: what actually travels
+    outcome = await post_mail(api, account, token, raw)
+    assert outcome["outcome"] == "stored"
+    [message] = await api.timeline((await thread_of(api))["id"])
+    assert message["text"].strip() == "see attached"
+    [attachment] = message["attachments"]
+    assert (attachment["filename"], attachment["status"], attachment["download_url"]) == (
+        "scan.png",
+        "too_large",
+        None,
+    )
+
+
+async def test_the_cli_adds_a_mailbox_and_polls_it(embedded: Settings) -> None:
+    dovecot = Dovecot().start({SUPPORT: "pw"})
+    try:
+        added = await onethread(
+            embedded,
+            "channel", "add", "email", "--name", "Support", "--address", "Support@Acme.example",
+            "--imap-url", dovecot.url(SUPPORT), "--smtp-url", "smtp://127.0.0.1:2525?starttls=off", "--json",
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        out = json.loads(added.stdout)
+        assert (
+            out["address"] == SUPPORT and out["imap_polling"] == "every 60 s" and out["replies"] == "by SMTP"
+        )
+        assert out["webhook_url"].endswith(f"/webhooks/email/{out['id']}") and out["token"].startswith(
+            "ot_in_"
+        )
+        assert "pw" not in added.stdout.replace(out["token"], ""), "the IMAP password is never printed"
+
+        for path in sorted(FIXTURES.glob("*.eml"))[:3]:
+            dovecot.append(SUPPORT, path.read_bytes())
+        polled = await onethread(embedded, "channel", "email", "poll", out["id"])
+        assert polled.returncode == 0, polled.stderr
+        assert polled.stdout.startswith("fetched 3: stored 3, already stored 0, refused 0")
+        again = await onethread(embedded, "channel", "email", "poll", out["id"])
+        assert again.stdout.startswith("fetched 0")
+    finally:
+        dovecot.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--address", "not-an-address"], "--address must be an email address"),
+        (["--address", SUPPORT, "--smtp-url", "http://x"], "--smtp-url: the SMTP URL must start with"),
+        (["--address", SUPPORT, "--imap-url", "imap://host"], "--imap-url: the IMAP URL needs a user name"),
+        (["--address", SUPPORT, "--poll-interval", "1"], "--poll-interval must be at least 10"),
+    ],
+)
+async def test_the_cli_refuses_bad_mailbox_settings(embedded: Settings, args: list[str], reason: str) -> None:
+    refused = await onethread(embedded, "channel", "add", "email", "--name", "Support", *args)
+    assert refused.returncode == 2 and reason in refused.stderr
+
+
+async def test_polling_an_account_without_imap_says_so(embedded: Settings) -> None:
+    added = await onethread(
+        embedded, "channel", "add", "email", "--name", "S", "--address", SUPPORT, "--json"
+    )
+    account = json.loads(added.stdout)["id"]
+    polled = await onethread(embedded, "channel", "email", "poll", account)
+    assert polled.returncode == 2 and "no IMAP mailbox" in polled.stderr

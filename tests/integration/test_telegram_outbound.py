@@ -7,18 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from app.domain.channels.accounts import do_add_channel_account
 from app.settings import Settings
 from tests.conftest import SECRET as APP_SECRET
-from tests.conftest import base_settings
 from tests.fakes.delivery import message_events, reply, statuses, wait_for_status
 from tests.fakes.telegram_bot_api import BLOCKED, TelegramBotAPI
 from tests.helpers import Api
@@ -124,13 +121,6 @@ async def test_a_customer_who_blocked_the_bot_fails_with_the_reason(
 
 # -- the CLI: `channel add telegram` and `channel telegram set-webhook` ----------------------------
 PUBLIC_URL = "https://support.example"
-
-
-@pytest.fixture
-def embedded(sqlite_template: Path, tmp_path: Path) -> Settings:
-    db = tmp_path / "cli.db"
-    shutil.copy(sqlite_template, db)
-    return base_settings(database_url=f"sqlite+aiosqlite:///{db}", var_dir=tmp_path / "var")
 
 
 async def onethread(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from html import unescape
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,7 +24,6 @@ from app.db.models import ChannelAccount
 from app.domain.accounts.actions import do_create_agent
 from app.domain.channels.accounts import do_add_channel_account
 from app.settings import Settings
-from tests.conftest import base_settings
 from tests.console import csrf_from, login
 from tests.fakes.callback_server import free_port
 from tests.fakes.telegram_bot_api import TelegramBotAPI
@@ -41,13 +38,6 @@ SECRET = "tg-webhook_secret-0123456789"
 async def telegram() -> AsyncIterator[TelegramBotAPI]:
     async with TelegramBotAPI() as server:
         yield server
-
-
-@pytest.fixture
-def embedded(sqlite_template: Path, tmp_path: Path) -> Settings:
-    db = tmp_path / "cli.db"
-    shutil.copy(sqlite_template, db)
-    return base_settings(database_url=f"sqlite+aiosqlite:///{db}", var_dir=tmp_path / "var")
 
 
 async def logged_in(client: httpx.AsyncClient, app: Litestar, role: str) -> httpx.AsyncClient:
