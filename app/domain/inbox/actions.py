@@ -18,7 +18,12 @@ from sqlmodel import col
 from app.db.models import Agent, Attachment, Contact, Identity, Message, Thread, pk, utcnow
 from app.domain.contacts.resolution import add_claim, live_contact, resolve_sender
 from app.domain.inbox import fast_ingest
-from app.domain.inbox.email_threading import email_facts, set_outgoing_headers, start_episode_if_new_subject
+from app.domain.inbox.email_threading import (
+    email_facts,
+    not_before_its_parent,
+    set_outgoing_headers,
+    start_episode_if_new_subject,
+)
 from app.domain.inbox.routing import (
     CHANNEL_LABELS as CHANNEL_LABELS,  # re-exported: pages label channels with it
 )
@@ -202,10 +207,13 @@ async def do_ingest(
         status_changed = False
         if not automatic:
             status_changed = await _reopen_for_customer(tx, thread, inbound.channel, now)
-            if inbound.channel == "email" and not status_changed:
-                await start_episode_if_new_subject(
-                    tx, thread, subject=inbound.subject, facts=email_facts(inbound.metadata), at=created_at
-                )
+            if inbound.channel == "email":
+                facts = email_facts(inbound.metadata)
+                created_at = await not_before_its_parent(tx, thread, facts, created_at, now)
+                if not status_changed:
+                    await start_episode_if_new_subject(
+                        tx, thread, subject=inbound.subject, facts=facts, at=created_at
+                    )
         message = Message(
             thread_id=pk(thread.id),
             channel_account_id=account_uuid,

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 
 from app.db.models import Message, Thread
@@ -66,6 +66,31 @@ async def is_reply(tx: Transaction, thread: Thread, facts: Mapping[str, Any]) ->
         .limit(1)
     )
     return found.first() is not None
+
+
+async def not_before_its_parent(
+    tx: Transaction, thread: Thread, facts: Mapping[str, Any], created_at: datetime, now: datetime
+) -> datetime:
+    """A reply's place in the timeline: never before the mail it answers (``In-Reply-To``).
+
+    A ``Date`` header has whole seconds and the sender's clock, so an answer written within the
+    second of our mail would otherwise sort above it; it moves to just after it (never past the
+    moment we received it)."""
+    parents = _ids(facts.get("in_reply_to"))
+    if not parents:
+        return created_at
+    parent_time = (
+        await tx.session.execute(
+            select(func.max(col(Message.created_at))).where(
+                col(Message.thread_id) == thread.id,
+                col(Message.channel) == "email",
+                col(Message.external_id).in_(parents[-10:]),
+            )
+        )
+    ).scalar_one_or_none()
+    if parent_time is None or created_at > parent_time:
+        return created_at
+    return min(parent_time + timedelta(milliseconds=1), max(now, parent_time))
 
 
 async def last_email_subject(tx: Transaction, thread: Thread) -> str | None:
