@@ -505,3 +505,19 @@ async def test_polling_an_account_without_imap_says_so(embedded: Settings) -> No
     account = json.loads(added.stdout)["id"]
     polled = await onethread(embedded, "channel", "email", "poll", account)
     assert polled.returncode == 2 and "no IMAP mailbox" in polled.stderr
+
+
+async def test_a_reply_answers_the_customers_mail_not_their_out_of_office(api: Api, sink: SmtpSink) -> None:
+    account, token = await add_mailbox(api, sink)
+    question = compose("Where is my order #1234?", "Any news?")
+    await post_mail(api, account, token, question)
+    away = compose("Automatic reply: Where is my order #1234?", "I am away.", Auto_Submitted="auto-replied")
+    await post_mail(api, account, token, away)
+    thread = await thread_of(api)
+    ours = await reply(api, thread["id"], "Line one\r\nline two")
+    await wait_for_status(api.writer, ours["id"], ("sent",))
+    [sent] = await sink.wait_for(1)
+    assert sent.message["Subject"] == "Re: Where is my order #1234?"
+    assert sent.message["In-Reply-To"] == f"<{parse_mail(question).message_id}>"
+    [stored] = [m for m in await api.timeline(thread["id"]) if m["direction"] == "out"]
+    assert stored["text"] == "Line one\nline two", "a browser's CRLF is stored as LF"

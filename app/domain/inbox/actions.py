@@ -276,6 +276,8 @@ async def do_send_reply(
     is known, and their rows are written with the message, in its transaction; a reply with files
     may have no text.
     """
+    # A browser's textarea submits CRLF line ends; every channel (and the timeline) wants LF.
+    text = text.replace("\r\n", "\n")
     if not text.strip() and not attachments:
         raise InvalidInputError(N_("a reply needs text"), type_slug="empty-text")
     if attachments and files is None:

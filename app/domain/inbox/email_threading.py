@@ -149,7 +149,7 @@ async def set_outgoing_headers(
     its own: replying on email simply starts the email conversation.
     """
     address = str(account.config.get(ADDRESS_KEY) or "")
-    last = (
+    recent = (
         await tx.session.execute(
             select(Message)
             .where(
@@ -158,9 +158,11 @@ async def set_outgoing_headers(
                 col(Message.direction) == "in",
             )
             .order_by(col(Message.created_at).desc(), col(Message.id).desc())
-            .limit(1)
+            .limit(20)
         )
-    ).scalar_one_or_none()
+    ).scalars()
+    # The customer's own last mail: an out-of-office answer is not what we reply to.
+    last = next((m for m in recent if not (m.meta or {}).get("automatic")), None)
     facts: dict[str, Any] = {"automatic": automatic}
     if isinstance(last, Message):
         previous = email_facts(last.meta or {})
