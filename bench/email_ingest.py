@@ -14,7 +14,8 @@ Mail comes from the .eml fixture corpus (``email_payloads.py``): every customer 
 auto-reply fixture with a fresh Message-ID, one of ``--contacts`` senders, the account's address.
 Per path (webhook, SMTP), OneThread then the floor: a warm-up (creates the customers; not
 reported), then **saturation**: ``--concurrency`` closed-loop clients (keep-alive HTTP, or SMTP
-sessions kept open across mails) for ``--saturation-seconds``. Measured: POST → 202 / DATA → 250
+sessions kept open across mails) for ``--saturation-seconds``, then a **fixed rate**: ``--rate``
+mails/s for ``--duration`` s, open loop (the latency one mail sees when the server is not queueing). Measured: POST → 202 / DATA → 250
 (what the sender waits for), POST / MAIL → the ``message.created`` frame on an agent websocket
 (the agent's view), throughput, CPU per mail. Then, OneThread only, the **noise check**: every
 bounce and read-receipt fixture ``--noise-copies`` times through each path: each must be accepted
@@ -64,7 +65,7 @@ from sysstat import CpuProbe, process_cpu_seconds  # noqa: E402
 from integrations.email.parse import parse_mail  # noqa: E402
 
 PATHS = ("webhook", "smtp")
-PHASES = ("warmup", "saturation")
+PHASES = ("warmup", "saturation", "rate")
 OK_STATUS = {"webhook": 202, "smtp": 250}
 
 
@@ -308,20 +309,33 @@ async def run_phase(
     waited = await settle(dep, args.settle_seconds)
     before = probe.snapshot()
     warmup = phase == "warmup"
-    log = await loadgen.closed_loop(
-        dep.targets[path],
-        body_factory(dep.stream, path, tag),
-        concurrency=args.concurrency,
-        max_messages=max(args.warmup, args.contacts) if warmup else 10_000_000,
-        max_seconds=args.warmup_seconds if warmup else args.saturation_seconds,
-        client_kind=client_kind(path),
-    )
+    rate: float | None = None
+    if phase == "rate":
+        rate = args.rate
+        log = await loadgen.open_loop(
+            dep.targets[path],
+            body_factory(dep.stream, path, tag),
+            rate=args.rate,
+            seconds=args.duration,
+            max_connections=args.concurrency * 4,
+            drain_seconds=ingest.DRAIN_SECONDS,
+            client_kind=client_kind(path),
+        )
+    else:
+        log = await loadgen.closed_loop(
+            dep.targets[path],
+            body_factory(dep.stream, path, tag),
+            concurrency=args.concurrency,
+            max_messages=max(args.warmup, args.contacts) if warmup else 10_000_000,
+            max_seconds=args.warmup_seconds if warmup else args.saturation_seconds,
+            client_kind=client_kind(path),
+        )
     after = probe.snapshot()
     codes = normalize(log, path)
     accepted = sum(1 for status in log.status.values() if status == 200)
     got = await dep.receiver.collect(tag, accepted)
     summary = ingest.summarize(
-        phase, log, got, CpuProbe.delta(before, after), rate=None, collected_at=time.monotonic()
+        phase, log, got, CpuProbe.delta(before, after), rate=rate, collected_at=time.monotonic()
     )
     summary["answers"] = codes
     summary["settled_before_s"] = waited
@@ -501,12 +515,12 @@ def parse_only(templates: list[mails.Template], mix: list[mails.Template], secon
 Row = tuple[str, Callable[[dict[str, Any]], float | str | None], bool]
 
 
-def rows(path: str) -> list[Row]:
+def rows(path: str, rate: float) -> list[Row]:
     answer = "POST→202" if path == "webhook" else "DATA→250"
     start = "POST" if path == "webhook" else "MAIL"
 
-    def lat(kind: str, pct: str) -> Callable[[dict[str, Any]], float | None]:
-        return lambda r: r["saturation"][kind][pct]
+    def lat(kind: str, pct: str, phase: str = "saturation") -> Callable[[dict[str, Any]], float | None]:
+        return lambda r: r[phase][kind][pct]
 
     def cpu(name: str) -> Callable[[dict[str, Any]], float | None]:
         return lambda r: r["saturation"]["cpu_ms_per_message"].get(name)
@@ -518,11 +532,22 @@ def rows(path: str) -> list[Row]:
         (f"{answer} p99 ms, saturation", lat("response_ms", "p99"), True),
         (f"{start}→event p50 ms, saturation", lat("latency_ms", "p50"), True),
         (f"{start}→event p99 ms, saturation", lat("latency_ms", "p99"), True),
+        (f"{answer} p50 ms at {rate:g}/s", lat("response_ms", "p50", "rate"), True),
+        (f"{answer} p99 ms at {rate:g}/s", lat("response_ms", "p99", "rate"), True),
+        (f"{start}→event p50 ms at {rate:g}/s", lat("latency_ms", "p50", "rate"), True),
+        (f"{start}→event p99 ms at {rate:g}/s", lat("latency_ms", "p99", "rate"), True),
+        (f"kept up with {rate:g}/s", lambda r: "yes" if r["rate"]["kept_up"] else "NO", False),
         ("server CPU ms/msg", cpu("server"), True),
         ("postgres CPU ms/msg", cpu("postgres"), True),
         ("redis CPU ms/msg", cpu("redis"), True),
         ("generator CPU ms/msg", lambda r: r["saturation"]["generator_cpu_ms_per_message"], False),
-        ("cores taken by others", lambda r: f"{r['saturation']['cpu_seconds']['other_cores']:.2f}", False),
+        (
+            "cores taken by others (sat/rate)",
+            lambda r: (
+                f"{r['saturation']['cpu_seconds']['other_cores']:.2f}/{r['rate']['cpu_seconds']['other_cores']:.2f}"
+            ),
+            False,
+        ),
         (
             "sent / stored / duplicates / lost",
             lambda r: (
@@ -543,9 +568,9 @@ def cell(value: float | str | None) -> str:
     return f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}"
 
 
-def print_table(results: dict[str, dict[str, Any]], parse: dict[str, Any] | None) -> None:
+def print_table(results: dict[str, dict[str, Any]], parse: dict[str, Any] | None, rate: float) -> None:
     for path, by_target in results.items():
-        table = rows(path)
+        table = rows(path, rate)
         width = max(len(label) for label, _, _ in table) + 2
         names = [name for name in ("onethread", "floor") if name in by_target]
         both = len(names) == 2
@@ -589,7 +614,8 @@ def print_table(results: dict[str, dict[str, Any]], parse: dict[str, Any] | None
         f"{path} {name}"
         for path, by_target in results.items()
         for name, figures in by_target.items()
-        if figures["saturation"]["cpu_seconds"]["other_cores"] > ingest.DISTURBED_CORES
+        if max(figures[phase]["cpu_seconds"]["other_cores"] for phase in ("saturation", "rate"))
+        > ingest.DISTURBED_CORES
     ]
     if disturbed:
         print(
@@ -607,6 +633,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--saturation-seconds", type=float, default=20.0, help="saturation run (default 20)")
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop clients / SMTP sessions")
+    parser.add_argument("--rate", type=float, default=20.0, help="mails/s of the fixed-rate run (default 20)")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds of the fixed-rate run")
     parser.add_argument("--warmup", type=int, default=600, help="warm-up mails (at least --contacts)")
     parser.add_argument("--warmup-seconds", type=float, default=30.0, help="longest warm-up")
     parser.add_argument("--contacts", type=int, default=500, help="distinct senders, round-robin")
@@ -706,7 +734,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     )
         if not failed:
             shutil.rmtree(work, ignore_errors=True)
-    print_table(results, parse)
+    print_table(results, parse, args.rate)
     problems = {server.name: server.log_problems()[:20] for server in args.servers}
     for name, lines in problems.items():
         for line in lines[:5]:
