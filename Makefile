@@ -21,7 +21,7 @@ ONETHREAD_BENCH_REDIS_URL    ?= redis://127.0.0.1:6379/0
 export ONETHREAD_BENCH_POSTGRES_URL ONETHREAD_BENCH_REDIS_URL
 
 .DEFAULT_GOAL := help
-.PHONY: help run install install-dev test lint typecheck pytest fmt messages bench bench-webhooks bench-console clean distclean
+.PHONY: help run install install-dev test lint typecheck pytest fmt messages bench bench-webhooks bench-email bench-console clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -100,6 +100,9 @@ bench: $(STAMP_DEV) ## ingest benchmark against PostgreSQL + Redis (ONETHREAD_BE
 
 bench-webhooks: $(STAMP_DEV) ## Telegram + Messenger webhooks against a floor, PostgreSQL + Redis (BENCH_ARGS)
 	$(PY) bench/webhooks.py $(BENCH_ARGS)
+
+bench-email: $(STAMP_DEV) ## email ingest (raw-MIME webhook + SMTP server) against a floor, PostgreSQL + Redis (BENCH_ARGS)
+	$(PY) bench/email_ingest.py $(BENCH_ARGS)
 
 bench-console: $(STAMP_DEV) ## thread page + inbox server time, 10,000 messages/threads (BENCH_ARGS)
 	$(PY) bench/console.py $(BENCH_ARGS)

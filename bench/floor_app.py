@@ -14,6 +14,14 @@ raw body); both then parse the JSON into the few fields a message needs, run one
 ``mid``), and publish to Redis only when the row is new, so a retried update is answered 200 and
 stored once, as in OneThread.
 
+The email floor (``bench/email_ingest.py``): ``POST /webhooks/email/{account_id}`` checks the
+bearer token (``FLOOR_TOKEN``, constant time), reads the raw message with
+``email.message_from_bytes(…, policy=default)`` into Message-ID, From, Subject and the text (the
+plain part, else the HTML), one ``INSERT … ON CONFLICT DO NOTHING`` keyed on the Message-ID, one
+``PUBLISH`` when new, and answers 202. With ``FLOOR_SMTP_PORT`` set it also serves SMTP on the same
+event loop (``aiosmtpd``, as ``onethread serve`` does): ``RCPT`` accepts only
+``FLOOR_EMAIL_ADDRESS``, ``DATA`` stores the mail the same way and answers 250.
+
 Run: ``python bench/floor_app.py --port P`` with ``FLOOR_DATABASE_URL`` (a ``postgresql://`` DSN),
 ``FLOOR_REDIS_URL``, ``FLOOR_TOKEN`` (the accepted bearer token) and ``FLOOR_CHANNEL`` (the Redis
 channel, unique per run) in the environment; for the webhooks also ``FLOOR_TELEGRAM_SECRET``,
@@ -34,6 +42,10 @@ import hmac
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.utils import parseaddr
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -132,6 +144,47 @@ class FbBody(msgspec.Struct):
     entry: list[FbEntry] = []
 
 
+def mail_facts(raw: bytes) -> tuple[str, str, str, str] | None:
+    """(Message-ID, From address, Subject, text) of a raw mail; ``None`` without a sender."""
+    message = message_from_bytes(raw, policy=email_policy.default)
+    if not isinstance(message, EmailMessage):
+        return None
+    address = parseaddr(str(message.get("From", "")))[1].lower()
+    if not address:
+        return None
+    body = message.get_body(preferencelist=("plain", "html"))
+    text = body.get_content() if isinstance(body, EmailMessage) else ""
+    return (
+        str(message.get("Message-ID", "")).strip().strip("<>"),
+        address,
+        str(message.get("Subject", "")),
+        text,
+    )
+
+
+class FloorSmtpHandler:
+    """aiosmtpd hooks: one recipient address taken, each mail stored like the email webhook."""
+
+    def __init__(self, address: str, store: Any, account_id: str) -> None:
+        self.address = address
+        self.store = store
+        self.account_id = account_id
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address.strip().lower() != self.address:
+            return f"550 5.1.1 <{address}>: no mailbox here by that name"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        facts = mail_facts(envelope.original_content or b"")
+        if facts is None:
+            return "550 5.6.0 no From address"
+        mid, sender, subject, text = facts
+        await self.store(self.account_id, mid, sender, subject, text)
+        return "250 2.0.0 OK: stored"
+
+
 class Hub:
     """One Redis subscription per process, fanned out to a queue per open socket."""
 
@@ -169,18 +222,33 @@ def create_app() -> Litestar:
     telegram_secret = os.environ.get("FLOOR_TELEGRAM_SECRET", "").encode()
     telegram_bot = os.environ.get("FLOOR_TELEGRAM_BOT_ID", "0")
     messenger_secret = os.environ.get("FLOOR_MESSENGER_APP_SECRET", "").encode()
+    smtp_port = int(os.environ.get("FLOOR_SMTP_PORT") or 0)
+    email_address = os.environ.get("FLOOR_EMAIL_ADDRESS", "").lower()
+    email_account = os.environ.get("FLOOR_EMAIL_ACCOUNT", "")
+    smtp_server: asyncio.AbstractServer | None = None
     tg_decoder = msgspec.json.Decoder(TgUpdate)
     fb_decoder = msgspec.json.Decoder(FbBody)
     pool: asyncpg.Pool | None = None
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        nonlocal pool
+        nonlocal pool, smtp_server
         pool = await asyncpg.create_pool(database_url, min_size=10, max_size=20)
         await hub.start()
+        if smtp_port:
+            from aiosmtpd.smtp import SMTP
+
+            handler = FloorSmtpHandler(email_address, store_mail, email_account)
+            smtp_server = await asyncio.get_running_loop().create_server(
+                lambda: SMTP(handler, enable_SMTPUTF8=True, ident="floor ESMTP", timeout=60),
+                host="127.0.0.1",
+                port=smtp_port,
+            )
         try:
             yield
         finally:
+            if smtp_server is not None:
+                smtp_server.close()
             await hub.stop()
             await pool.close()
             await redis.aclose()
@@ -209,7 +277,14 @@ def create_app() -> Litestar:
         await redis.publish(hub.channel, msgspec.json.encode(frame))
         return Accepted(message_id=row["id"])
 
-    async def store(account_id: str, key: str, contact: str, name: str | None, text: str) -> None:
+    async def store(
+        account_id: str,
+        key: str,
+        contact: str,
+        name: str | None,
+        text: str,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
         """One row per key; the event only for a new row (a retry changes nothing)."""
         assert pool is not None
         async with pool.acquire() as conn:
@@ -220,9 +295,32 @@ def create_app() -> Litestar:
             "id": row["id"],
             "type": "message.created",
             "thread_id": None,
-            "data": {"message": {"id": row["id"], "text": text, "created_at": row["created_at"]}},
+            "data": {
+                "message": {
+                    "id": row["id"],
+                    "text": text,
+                    "created_at": row["created_at"],
+                    "meta": meta or {},
+                }
+            },
         }
         await redis.publish(hub.channel, msgspec.json.encode(frame))
+
+    async def store_mail(account_id: str, mid: str, sender: str, subject: str, text: str) -> None:
+        # The subject rides in the name column: the floor has no column of its own for it.
+        await store(account_id, mid, sender, subject, text, {"email": {"message_id": mid}})
+
+    @post("/webhooks/email/{account_id:str}", status_code=202)
+    async def email(request: Request[Any, Any, Any], account_id: str) -> dict[str, str]:
+        header = request.headers.get("authorization", "")
+        if not hmac.compare_digest(header.removeprefix("Bearer ").encode(), token):
+            raise NotAuthorizedException("bad account token")
+        facts = mail_facts(await request.body())
+        if facts is None:
+            raise ValidationException("no From address")
+        mid, sender, subject, text = facts
+        await store_mail(account_id, mid, sender, subject, text)
+        return {"outcome": "stored"}
 
     @post("/webhooks/telegram/{account_id:str}", status_code=200)
     async def telegram(request: Request[Any, Any, Any], account_id: str) -> dict[str, bool]:
@@ -283,7 +381,7 @@ def create_app() -> Litestar:
         return {"status": "ok"}
 
     return Litestar(
-        route_handlers=[inbound, telegram, messenger, events, health], lifespan=[lifespan], debug=False
+        route_handlers=[inbound, telegram, messenger, email, events, health], lifespan=[lifespan], debug=False
     )
 
 

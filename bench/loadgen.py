@@ -32,11 +32,22 @@ import msgspec
 IDLE_RECONNECT_SECONDS = 3.0
 """A kept-alive socket idle longer than this is replaced before use (uvicorn closes them after 5 s)."""
 MARKER = re.compile(r"otb:([A-Za-z0-9]+):(\d+)")
+MAIL_MARKER = re.compile(r"^otb\.([A-Za-z0-9]+)\.(\d+)@")
+"""The marker in a mail's Message-ID (``email_payloads.message_id``): the mail's text is the
+fixture's own, so its event is found by ``meta.email.message_id`` instead."""
 
 
 def marker(tag: str, seq: int) -> str:
     """The unique text marker of message ``seq`` of run ``tag`` (found again in its event)."""
     return f"otb:{tag}:{seq}"
+
+
+def _marker_of(message: dict[str, Any]) -> re.Match[str] | None:
+    found = MARKER.search(message.get("text") or "")
+    if found is None:
+        facts = (message.get("meta") or {}).get("email") or {}
+        found = MAIL_MARKER.match(str(facts.get("message_id") or "")) if isinstance(facts, dict) else None
+    return found
 
 
 # ------------------------------------------------------------------------------------------------
@@ -48,13 +59,15 @@ Headers = tuple[tuple[str, str], ...]
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where and how to POST: host, port, path, the bearer token of the inbound endpoint ("" for
-    none) and headers every request carries (a webhook's secret token)."""
+    none), headers every request carries (a webhook's secret token) and the body's content type.
+    For ``SmtpClient``: the SMTP server's host and port, and ``path`` the recipient address."""
 
     host: str
     port: int
     path: str
     token: str
     headers: Headers = ()
+    content_type: str = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +95,7 @@ class RawClient:
         if target.token:
             lines.append(f"Authorization: Bearer {target.token}")
         lines += [f"{name}: {value}" for name, value in target.headers]
-        lines.append("Content-Type: application/json")
+        lines.append(f"Content-Type: {target.content_type}")
         self._head = ("\r\n".join(lines) + "\r\n").encode()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -181,8 +194,79 @@ class HttpxClient:
         await self._client.aclose()
 
 
+class SmtpClient:
+    """One SMTP session kept open across mails, as a sending MTA reuses its connection: ``post``
+    runs one transaction (``MAIL FROM``, ``RCPT TO``, ``DATA``) and returns the final reply code.
+
+    ``body`` is the DATA payload (``email_payloads.smtp_data``: CRLF, dot-stuffed, ended by
+    ``.``); the envelope sender comes as the ``mail-from`` header. ``data_started`` is when the
+    ``DATA`` command went out, so the sender can report DATA → 250 (what the MTA waits for once
+    the mail is handed over). Hand-written for the same reason as ``RawClient``: aiosmtplib costs
+    the shared cores more than the server's own SMTP parsing.
+    """
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+        self._rcpt = f"RCPT TO:<{target.path}>\r\n".encode()
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self.data_started = 0.0
+
+    async def _reply(self) -> int:
+        assert self._reader is not None
+        while True:
+            line = await self._reader.readuntil(b"\r\n")
+            if line[3:4] != b"-":
+                return int(line[:3])
+
+    async def _command(self, line: bytes) -> int:
+        assert self._writer is not None
+        self._writer.write(line)
+        return await self._reply()
+
+    async def _connect(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection(self._target.host, self._target.port)
+        if await self._reply() != 220 or await self._command(b"EHLO bench.onethread.test\r\n") != 250:
+            await self.aclose()
+            raise ConnectionError("the SMTP server did not greet")
+
+    async def post(self, body: bytes, headers: Headers = ()) -> int:
+        if self._writer is None:
+            await self._connect()
+        sender = dict(headers).get("mail-from", "")
+        self.data_started = 0.0
+        try:
+            code = await self._command(f"MAIL FROM:<{sender}>\r\n".encode())
+            if code == 250:
+                code = await self._command(self._rcpt)
+            if code == 250:
+                self.data_started = time.monotonic()
+                code = await self._command(b"DATA\r\n")
+                if code == 354:
+                    assert self._writer is not None
+                    self._writer.write(body)
+                    return await self._reply()
+            await self._command(b"RSET\r\n")
+            return code
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        writer, self._reader, self._writer = self._writer, None, None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.write(b"QUIT\r\n")
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
 def make_client(kind: str, target: Target) -> Client:
-    """A new connection slot: a raw keep-alive socket, or an httpx client (``--client httpx``)."""
+    """A new connection slot: a raw keep-alive socket, an httpx client (``--client httpx``), or an
+    SMTP session (``smtp``)."""
+    if kind == "smtp":
+        return SmtpClient(target)
     return HttpxClient(target) if kind == "httpx" else RawClient(target)
 
 
@@ -228,7 +312,8 @@ async def _post_one(client: Client, body: bytes | Request, log: SendLog, seq: in
     except Exception as exc:
         log.errors.append(f"{seq}: {type(exc).__name__}: {exc}")
         return False
-    log.record(seq, intended, sent, status)
+    # An SMTP transaction is timed from its DATA command (the envelope's round trips before it).
+    log.record(seq, intended, getattr(client, "data_started", 0.0) or sent, status)
     return True
 
 
@@ -359,8 +444,7 @@ async def _read_frames(ws: Any, arrivals: _Arrivals) -> None:
         if frame.type != "message.created" or not frame.data:
             arrivals.others += 1
             continue
-        text = (frame.data.get("message") or {}).get("text") or ""
-        found = MARKER.search(text)
+        found = _marker_of(frame.data.get("message") or {})
         if found is None:
             arrivals.others += 1
             continue
