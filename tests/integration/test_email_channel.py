@@ -185,6 +185,7 @@ async def test_a_customer_mail_lands_in_their_thread_with_subject_and_quotes(api
     start, _ = message["meta"]["email"]["quotes"][0]
     assert message["text"][:start].strip() == "Yes, I am providing you step how to reproduce this issue"
     assert thread["status"] == "open" and thread["last_inbound_channel"] == "email"
+    assert thread["contact"]["email"] == "sony@chatwoot.com"
 
 
 async def test_round_trip_reply_and_the_customers_answer_in_one_thread(

@@ -147,7 +147,8 @@ async def resolve_sender(tx: Transaction, sender: InboundSender) -> Resolved:
                     contact = await add_claim(tx, contact, other_claim)
             return Resolved(contact=contact, identity=identity, linked_by=_claim_label(claim))
 
-    contact = Contact(name=sender.name)
+    # A customer who first wrote by mail has that address as their email from the start.
+    contact = Contact(name=sender.name, email=sender.external_id if sender.channel == "email" else None)
     session.add(contact)
     await session.flush()
     identity = _new_identity(contact, sender)
