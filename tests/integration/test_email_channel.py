@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +21,19 @@ import pytest
 from litestar import Litestar
 
 from app.core import create_app
+from app.domain.accounts.actions import do_create_agent
 from app.domain.channels.accounts import do_add_channel_account
 from app.domain.channels.email_inbound import MailStore
 from app.domain.channels.email_polling import poll_mailbox
 from app.settings import Settings
 from integrations.email.parse import parse_mail
 from integrations.registry import AdapterRegistry
+from tests.console import login
 from tests.fakes.callback_server import free_port
 from tests.fakes.delivery import reply, wait_for_status
 from tests.fakes.dovecot import Dovecot
 from tests.fakes.smtp_sink import SmtpSink
-from tests.helpers import Api
+from tests.helpers import PASSWORD, Api
 from tests.integration.test_telegram_outbound import onethread
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "email"
@@ -522,3 +525,27 @@ async def test_a_reply_answers_the_customers_mail_not_their_out_of_office(api: A
     assert sent.message["In-Reply-To"] == f"<{parse_mail(question).message_id}>"
     [stored] = [m for m in await api.timeline(thread["id"]) if m["direction"] == "out"]
     assert stored["text"] == "Line one\nline two", "a browser's CRLF is stored as LF"
+
+
+async def test_the_channels_page_shows_how_mail_comes_and_goes(
+    client: httpx.AsyncClient, app: Litestar
+) -> None:
+    await do_create_agent(
+        app.state.writer, email="boss@example.com", name="Boss", password=PASSWORD, role="admin"
+    )
+    assert (await login(client, "boss@example.com")).status_code == 303
+    created = await do_add_channel_account(
+        app.state.writer,
+        channel="email",
+        name="Acme Support",
+        config={"address": SUPPORT, "poll_interval": 120, "imap_state": {"uidvalidity": 7, "last_uid": 42}},
+        secrets={"imap_url": "imaps://support%40acme.example:hunter2@imap.acme.example/INBOX"},
+    )
+    page = unescape((await client.get("/settings/channels")).text)
+    card = page[page.index(f'id="account-{created.account.id}"') :]
+    card = card[: card.index("</li>")]
+    assert SUPPORT in card and f"/webhooks/email/{created.account.id}" in card
+    assert "every 120 s; last message read: UID 42" in card
+    assert "cannot be sent: no SMTP server set" in card
+    assert "127.0.0.1:" in card, "the built-in SMTP server's address"
+    assert "hunter2" not in page, "secrets never reach the page"

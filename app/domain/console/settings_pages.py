@@ -34,6 +34,7 @@ from app.domain.channels.accounts import (
     do_add_channel_account,
     do_set_channel_account_enabled,
     list_channel_accounts,
+    to_config,
 )
 from app.domain.console import roles
 from app.domain.console.forms import FORM
@@ -45,7 +46,7 @@ from app.domain.console.telegram_settings import (
 )
 from app.domain.realtime.writer import Writer
 from app.i18n import LANGUAGES, N_, time_zone_names
-from app.lib.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
+from app.lib.errors import ConflictError, DomainError, InvalidInputError, NotFoundError, Reason
 from app.lib.fields import text
 from app.settings import Settings
 
@@ -99,7 +100,7 @@ class ChannelRow:
     enabled: bool
     inbound_url: str | None
     snippet: str | None
-    details: dict[str, str] = field(default_factory=dict)
+    details: dict[str, str | Reason] = field(default_factory=dict)
     telegram: TelegramWebhook | None = None
 
 
@@ -196,13 +197,39 @@ async def set_agent_active(
 # --- admins: channel accounts ----------------------------------------------------------------------
 
 
-def _channel_row(account: ChannelAccount, public_url: str) -> ChannelRow:
+def _email_details(account: ChannelAccount, smtp_listen: str) -> dict[str, str | Reason]:
+    """What an admin checks about a mailbox: its address, and each way mail comes and goes."""
+    config = to_config(account)
+    imap_state = config.config.get("imap_state") or {}
+    polling: str | Reason = Reason(N_("off (no IMAP mailbox)"))
+    if config.secrets.get("imap_url"):
+        polling = Reason(
+            N_("every %(seconds)s s; last message read: UID %(uid)s"),
+            {
+                "seconds": str(config.config.get("poll_interval", 60)),
+                "uid": str(imap_state.get("last_uid", "—")),
+            },
+        )
+    return {
+        N_("Support address"): str(config.config.get("address") or "—"),
+        N_("Mail in by SMTP"): smtp_listen or Reason(N_("off (ONETHREAD_SMTP_LISTEN is not set)")),
+        N_("IMAP polling"): polling,
+        N_("Replies"): Reason(N_("sent by SMTP"))
+        if config.secrets.get("smtp_url")
+        else Reason(N_("cannot be sent: no SMTP server set")),
+    }
+
+
+def _channel_row(account: ChannelAccount, public_url: str, smtp_listen: str = "") -> ChannelRow:
     account_id = str(account.id)
     config = account.config or {}
     inbound_url: str | None
     snippet = None
-    details: dict[str, str] = {}
-    if account.channel == "api":
+    details: dict[str, str | Reason] = {}
+    if account.channel == "email":
+        inbound_url = f"{public_url}/webhooks/email/{account_id}"
+        details.update(_email_details(account, smtp_listen))
+    elif account.channel == "api":
         inbound_url = f"{public_url}/api/v1/channels/{account_id}/inbound"
         details[N_("Callback URL")] = str(config.get("callback_url") or "—")
     elif account.channel == "webchat":
@@ -232,7 +259,7 @@ async def _channels_page(
 ) -> Template:
     public_url = settings.public_url.rstrip("/")
     accounts = await list_channel_accounts(session)
-    rows = [_channel_row(a, public_url) for a in accounts]
+    rows = [_channel_row(a, public_url, settings.smtp_listen) for a in accounts]
     await show_telegram_webhooks(rows, accounts, public_url, extra.pop("webhook_outcome", None))
     extra.setdefault("form", ChannelAccountForm())
     extra["nonce"] = _issue_nonce(request)
