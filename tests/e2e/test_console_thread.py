@@ -185,7 +185,9 @@ async def test_a_customer_on_five_channels(served: Served, chromium: Path) -> No
             # The picker: none of these channels can send yet, and each says why.
             reasons = page.locator("#channel-reasons")
             await expect(reasons).to_contain_text("this Telegram channel has no bot token")
-            await expect(reasons).to_contain_text("this email channel has no SMTP server, so replies cannot be sent")
+            await expect(reasons).to_contain_text(
+                "this email channel has no SMTP server, so replies cannot be sent"
+            )
             await expect(page.locator('#composer-channel option[value="telegram"]')).to_be_disabled()
             # Tall enough to show the whole five-channel timeline at once.
             await page.set_viewport_size({"width": 1366, "height": 1500})
