@@ -59,6 +59,7 @@ from app.domain.realtime.publisher import ChannelsPublisher, RedisPublisher
 from app.domain.realtime.writer import Publisher, Writer
 from app.domain.system import controllers as system_controllers
 from app.domain.system.services import Services
+from app.domain.widget import pages as widget_pages
 from app.lib.assets import STATIC_DIR, STATIC_PREFIX, TEMPLATES_DIR, AssetManifest
 from app.lib.problems import exception_handlers, http_error_handler
 from app.lib.storage import FileStorage
@@ -296,6 +297,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             *inbox_downloads.route_handlers,
             *realtime_controllers.route_handlers,
             *system_controllers.route_handlers,
+            *widget_pages.route_handlers,
             console_router,
             static_router,
         ],

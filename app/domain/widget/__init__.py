@@ -1,0 +1,1 @@
+"""The customer chat widget: the embed script, its iframe, visitor sessions, messages and socket."""

@@ -1,0 +1,127 @@
+"""A webchat account's widget settings: what the admin chose, read with defaults and checked.
+
+They live in the account's (non-secret) ``config`` JSON, next to ``origins``. Reading never
+fails: a value the admin never set, or one an older version wrote in another shape, falls back to
+its default, so a widget always loads. Writing goes through the console's widget settings
+form, which refuses bad values with a reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WIDGET_LANGUAGES = ("en", "nl")
+DEFAULT_COLOR = "#1f6feb"
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+Position = Literal["right", "left"]
+
+
+def _texts(value: Any) -> dict[str, str]:
+    """``{"en": …, "nl": …}`` from the config, keeping only known languages and non-empty text."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {lang: str(text) for lang, text in value.items() if lang in WIDGET_LANGUAGES and str(text).strip()}
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessHours:
+    """Opening hours per weekday in one time zone; an empty week means "always open"."""
+
+    timezone: str = "UTC"
+    days: dict[str, tuple[time, time]] = field(default_factory=dict)
+
+    @property
+    def always_open(self) -> bool:
+        return not self.days
+
+    def _zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+    def is_open(self, now: datetime) -> bool:
+        """Whether ``now`` (aware) falls within the hours of its weekday in the account's zone."""
+        if self.always_open:
+            return True
+        local = now.astimezone(self._zone())
+        hours = self.days.get(DAYS[local.weekday()])
+        return hours is not None and hours[0] <= local.time().replace(tzinfo=None) < hours[1]
+
+    def next_opening(self, now: datetime) -> datetime | None:
+        """When the next opening period starts after ``now`` (aware, in the account's zone)."""
+        if self.always_open:
+            return None
+        local = now.astimezone(self._zone())
+        for offset in range(8):
+            day = (local + timedelta(days=offset)).date()
+            hours = self.days.get(DAYS[day.weekday()])
+            if hours is None:
+                continue
+            start = datetime.combine(day, hours[0], tzinfo=self._zone())
+            if start > local:
+                return start
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class WidgetSettings:
+    """How one site's widget looks and behaves (see ``webchat`` accounts in API.md)."""
+
+    origins: tuple[str, ...] = ()
+    """Origins (``https://shop.example``) allowed to embed the widget and open sessions."""
+    color: str = DEFAULT_COLOR
+    position: Position = "right"
+    language: str = "auto"
+    """``auto`` (the page's ``lang``, else the browser's) or a fixed ``en`` / ``nl``."""
+    greeting: dict[str, str] = field(default_factory=dict)
+    prechat_form: bool = False
+    """Ask for a name and an email address before the first message."""
+    hours: BusinessHours = field(default_factory=BusinessHours)
+    away_message: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> WidgetSettings:
+        origins = tuple(str(o).rstrip("/") for o in config.get("origins") or () if isinstance(o, str))
+        color = str(config.get("color") or DEFAULT_COLOR)
+        position = config.get("position")
+        language = config.get("language")
+        return cls(
+            origins=origins,
+            color=color if _COLOR.match(color) else DEFAULT_COLOR,
+            position="left" if position == "left" else "right",
+            language=language if language in WIDGET_LANGUAGES else "auto",
+            greeting=_texts(config.get("greeting")),
+            prechat_form=bool(config.get("prechat_form")),
+            hours=_hours(config.get("business_hours")),
+            away_message=_texts(config.get("away_message")),
+        )
+
+    def text(self, texts: Mapping[str, str], language: str) -> str:
+        """The text in ``language``, else in any language the admin wrote it in, else ``""``."""
+        return texts.get(language) or next(iter(texts.values()), "")
+
+
+def _hours(value: Any) -> BusinessHours:
+    if not isinstance(value, Mapping):
+        return BusinessHours()
+    days: dict[str, tuple[time, time]] = {}
+    for day, span in (value.get("days") or {}).items():
+        if day in DAYS and isinstance(span, list | tuple) and len(span) == 2:
+            start, end = (str(part) for part in span)
+            if _HHMM.match(start) and _HHMM.match(end) and start < end:
+                days[day] = (time.fromisoformat(start), time.fromisoformat(end))
+    return BusinessHours(timezone=str(value.get("timezone") or "UTC"), days=days)
+
+
+def is_valid_origin(origin: str) -> bool:
+    """``scheme://host[:port]`` with nothing after it: what browsers send as ``Origin``."""
+    return bool(re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?", origin))
