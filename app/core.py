@@ -59,9 +59,12 @@ from app.domain.realtime.publisher import ChannelsPublisher, RedisPublisher
 from app.domain.realtime.writer import Publisher, Writer
 from app.domain.system import controllers as system_controllers
 from app.domain.system.services import Services
+from app.domain.widget import controllers as widget_controllers
 from app.domain.widget import pages as widget_pages
+from app.domain.widget import stream as widget_stream
 from app.lib.assets import STATIC_DIR, STATIC_PREFIX, TEMPLATES_DIR, AssetManifest
 from app.lib.problems import exception_handlers, http_error_handler
+from app.lib.rate_limits import MemoryCounter, RateLimiter, RedisCounter
 from app.lib.storage import FileStorage
 from app.settings import Settings
 from integrations.custom import CustomChannelAdapter
@@ -69,6 +72,7 @@ from integrations.email.outbound import EmailAdapter
 from integrations.messenger import MessengerAdapter
 from integrations.registry import AdapterRegistry
 from integrations.telegram import TelegramAdapter
+from integrations.webchat import WebchatAdapter
 
 # Routes whose callers are not agents: they authenticate in the handler (account tokens,
 # signatures) or not at all, so the agent-token lookup is skipped for them.
@@ -125,7 +129,9 @@ def configure(settings: Settings) -> None:
 
 def default_registry() -> AdapterRegistry:
     """The adapters a real process sends through."""
-    return AdapterRegistry([CustomChannelAdapter(), EmailAdapter(), MessengerAdapter(), TelegramAdapter()])
+    return AdapterRegistry(
+        [CustomChannelAdapter(), EmailAdapter(), MessengerAdapter(), TelegramAdapter(), WebchatAdapter()]
+    )
 
 
 def channels_backend(settings: Settings) -> ChannelsBackend:
@@ -201,8 +207,18 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
     )
     adapters = registry or default_registry()
     jobs = Jobs(settings, writer, adapters)
+    limiter = RateLimiter(
+        RedisCounter(Redis.from_url(settings.redis_url), f"{settings.redis_prefix}:limits")
+        if settings.redis_url
+        else MemoryCounter()
+    )
     services = Services(
-        settings=settings, writer=writer, jobs=jobs, registry=adapters, files=FileStorage(settings.files_dir)
+        settings=settings,
+        writer=writer,
+        jobs=jobs,
+        registry=adapters,
+        files=FileStorage(settings.files_dir),
+        limiter=limiter,
     )
 
     login_limit = RateLimitConfig(
@@ -274,6 +290,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         await jobs.stop()
         await adapters.aclose()
         await writer.aclose()
+        await limiter.aclose()
         if redis_publisher is not None:
             await redis_publisher.aclose()
 
@@ -298,6 +315,13 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             *realtime_controllers.route_handlers,
             *system_controllers.route_handlers,
             *widget_pages.route_handlers,
+            *widget_controllers.route_handlers,
+            *widget_stream.route_handlers,
+            Router(
+                path="/",
+                route_handlers=widget_controllers.upload_handlers,
+                request_max_body_size=upload_limit,
+            ),
             console_router,
             static_router,
         ],

@@ -51,7 +51,8 @@ def problem(
 
 
 def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
-    return problem(exc.status_code, exc.type_slug, exc.title, exc.detail, **exc.extra)
+    headers: dict[str, str] | None = getattr(exc, "headers", None)
+    return problem(exc.status_code, exc.type_slug, exc.title, exc.detail, headers=headers, **exc.extra)
 
 
 def validation_error_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:

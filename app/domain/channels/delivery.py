@@ -170,7 +170,8 @@ class _Claim:
     """The reply's stored files, whose bytes are read (outside the transaction) before sending."""
 
 
-def _emit_update(tx: Transaction, message: Message) -> None:
+def emit_message_updated(tx: Transaction, message: Message) -> None:
+    """The ``message.updated`` event for a changed delivery status (agents redraw the message)."""
     tx.emit(
         "message.updated",
         {"message": to_builtins(message_out(message))},
@@ -182,7 +183,7 @@ def _fail(tx: Transaction, message: Message, reason: str) -> None:
     message.delivery_status = "failed"
     message.delivery_error = reason[:MAX_ERROR_CHARS]
     message.updated_at = utcnow()
-    _emit_update(tx, message)
+    emit_message_updated(tx, message)
 
 
 async def _claim(writer: Writer, message_id: int) -> _Claim | None:
@@ -282,7 +283,7 @@ async def _record(
             ).first()
             if duplicate is None:
                 message.external_id = external_id[:255]
-        _emit_update(tx, message)
+        emit_message_updated(tx, message)
 
     await writer.run(work)
 
@@ -444,7 +445,7 @@ async def do_apply_receipt(
         for message in rows.scalars():
             message.delivery_status = kind
             message.updated_at = utcnow()
-            _emit_update(tx, message)
+            emit_message_updated(tx, message)
             changed += 1
         return changed
 

@@ -51,6 +51,7 @@ from app.domain.inbox.reads import do_mark_read, is_unread, newest_inbound_at, u
 from app.domain.inbox.schemas import MessageOut
 from app.domain.inbox.timeline import channel_switches, inbound_channel_before
 from app.domain.realtime.controllers import AgentEventStream
+from app.domain.realtime.presence import PresenceNote, presence_channel
 from app.domain.realtime.publisher import subscriber_channels
 from app.domain.realtime.writer import Writer
 from app.lib.errors import DomainError, NotFoundError
@@ -85,21 +86,6 @@ class _ClientMessage(msgspec.Struct):
     type: str
 
 
-class PresenceNote(msgspec.Struct):
-    """One socket's word on a thread's presence channel."""
-
-    conn: str
-    agent_id: int
-    name: str
-    state: Literal["viewing", "typing", "left"]
-    hello: bool = False
-
-
-def presence_channel(namespace: str, thread_id: int) -> str:
-    """Per thread and per event log, so deployments sharing a Redis do not see each other's agents."""
-    return f"presence.{namespace}.thread.{thread_id}" if namespace else f"presence.thread.{thread_id}"
-
-
 def oob_state(last_event_id: int, *, resync: bool = False) -> str:
     """``#live-state``: the last event this page has seen (live.js reconnects from it)."""
     extra = ' data-resync="1"' if resync else ""
@@ -111,6 +97,10 @@ class Peer:
     name: str
     seen_until: float
     typing_until: float = 0.0
+    customer: bool = False
+
+
+PresenceSummary = tuple[tuple[str, ...], tuple[str, ...], bool]
 
 
 @dataclass
@@ -123,18 +113,23 @@ class Presence:
         if message.state == "left":
             self.peers.pop(message.conn, None)
             return
-        peer = self.peers.setdefault(message.conn, Peer(message.name, now + VIEWING_TTL))
+        # The customer in the widget is not "viewing" the console: their note lasts while they type.
+        lasts = TYPING_TTL if message.customer else VIEWING_TTL
+        peer = self.peers.setdefault(message.conn, Peer(message.name, now + lasts, customer=message.customer))
         peer.name = message.name
-        peer.seen_until = now + VIEWING_TTL
+        peer.seen_until = now + lasts
         if message.state == "typing":
             peer.typing_until = now + TYPING_TTL
 
-    def summary(self, now: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(typing names, viewing-only names), expired peers dropped; one entry per agent name."""
+    def summary(self, now: float) -> PresenceSummary:
+        """Typing and viewing-only agent names, and whether the customer is typing; expired peers
+        dropped; one entry per agent name."""
         self.peers = {conn: p for conn, p in self.peers.items() if p.seen_until > now}
-        typing = sorted({p.name for p in self.peers.values() if p.typing_until > now})
-        viewing = sorted({p.name for p in self.peers.values()} - set(typing))
-        return tuple(typing), tuple(viewing)
+        agents = [p for p in self.peers.values() if not p.customer]
+        typing = sorted({p.name for p in agents if p.typing_until > now})
+        viewing = sorted({p.name for p in agents} - set(typing))
+        customer = any(p.customer and p.typing_until > now for p in self.peers.values())
+        return tuple(typing), tuple(viewing), customer
 
 
 class HtmlEventStream(AgentEventStream):
@@ -167,7 +162,7 @@ class HtmlEventStream(AgentEventStream):
         self._csrf: Callable[[], str] = lambda: csrf
         self.conn = uuid.uuid4().hex
         self.presence = Presence()
-        self._shown_presence: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        self._shown_presence: PresenceSummary = ((), (), False)
         self._last_typing = 0.0
         self._decode_frame = msgspec.json.Decoder(_Frame)
 
@@ -374,8 +369,12 @@ class HtmlEventStream(AgentEventStream):
         if summary == self._shown_presence:
             return
         self._shown_presence = summary
-        typing, viewing = summary
-        await self.send_html(self.render("partials/live_presence.html", typing=typing, viewing=viewing))
+        typing, viewing, customer_typing = summary
+        await self.send_html(
+            self.render(
+                "partials/live_presence.html", typing=typing, viewing=viewing, customer_typing=customer_typing
+            )
+        )
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -71,18 +71,8 @@ def content_disposition(filename: str, media: str) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-@get(
-    f"{ATTACHMENTS_PATH}/{{attachment_id:int}}",
-    guards=[requires_agent],
-    tags=["threads"],
-    summary="The bytes of a stored attachment (images, audio and video inline; anything else as a download)",
-)
-async def download_attachment(
-    db_session: NamedDependency[AsyncSession],
-    services: NamedDependency[Services],
-    attachment_id: FromPath[int],
-) -> File:
-    attachment = await db_session.get(Attachment, attachment_id)
+def stored_file(services: Services, attachment_id: int, attachment: Attachment | None) -> File:
+    """The response serving a stored attachment's bytes (404 problem when there are none)."""
     missing = NotFoundError(
         Reason(N_("attachment %(id)s is not stored here"), {"id": str(attachment_id)}),
         type_slug="attachment-not-found",
@@ -102,6 +92,20 @@ async def download_attachment(
         # lower case: the response sets its own disposition unless this exact key is present
         headers={**FILE_HEADERS, "content-disposition": content_disposition(attachment.filename, media)},
     )
+
+
+@get(
+    f"{ATTACHMENTS_PATH}/{{attachment_id:int}}",
+    guards=[requires_agent],
+    tags=["threads"],
+    summary="The bytes of a stored attachment (images, audio and video inline; anything else as a download)",
+)
+async def download_attachment(
+    db_session: NamedDependency[AsyncSession],
+    services: NamedDependency[Services],
+    attachment_id: FromPath[int],
+) -> File:
+    return stored_file(services, attachment_id, await db_session.get(Attachment, attachment_id))
 
 
 route_handlers = [download_attachment]

@@ -26,6 +26,7 @@ from sqlmodel import col
 
 from app.db.models import Message, ThreadRead
 from app.domain.inbox.schemas import ThreadOut
+from app.domain.realtime.publisher import widget_channel
 from app.domain.realtime.writer import Transaction, Writer
 
 
@@ -50,6 +51,15 @@ async def do_mark_read(writer: Writer, *, agent_id: int, thread_id: int, read_at
             set_={"read_at": later(col(ThreadRead.read_at), statement.excluded.read_at)},
         )
         await tx.session.execute(statement)
+
+        async def ring_widget() -> None:
+            # The customer's widget marks their messages "seen".
+            await writer.publish_ephemeral(
+                {"type": "seen", "thread_id": thread_id},
+                [widget_channel(writer.channel_namespace, thread_id)],
+            )
+
+        tx.on_commit(ring_widget)
 
     await writer.run(work)
 

@@ -34,6 +34,26 @@ def channels_for(audience: str, namespace: str = "") -> list[str]:
     return [channel_name(audience, namespace)]
 
 
+WIDGET_EVENT_TYPES = frozenset({"message.created", "message.updated"})
+"""Events that may change what a visitor's widget shows; their thread's widget channel hears of them."""
+
+
+def widget_channel(namespace: str, thread_id: int) -> str:
+    """The doorbell of one thread's widget sockets (per event log, like every channel here)."""
+    return f"widget.{namespace}.thread.{thread_id}" if namespace else f"widget.thread.{thread_id}"
+
+
+def frame_channels(frame: dict[str, Any], namespace: str = "") -> list[str]:
+    """Every channel a committed event's frame goes to: its audience's, and for a message of a
+    thread, that thread's widget channel. Visitor sockets read what they may see from the log, so
+    the widget channel only needs the frame's id; they never forward it."""
+    channels = channels_for(frame["audience"], namespace)
+    thread_id = frame.get("thread_id")
+    if thread_id is not None and frame.get("type") in WIDGET_EVENT_TYPES and frame["audience"] == "agents":
+        channels.append(widget_channel(namespace, thread_id))
+    return channels
+
+
 def audiences_for(role: str) -> tuple[str, ...]:
     """The audiences an agent with ``role`` may hear: admins see everything agents see."""
     return ("agents", "admins") if role == "admin" else ("agents",)

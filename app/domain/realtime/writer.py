@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.models import Event, utcnow
-from app.domain.realtime.publisher import channels_for, log_namespace
+from app.domain.realtime.publisher import frame_channels, log_namespace
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +158,7 @@ class Writer:
         result, frames = outcome
         if frames:
             routed = [
-                {**frame, "channels": channels_for(frame["audience"], self.channel_namespace)}
-                for frame in frames
+                {**frame, "channels": frame_channels(frame, self.channel_namespace)} for frame in frames
             ]
             try:
                 await self._publisher.publish(routed)
@@ -172,9 +171,20 @@ class Writer:
             await self._direct_pool.close()
             self._direct_pool = None
 
+    async def publish_ephemeral(self, frame: dict[str, Any], channels: list[str]) -> None:
+        """Ring ``channels`` with a frame that is not an event (no id, never replayed): ``seen``, say.
+
+        Best effort, like every publish: a listener that misses it learns the same on its next read.
+        """
+        try:
+            await self._publisher.publish([{**frame, "audience": "", "channels": channels}])
+        except Exception:
+            log.exception("publishing an ephemeral frame failed")
+
     def routed_frame(self, event: Event) -> dict[str, Any]:
         """``event_frame`` plus the channels it is published on (stripped from the wire form)."""
-        return {**event_frame(event), "channels": channels_for(event.audience, self.channel_namespace)}
+        frame = event_frame(event)
+        return {**frame, "channels": frame_channels(frame, self.channel_namespace)}
 
     async def run(self, work: Callable[[Transaction], Awaitable[T]], *, attempts: int = 4) -> T:
         """Run ``work`` in one transaction; retry it whole when a concurrent writer won a race.

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from app.domain.channels.jobs import Jobs
 from app.domain.realtime.writer import Writer
+from app.lib.rate_limits import RateLimiter
 from app.lib.storage import FileStorage
 from app.settings import Settings
 from integrations.registry import AdapterRegistry
@@ -22,3 +23,4 @@ class Services:
     jobs: Jobs
     registry: AdapterRegistry
     files: FileStorage
+    limiter: RateLimiter

@@ -1,0 +1,318 @@
+"""``WS /widget/v1/ws?token=…&last_event_id=N``: one visitor's conversation, live and resumable.
+
+The socket never forwards the agents' event frames: those describe notes, assignments and other
+customers. The thread's widget channel (``publisher.widget_channel``) is only a doorbell carrying
+event ids; on each ring the socket reads that thread's events after its cursor from the log, and
+sends the messages among them the visitor may see (``visitors.visible``), in the widget's shape,
+each as a frame with the event's id. A widget that reconnects with ``last_event_id`` gets every
+change it missed, in order, from the same read.
+
+A visitor who has not written yet has no thread: their socket listens on a channel of their own
+until the first message creates one (``visitor_channel``), then joins the thread's channels.
+Agents' typing comes from the thread's presence channel; the visitor's typing goes there, so the
+console shows it. None of these ephemeral frames has an ``id``; none is replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from typing import Any
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.channels import ChannelsPlugin
+from litestar.channels.subscriber import Subscriber
+from litestar.di import NamedDependency
+from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromQuery
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from app.db.models import Event
+from app.domain.channels.accounts import cached_account
+from app.domain.realtime.presence import PresenceNote, presence_channel
+from app.domain.realtime.publisher import WIDGET_EVENT_TYPES, widget_channel
+from app.domain.system.services import Services
+from app.domain.widget import limits
+from app.domain.widget.tokens import VisitorToken, read_visitor_token
+from app.domain.widget.visitors import VisitorThread, find_visitor, visible_messages_by_id
+from app.lib.rate_limits import RateLimitedError
+
+log = logging.getLogger(__name__)
+
+REPLAY_BATCH = 200
+CLIENT_MESSAGE_MAX = 256
+TYPING_MIN_INTERVAL = 2.0
+CLOSE_BAD_TOKEN = 4401
+CLOSE_TOO_MANY = 4429
+
+
+def visitor_channel(namespace: str, token: VisitorToken) -> str:
+    """A visitor's own doorbell (their first message made their thread: join it)."""
+    digest = hashlib.sha256(token.external_id.encode()).hexdigest()[:24]
+    return f"widget.{namespace}.visitor.{digest}" if namespace else f"widget.visitor.{digest}"
+
+
+class _Head(msgspec.Struct):
+    id: int | None = None
+    type: str = ""
+
+
+class _ClientMessage(msgspec.Struct):
+    type: str
+    message_id: int | None = None
+
+
+class VisitorStream:
+    """One visitor's socket: replay, live message frames, typing both ways, heartbeats."""
+
+    def __init__(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        channels: ChannelsPlugin,
+        services: Services,
+        visitor: VisitorThread,
+    ) -> None:
+        self.socket = socket
+        self.channels = channels
+        self.services = services
+        self.writer = services.writer
+        self.visitor = visitor
+        self.cursor = 0
+        self.conn = hashlib.sha256(f"{id(self)}{time.monotonic()}".encode()).hexdigest()[:12]
+        self._head = msgspec.json.Decoder(_Head)
+        self._presence = msgspec.json.Decoder(PresenceNote)
+        self._last_typing = 0.0
+        self._lock = asyncio.Lock()
+        self._thread_task: asyncio.Task[None] | None = None
+
+    @property
+    def namespace(self) -> str:
+        return self.writer.channel_namespace
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.socket.send_text(msgspec.json.encode(message).decode())
+
+    async def start(self, last_event_id: int | None) -> None:
+        """Place the cursor (as the agents' socket does) and replay what the visitor missed."""
+        async with self.writer.sessionmaker() as session:
+            low, high = (await session.execute(select(func.min(Event.id), func.max(Event.id)))).one()
+        low, high = int(low or 0), int(high or 0)
+        if last_event_id is None:
+            self.cursor = high
+        elif last_event_id > high or last_event_id < 0 or (low and last_event_id < low - 1):
+            await self.send({"type": "resync", "last_event_id": high})
+            self.cursor = high
+        else:
+            self.cursor = last_event_id
+            await self._replay_until(None)
+        await self.send({"type": "ready", "last_event_id": self.cursor})
+
+    async def _replay_until(self, upto: int | None) -> None:
+        """Send the visible message changes of the thread after the cursor (up to ``upto``)."""
+        thread_id = self.visitor.thread_id
+        if thread_id is None:
+            return
+        async with self._lock:
+            while True:
+                async with self.writer.sessionmaker() as session:
+                    query = select(Event).where(
+                        col(Event.id) > self.cursor,
+                        col(Event.thread_id) == thread_id,
+                        col(Event.type).in_(WIDGET_EVENT_TYPES),
+                    )
+                    if upto is not None:
+                        query = query.where(col(Event.id) <= upto)
+                    events = list(
+                        (await session.execute(query.order_by(col(Event.id)).limit(REPLAY_BATCH))).scalars()
+                    )
+                    ids = [_message_id(e) for e in events]
+                    shown = await visible_messages_by_id(
+                        session,
+                        self.visitor,
+                        [i for i in ids if i is not None],
+                        secret_key=self.services.settings.secret_key,
+                    )
+                for event, message_id in zip(events, ids, strict=True):
+                    message = shown.get(message_id) if message_id is not None else None
+                    if message is not None:
+                        await self.send(
+                            {
+                                "id": event.id,
+                                "type": event.type,
+                                "data": {"message": msgspec.to_builtins(message)},
+                            }
+                        )
+                    self.cursor = max(self.cursor, event.id or 0)
+                if len(events) < REPLAY_BATCH:
+                    break
+            if upto is not None:
+                # Events of other threads and types are not ours; the cursor may pass them.
+                self.cursor = max(self.cursor, upto)
+
+    async def on_thread_frame(self, raw: bytes) -> None:
+        try:
+            head = self._head.decode(raw)
+        except msgspec.DecodeError:
+            return
+        if head.id is not None:
+            if head.id > self.cursor:
+                await self._replay_until(head.id)
+            return
+        if head.type == "seen":
+            await self.send({"type": "seen"})
+            return
+        with contextlib.suppress(msgspec.DecodeError):
+            note = self._presence.decode(raw)
+            if note.agent_id and note.state == "typing":
+                await self.send({"type": "typing", "name": note.name})
+
+    async def _listen(self, subscriber: Subscriber) -> None:
+        async for raw in subscriber.iter_events():
+            await self.on_thread_frame(raw)
+
+    async def _await_thread(self, subscriber: Subscriber) -> None:
+        """Until the first message: wait for the ring that says the thread exists, then join it."""
+        async for _ in subscriber.iter_events():
+            async with self.writer.sessionmaker() as session:
+                self.visitor = await find_visitor(session, self.visitor.token)
+            if self.visitor.thread_id is not None:
+                await self._replay_until(None)
+                return
+
+    def thread_channels(self) -> list[str]:
+        assert self.visitor.thread_id is not None
+        return [
+            widget_channel(self.namespace, self.visitor.thread_id),
+            presence_channel(self.namespace, self.visitor.thread_id),
+        ]
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.services.settings.ws_heartbeat_seconds)
+            await self.send({"type": "ping"})
+
+    async def _drain_client(self) -> None:
+        while True:
+            await self.on_client_message(await self.socket.receive_data(mode="text"))
+
+    async def on_client_message(self, text: str | bytes) -> None:
+        """``{"type": "typing"}`` while the visitor types; ``{"type": "read", "message_id": N}``."""
+        if len(text) > CLIENT_MESSAGE_MAX:
+            return
+        try:
+            message = msgspec.json.decode(text, type=_ClientMessage)
+        except msgspec.DecodeError:
+            return
+        thread_id = self.visitor.thread_id
+        if message.type == "typing" and thread_id is not None:
+            now = time.monotonic()
+            if now - self._last_typing < TYPING_MIN_INTERVAL:
+                return
+            self._last_typing = now
+            note = PresenceNote(
+                conn=self.conn,
+                agent_id=0,
+                name=self.visitor.token.name or "",
+                state="typing",
+                customer=True,
+            )
+            await self.channels.wait_published(
+                msgspec.json.encode(note), [presence_channel(self.namespace, thread_id)]
+            )
+        elif message.type == "read" and message.message_id is not None:
+            from app.domain.widget.actions import do_visitor_read
+
+            await do_visitor_read(self.writer, self.visitor, up_to_message_id=message.message_id)
+
+    async def run(self) -> None:
+        """Stream until the visitor leaves."""
+        tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(self._beat()),
+            asyncio.create_task(self._drain_client()),
+        ]
+        stack = contextlib.AsyncExitStack()
+        try:
+            async with stack:
+                if self.visitor.thread_id is None:
+                    own = await stack.enter_async_context(
+                        self.channels.start_subscription(
+                            [visitor_channel(self.namespace, self.visitor.token)]
+                        )
+                    )
+                    waiting = asyncio.create_task(self._await_thread(own))
+                    done, _ = await asyncio.wait([waiting, *tasks], return_when=asyncio.FIRST_COMPLETED)
+                    if waiting not in done or self.visitor.thread_id is None:
+                        waiting.cancel()
+                        self._report(done)
+                        return
+                subscriber = await stack.enter_async_context(
+                    self.channels.start_subscription(self.thread_channels())
+                )
+                # Events committed between the start's replay and this subscription: fill them in.
+                await self._replay_until(None)
+                tasks.append(asyncio.create_task(self._listen(subscriber)))
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                self._report(done)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    @staticmethod
+    def _report(done: set[asyncio.Task[None]]) -> None:
+        for task in done:
+            if task.cancelled():
+                continue
+            exc = task.exception()
+            if exc is not None and not isinstance(exc, WebSocketDisconnect | RuntimeError):
+                log.warning("widget stream ended: %r", exc)
+
+
+def _message_id(event: Event) -> int | None:
+    message = (event.data or {}).get("message")
+    if isinstance(message, dict) and isinstance(message.get("id"), int):
+        return int(message["id"])
+    return None
+
+
+@websocket("/widget/v1/ws")
+async def widget_socket(
+    socket: WebSocket[Any, Any, Any],
+    channels: NamedDependency[ChannelsPlugin],
+    services: NamedDependency[Services],
+    token: FromQuery[str] = "",
+    last_event_id: FromQuery[int | None] = None,
+) -> None:
+    await socket.accept()
+    visitor_token = read_visitor_token(services.settings.secret_key, token)
+    account = await cached_account(services.writer, visitor_token.site) if visitor_token else None
+    if visitor_token is None or account is None or account.channel != "webchat":
+        await socket.close(
+            code=CLOSE_BAD_TOKEN, reason="the visitor token is missing, expired or not genuine"
+        )
+        return
+    try:
+        await limits.check_socket(services, visitor_token)
+    except RateLimitedError:
+        await socket.close(code=CLOSE_TOO_MANY, reason="reconnecting too often; wait a minute")
+        return
+    async with services.writer.sessionmaker() as session:
+        visitor = await find_visitor(session, visitor_token)
+    stream = VisitorStream(socket, channels, services, visitor)
+    try:
+        await stream.start(last_event_id)
+        await stream.run()
+    except (WebSocketDisconnect, RuntimeError):
+        return
+    with contextlib.suppress(RuntimeError):
+        await socket.close()
+
+
+route_handlers = [widget_socket]
