@@ -77,3 +77,9 @@ class ForbiddenError(DomainError):
     status_code = 403
     type_slug = "forbidden"
     title = "Forbidden"
+
+
+class PayloadTooLargeError(DomainError):
+    status_code = 413
+    type_slug = "body-too-large"
+    title = "Request body too large"
