@@ -302,14 +302,14 @@ async def test_the_agent_sees_when_the_visitor_read_the_answer(
     thread_id = await thread_of(api, anna)
     reply = (await api.post(f"/api/v1/threads/{thread_id}/messages", {"text": "answer"}, expect=202)).json()
     for _ in range(100):  # the delivery job marks it sent
-        current = [m for m in await api.timeline(thread_id) if m["id"] == reply["id"]][0]
+        current = next(m for m in await api.timeline(thread_id) if m["id"] == reply["id"])
         if current["delivery_status"] == "sent":
             break
         await asyncio.sleep(0.05)
     assert current["delivery_status"] == "sent"
     response = await client.post("/widget/v1/read", json={"message_id": reply["id"]}, headers=anna.headers)
     assert response.status_code == 204
-    current = [m for m in await api.timeline(thread_id) if m["id"] == reply["id"]][0]
+    current = next(m for m in await api.timeline(thread_id) if m["id"] == reply["id"])
     assert current["delivery_status"] == "read"
     assert (await anna.messages())[-1]["status"] == "read"
 
