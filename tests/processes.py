@@ -248,8 +248,18 @@ class ServerGroup:
             return server
         raise AssertionError("unreachable")
 
-    def _spawn(self, env: Mapping[str, str], name: str, args: list[str]) -> ServerProcess:
-        port = free_port()
+    async def restart(self, server: ServerProcess, *, ready_within: float = 30) -> ServerProcess:
+        """Stop ``server`` and start it again on the same port, as a deploy or a crash-restart does
+        (clients that reconnect to the same address find it again)."""
+        server.stop()
+        again = self._spawn(server.env, server.name, [], port=server.port)
+        await again.wait_healthy(ready_within)
+        return again
+
+    def _spawn(
+        self, env: Mapping[str, str], name: str, args: list[str], *, port: int | None = None
+    ) -> ServerProcess:
+        port = port or free_port()
         full_env = process_env({**env, "ONETHREAD_HOST": HOST, "ONETHREAD_PORT": str(port)})
         log_path = self.log_dir / f"{name}.log"
         with log_path.open("ab") as log:

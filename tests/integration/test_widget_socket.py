@@ -28,6 +28,7 @@ from app.db.models import utcnow
 from app.domain.inbox.reads import do_mark_read
 from tests.conftest import RUN_ID, SECRET, truncate_postgres
 from tests.helpers import PASSWORD
+from tests.integration.test_console_live import Browser
 from tests.integration.test_realtime_processes import direct_writer
 from tests.integration.widget_client import Visitor, WidgetSite, add_site
 from tests.processes import ServerGroup, ServerProcess, create_agent, live_servers, login
@@ -264,3 +265,35 @@ async def test_the_visitor_sees_when_an_agent_on_another_process_reads_their_mes
         await socket.close()
     finally:
         await http.aclose()
+
+
+async def test_agent_and_customer_see_each_other_type_and_the_agent_sees_the_customer_is_here(
+    deployment: Deployment,
+) -> None:
+    anna, http = await _visitor(deployment.servers[-1], deployment.site)
+    ada = await Browser(deployment.servers[0]).login("ada@example.com")
+    try:
+        await anna.send("Hello?", client_id="presence-0001")
+        thread_id = int((await anna.open(origin=None)).json()["thread_id"])
+        page = await ada.socket(await ada.live_url(f"/threads/{thread_id}"))
+        await page.ready()
+        assert "is on the site" not in " ".join(page.received)  # her widget is closed
+
+        widget = await WidgetSocket.open(deployment.servers[-1], anna.token)
+        assert (await widget.next())["type"] == "ready"
+        here = await page.until(lambda t: "is on the site" in t)
+        assert "The customer is on the site (web chat)" in here
+
+        await widget.connection.send('{"type": "typing"}')
+        assert "The customer is typing…" in await page.until(lambda t: "customer is typing" in t)
+
+        await page.connection.send('{"type": "typing"}')
+        assert await widget.next() == {"type": "typing", "name": "Ada Agent"}
+
+        await widget.close()
+        gone = await page.until(lambda t: 'id="presence"' in t and "customer" not in t)
+        assert "presence--on" not in gone
+        await page.close()
+    finally:
+        await http.aclose()
+        await ada.aclose()

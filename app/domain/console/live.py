@@ -100,7 +100,7 @@ class Peer:
     customer: bool = False
 
 
-PresenceSummary = tuple[tuple[str, ...], tuple[str, ...], bool]
+PresenceSummary = tuple[tuple[str, ...], tuple[str, ...], str]
 
 
 @dataclass
@@ -113,22 +113,23 @@ class Presence:
         if message.state == "left":
             self.peers.pop(message.conn, None)
             return
-        # The customer in the widget is not "viewing" the console: their note lasts while they type.
-        lasts = TYPING_TTL if message.customer else VIEWING_TTL
-        peer = self.peers.setdefault(message.conn, Peer(message.name, now + lasts, customer=message.customer))
+        peer = self.peers.setdefault(
+            message.conn, Peer(message.name, now + VIEWING_TTL, customer=message.customer)
+        )
         peer.name = message.name
-        peer.seen_until = now + lasts
+        peer.seen_until = now + VIEWING_TTL
         if message.state == "typing":
             peer.typing_until = now + TYPING_TTL
 
     def summary(self, now: float) -> PresenceSummary:
-        """Typing and viewing-only agent names, and whether the customer is typing; expired peers
-        dropped; one entry per agent name."""
+        """Typing and viewing-only agent names, and the customer's state in the chat widget
+        (``typing``, ``here`` or ``""``); expired peers dropped; one entry per agent name."""
         self.peers = {conn: p for conn, p in self.peers.items() if p.seen_until > now}
         agents = [p for p in self.peers.values() if not p.customer]
         typing = sorted({p.name for p in agents if p.typing_until > now})
         viewing = sorted({p.name for p in agents} - set(typing))
-        customer = any(p.customer and p.typing_until > now for p in self.peers.values())
+        customers = [p for p in self.peers.values() if p.customer]
+        customer = "typing" if any(p.typing_until > now for p in customers) else ("here" if customers else "")
         return tuple(typing), tuple(viewing), customer
 
 
@@ -162,7 +163,7 @@ class HtmlEventStream(AgentEventStream):
         self._csrf: Callable[[], str] = lambda: csrf
         self.conn = uuid.uuid4().hex
         self.presence = Presence()
-        self._shown_presence: PresenceSummary = ((), (), False)
+        self._shown_presence: PresenceSummary = ((), (), "")
         self._last_typing = 0.0
         self._decode_frame = msgspec.json.Decoder(_Frame)
 
@@ -369,11 +370,9 @@ class HtmlEventStream(AgentEventStream):
         if summary == self._shown_presence:
             return
         self._shown_presence = summary
-        typing, viewing, customer_typing = summary
+        typing, viewing, customer = summary
         await self.send_html(
-            self.render(
-                "partials/live_presence.html", typing=typing, viewing=viewing, customer_typing=customer_typing
-            )
+            self.render("partials/live_presence.html", typing=typing, viewing=viewing, customer=customer)
         )
 
 

@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import WebSocket, websocket
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 REPLAY_BATCH = 200
 CLIENT_MESSAGE_MAX = 256
 TYPING_MIN_INTERVAL = 2.0
+HERE_MIN_INTERVAL = 5.0
 CLOSE_BAD_TOKEN = 4401
 CLOSE_TOO_MANY = 4429
 
@@ -87,6 +88,7 @@ class VisitorStream:
         self._head = msgspec.json.Decoder(_Head)
         self._presence = msgspec.json.Decoder(PresenceNote)
         self._last_typing = 0.0
+        self._last_here = 0.0
         self._lock = asyncio.Lock()
         self._thread_task: asyncio.Task[None] | None = None
 
@@ -168,8 +170,27 @@ class VisitorStream:
             return
         with contextlib.suppress(msgspec.DecodeError):
             note = self._presence.decode(raw)
-            if note.agent_id and note.state == "typing":
+            if note.customer:
+                return
+            if note.state == "typing":
                 await self.send({"type": "typing", "name": note.name})
+            elif note.state == "viewing" and time.monotonic() - self._last_here >= HERE_MIN_INTERVAL:
+                # An agent has the thread open: tell their page the customer is here too. (Only
+                # then: thousands of idle widgets must not publish on their own.)
+                await self.publish_presence("viewing")
+
+    async def publish_presence(self, state: Literal["viewing", "typing", "left"]) -> None:
+        """The customer's word on the thread's presence channel (the console shows it)."""
+        if self.visitor.thread_id is None:
+            return
+        if state == "viewing":
+            self._last_here = time.monotonic()
+        note = PresenceNote(
+            conn=self.conn, agent_id=0, name=self.visitor.token.name or "", state=state, customer=True
+        )
+        await self.channels.wait_published(
+            msgspec.json.encode(note), [presence_channel(self.namespace, self.visitor.thread_id)]
+        )
 
     async def _listen(self, subscriber: Subscriber) -> None:
         async for raw in subscriber.iter_events():
@@ -214,16 +235,7 @@ class VisitorStream:
             if now - self._last_typing < TYPING_MIN_INTERVAL:
                 return
             self._last_typing = now
-            note = PresenceNote(
-                conn=self.conn,
-                agent_id=0,
-                name=self.visitor.token.name or "",
-                state="typing",
-                customer=True,
-            )
-            await self.channels.wait_published(
-                msgspec.json.encode(note), [presence_channel(self.namespace, thread_id)]
-            )
+            await self.publish_presence("typing")
         elif message.type == "read" and message.message_id is not None:
             from app.domain.widget.actions import do_visitor_read
 
@@ -255,9 +267,12 @@ class VisitorStream:
                 )
                 # Events committed between the start's replay and this subscription: fill them in.
                 await self._replay_until(None)
+                await self.publish_presence("viewing")
                 tasks.append(asyncio.create_task(self._listen(subscriber)))
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 self._report(done)
+                with contextlib.suppress(Exception):
+                    await self.publish_presence("left")
         finally:
             for task in tasks:
                 task.cancel()
