@@ -22,6 +22,7 @@ from sqlmodel import col
 
 from app.db.models import Identity, Message
 from app.domain.channels.accounts import do_add_channel_account
+from app.domain.channels.deep_links import read_contact_token
 from app.domain.inbox.actions import do_ingest
 from app.domain.widget.tokens import VisitorToken, sign_visitor_token
 from integrations.types import InboundMessage, InboundSender
@@ -330,3 +331,22 @@ async def test_a_visitor_who_leaves_an_email_can_be_answered_there(
     assert contact["email"] == "anna@example.com"
     email_identity = [i for i in contact["identities"] if i["channel"] == "email"]
     assert email_identity and email_identity[0]["verified"] is False
+
+
+async def test_continue_on_telegram_links_the_visitors_conversation(
+    api: Api, client: httpx.AsyncClient, site: WidgetSite
+) -> None:
+    await do_add_channel_account(
+        api.writer,
+        channel="telegram",
+        name="Shop bot",
+        config={"username": "shop_bot"},
+        secrets={"bot_token": "1:x"},
+    )
+    anna = visitor(client, site)
+    assert (await anna.open()).json()["telegram_url"] is None  # no conversation to continue yet
+    await anna.send("hi")
+    session = (await anna.open()).json()
+    url = session["telegram_url"]
+    assert url.startswith("https://t.me/shop_bot?start=")
+    assert read_contact_token(SECRET, url.rpartition("=")[2]) == session["contact_id"]

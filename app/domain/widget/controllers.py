@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Attachment
 from app.domain.accounts.auth import bearer_token
 from app.domain.channels.accounts import cached_account
+from app.domain.channels.deep_links import continue_links
 from app.domain.inbox.actions import do_ingest
 from app.domain.inbox.downloads import stored_file
 from app.domain.inbox.uploads import invalid_body, read_uploads
@@ -83,6 +84,9 @@ class SessionOut(msgspec.Struct):
     last_event_id: int
     """Where the widget's socket resumes from: the log's end when this session began."""
     expires_at: str
+    telegram_url: str | None = None
+    """"Continue on Telegram": a deep link to the company's bot that joins the visitor's Telegram to
+    this conversation (``None`` before their first message or without a bot)."""
 
 
 class MessagesOut(msgspec.Struct):
@@ -205,6 +209,11 @@ async def open_session(
         SessionRequest(site=account.id, current=current, user_id=user_id, name=name, email=email),
     )
     visitor = await find_visitor(db_session, token)
+    telegram = (
+        await continue_links(db_session, settings.secret_key, visitor.contact_id)
+        if visitor.contact_id
+        else []
+    )
     return SessionOut(
         visitor_token=sign_visitor_token(settings.secret_key, token),
         contact_id=visitor.contact_id,
@@ -214,6 +223,7 @@ async def open_session(
         email=token.email,
         last_event_id=await latest_event_id(db_session),
         expires_at=token.expires.astimezone(UTC).isoformat(),
+        telegram_url=telegram[0].url if telegram else None,
     )
 
 
