@@ -60,6 +60,7 @@ from app.domain.realtime.writer import Publisher, Writer
 from app.domain.system import controllers as system_controllers
 from app.domain.system.services import Services
 from app.domain.widget import controllers as widget_controllers
+from app.domain.widget import demo_shop
 from app.domain.widget import pages as widget_pages
 from app.domain.widget import stream as widget_stream
 from app.lib.assets import STATIC_DIR, STATIC_PREFIX, TEMPLATES_DIR, AssetManifest
@@ -317,6 +318,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             *widget_pages.route_handlers,
             *widget_controllers.route_handlers,
             *widget_stream.route_handlers,
+            demo_shop.demo_shop,
             Router(
                 path="/",
                 route_handlers=widget_controllers.upload_handlers,

@@ -25,7 +25,11 @@ from integrations.types import ContactClaim, InboundMessage, InboundSender
 ADMIN_EMAIL = "admin@onethread.local"
 
 _ACCOUNTS: list[tuple[str, str, dict[str, Any]]] = [
-    ("webchat", "Demo shop website", {"origins": ["http://127.0.0.1:8000"]}),
+    (
+        "webchat",
+        "Demo shop website",
+        {"demo": True, "greeting": {"en": "Hi! Ask us anything.", "nl": "Hoi! Vraag maar raak."}},
+    ),
     ("telegram", "Demo Telegram bot", {}),
     ("messenger", "Demo Facebook page", {}),
     ("email", "support@demo.example", {"address": "support@demo.example"}),
@@ -33,11 +37,17 @@ _ACCOUNTS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-async def _accounts(writer: Writer) -> dict[str, str]:
+DEMO_USER_ID = "anna-1042"
+"""Anna's customer number at the demo shop: ``/demo/shop?as=anna`` signs her in to the widget."""
+
+
+async def _accounts(writer: Writer, public_url: str) -> dict[str, str]:
     async with writer.sessionmaker() as session:
         existing = {a.channel: str(a.id) for a in (await session.execute(select(ChannelAccount))).scalars()}
     for channel, name, config in _ACCOUNTS:
         if channel not in existing:
+            if channel == "webchat":  # the demo shop page is served by OneThread itself
+                config = {**config, "origins": [public_url.rstrip("/")]}
             created = await do_add_channel_account(writer, channel=channel, name=name, config=config)
             existing[channel] = created.account.id
     return existing
@@ -80,13 +90,13 @@ async def load_demo(writer: Writer, settings: Settings) -> str:
     else:
         password = json.loads(creds_path.read_text())["password"] if creds_path.exists() else "(set earlier)"
 
-    accounts = await _accounts(writer)
+    accounts = await _accounts(writer, settings.public_url)
     now = datetime.now(UTC)
     # The shop's site vouches for Anna's email and phone, so her Telegram account (same phone)
     # joins the same thread; Tom's Messenger account only earns a merge suggestion (same name).
     anna_chat = InboundSender(
         "webchat",
-        "demo-visitor-anna",
+        f"{accounts['webchat']}:u:{DEMO_USER_ID}",
         "Anna de Vries",
         (
             ContactClaim("email", "anna@example.nl", verified=True),
@@ -189,5 +199,6 @@ async def load_demo(writer: Writer, settings: Settings) -> str:
         f"Demo data loaded.\n  console/API login: {ADMIN_EMAIL} / {password}\n"
         f"  threads: {len({r.thread_id for r in results})} customers across webchat, Telegram, email, "
         f"Messenger, the API channel and phone\n  open {settings.public_url}/ for the agent console, "
-        f"{settings.public_url}/schema for the API"
+        f"{settings.public_url}/schema for the API,\n  {settings.public_url}/demo/shop to chat as a customer "
+        f"(?as=anna: signed in as Anna, who sees her whole thread)"
     )

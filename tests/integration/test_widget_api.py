@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.db.models import Identity, Message
+from app.demo import load_demo
 from app.domain.channels.accounts import do_add_channel_account
 from app.domain.channels.deep_links import read_contact_token
 from app.domain.inbox.actions import do_ingest
@@ -350,3 +352,25 @@ async def test_continue_on_telegram_links_the_visitors_conversation(
     url = session["telegram_url"]
     assert url.startswith("https://t.me/shop_bot?start=")
     assert read_contact_token(SECRET, url.rpartition("=")[2]) == session["contact_id"]
+
+
+async def test_the_demo_shop_signs_anna_in_and_her_widget_shows_her_whole_thread(
+    api: Api, client: httpx.AsyncClient, app: Litestar
+) -> None:
+    assert (await client.get("/demo/shop")).status_code == 404  # only where `onethread demo` ran
+    await load_demo(app.state.writer, app.state.settings)
+    page = (await client.get("/demo/shop?as=anna")).text
+    found = dict(re.findall(r'data-(user-id|user-hash|name)="([^"]*)"', page))
+    site = re.search(r'data-site="([^"]+)"', page)
+    assert site and found["name"] == "Anna de Vries"
+    anna = Visitor(client, WidgetSite(site.group(1), ""))
+    session = (
+        await anna.open(
+            origin="http://testserver.local", user_id=found["user-id"], user_hash=found["user-hash"]
+        )
+    ).json()
+    assert session["verified"] is True
+    channels = {m["channel"] for m in await anna.messages()}
+    assert {"webchat", "telegram"} <= channels  # what she wrote on Telegram is in her widget
+    anonymous = (await client.get("/demo/shop")).text
+    assert "data-user-hash" not in anonymous
