@@ -44,6 +44,11 @@ from app.domain.console.telegram_settings import (
     register_from_console,
     show_telegram_webhooks,
 )
+from app.domain.console.widget_settings import (
+    reveal_identity_secret,
+    save_widget_settings,
+    widget_settings_page,
+)
 from app.domain.realtime.writer import Writer
 from app.i18n import LANGUAGES, N_, time_zone_names
 from app.lib.errors import ConflictError, DomainError, InvalidInputError, NotFoundError, Reason
@@ -510,6 +515,9 @@ admin_router = Router(
         add_channel_account,
         set_channel_enabled,
         register_telegram_webhook,
+        widget_settings_page,
+        save_widget_settings,
+        reveal_identity_secret,
         canned_page,
         create_canned,
         canned_edit_page,
