@@ -189,6 +189,7 @@ def _page(
     errors: dict[str, Reason] | None = None,
     **extra: Any,
 ) -> Template:
+    # Imported here: settings_pages imports this module to put these routes on its admin router.
     from app.domain.console.settings_pages import SECTIONS
 
     errors = errors or {}
