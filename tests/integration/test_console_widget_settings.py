@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 import uuid
 from html import unescape
 from typing import Any
@@ -213,3 +216,41 @@ async def test_only_admins_and_only_web_chat_sites(
         for path in (f"/settings/channels/{api.account.id}/widget", "/settings/channels/not-a-uuid/widget"):
             missing = await admin.get(path)
             assert missing.status_code == 404 and "no such web chat site" in missing.text, path
+
+
+async def test_saved_origins_apply_at_once_and_the_pages_code_signs_a_customer_in(
+    client: httpx.AsyncClient, app: Litestar, site: tuple[str, str]
+) -> None:
+    """What the admin does here is what the widget sees next: a new origin may open sessions right
+    away (the account cache is dropped), and the user_hash the page's example computes with the
+    revealed secret makes the visitor that customer, verified."""
+    admin = await _log_in(client, app, "admin")
+    account_id, _ = site
+
+    async def open_session(origin: str, **body: str) -> httpx.Response:
+        return await client.post(
+            "/widget/v1/sessions", json={"site": account_id, **body}, headers={"Origin": origin}
+        )
+
+    assert (await open_session("https://www.shop.example")).status_code == 403  # and now cached
+    page = await admin.get(f"/settings/channels/{account_id}/widget")
+    saved = await admin.post(f"/settings/channels/{account_id}/widget", data=_form(csrf_from(page.text)))
+    assert saved.status_code == 303
+    assert (await open_session("https://www.shop.example")).status_code == 200
+
+    shown = unescape(
+        (
+            await admin.post(
+                f"/settings/channels/{account_id}/widget/identity-secret",
+                data={"_csrf_token": csrf_from(page.text)},
+            )
+        ).text
+    )
+    secret = re.search(r'id="widget-identity-secret"[^>]* value="([^"]+)"', shown)
+    example = re.search(r"^user_hash = (.+)$", shown, re.MULTILINE)
+    assert secret and example, "no secret or no Python example on the page"
+    namespace = {"IDENTITY_SECRET": secret.group(1), "user_id": "42", "hmac": hmac, "hashlib": hashlib}
+    user_hash = eval(example.group(1), namespace)  # the page's own example, run as a site would
+    signed_in = await open_session("https://shop.example", user_id="42", user_hash=user_hash)
+    assert signed_in.status_code == 200, signed_in.text
+    assert signed_in.json()["verified"] is True
