@@ -119,9 +119,7 @@ def cmd_channel_add(settings: Settings, args: argparse.Namespace) -> None:
                 raise UsageError("--callback-url must be an http(s) URL")
             config["callback_url"] = args.callback_url
     elif args.channel == "webchat":
-        if not args.origin.startswith(("http://", "https://")):
-            raise UsageError("--origin must be an origin such as https://shop.example")
-        config["origins"] = [args.origin.rstrip("/")]
+        config = _webchat_settings(args)
     secrets: dict[str, str] = {}
     if args.channel == "messenger":
         config, secrets = _messenger_settings(args)
@@ -177,6 +175,91 @@ def cmd_channel_add(settings: Settings, args: argparse.Namespace) -> None:
     else:
         for key, value in out.items():
             print(f"{key}: {value}")
+
+
+WEBCHAT_FLAGS = {
+    "origins": "--origin",
+    "color": "--color",
+    "position": "--position",
+    "language": "--language",
+    "greeting_en": "--greeting-en",
+    "greeting_nl": "--greeting-nl",
+}
+
+
+def _webchat_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """A web chat site's widget config, checked as the console's widget settings form checks it."""
+    from app.domain.widget.settings import DEFAULT_COLOR, InvalidWidgetSettings, widget_config
+
+    greeting = {lang: text for lang, text in (("en", args.greeting_en), ("nl", args.greeting_nl)) if text}
+    try:
+        return widget_config(
+            origins=args.origin,
+            color=args.color or DEFAULT_COLOR,
+            position=args.position,
+            language=args.language,
+            greeting=greeting,
+        )
+    except InvalidWidgetSettings as exc:
+        field, reason = next(iter(exc.errors.items()))
+        raise UsageError(f"{WEBCHAT_FLAGS.get(field, field)}: {reason}") from None
+
+
+def cmd_webchat_show(settings: Settings, args: argparse.Namespace) -> None:
+    """A web chat site's widget settings as the widget reads them (never its identity secret)."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from app.db.models import ChannelAccount
+    from app.domain.widget.settings import WidgetSettings
+
+    try:
+        account_id = uuid.UUID(args.account)
+    except ValueError:
+        raise UsageError("ACCOUNT must be a channel account id (a UUID)") from None
+
+    async def load(writer: Any) -> Any:
+        async with writer.sessionmaker() as session:
+            return await session.get(ChannelAccount, account_id)
+
+    account = _run(settings, load)
+    if account is None or account.channel != "webchat":
+        raise UsageError(f"no web chat account {account_id}")
+    widget = WidgetSettings.from_config(account.config or {})
+    now = datetime.now(UTC)
+    opening = widget.hours.next_opening(now)
+    out: dict[str, Any] = {
+        "id": str(account.id),
+        "name": account.name,
+        "enabled": account.enabled,
+        "snippet": f'<script src="{settings.public_url}/widget.js" data-site="{account.id}" async></script>',
+        "origins": list(widget.origins),
+        "color": widget.color,
+        "position": widget.position,
+        "language": widget.language,
+        "greeting": widget.greeting,
+        "prechat_form": widget.prechat_form,
+        "business_hours": None
+        if widget.hours.always_open
+        else {
+            "timezone": widget.hours.timezone,
+            "days": {day: [t.strftime("%H:%M") for t in span] for day, span in widget.hours.days.items()},
+        },
+        "away_message": widget.away_message,
+        "open_now": widget.hours.is_open(now),
+        "next_opening": opening.isoformat() if opening and not widget.hours.is_open(now) else None,
+    }
+    if args.json:
+        print(json.dumps(out))
+        return
+    for key, value in out.items():
+        if isinstance(value, list):
+            value = ", ".join(value) or "—"
+        elif isinstance(value, dict):
+            value = "; ".join(f"{k}: {v}" for k, v in value.items()) or "—"
+        elif value is None:
+            value = "always open" if key == "business_hours" else "—"
+        print(f"{key}: {value}")
 
 
 def _messenger_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
@@ -379,7 +462,14 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--json", action="store_true")
     webchat = add_kinds.add_parser("webchat", help="a website with the chat widget")
     webchat.add_argument("--name", required=True)
-    webchat.add_argument("--origin", required=True)
+    webchat.add_argument(
+        "--origin", required=True, action="append", help="a website allowed to embed it (repeatable)"
+    )
+    webchat.add_argument("--color", help="the launcher's color, #rrggbb")
+    webchat.add_argument("--position", default="right", help="right (default) or left")
+    webchat.add_argument("--language", default="auto", help="auto (the page's, default), en or nl")
+    webchat.add_argument("--greeting-en", help="the greeting a visitor reads first, in English")
+    webchat.add_argument("--greeting-nl", help="the greeting in Dutch")
     webchat.add_argument("--json", action="store_true")
     messenger = add_kinds.add_parser("messenger", help="a Facebook page (Messenger webhooks)")
     messenger.add_argument("--name", required=True)
@@ -412,6 +502,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     set_webhook.add_argument("account", metavar="ACCOUNT", help="the channel account id")
     set_webhook.set_defaults(handler=cmd_telegram_set_webhook)
+    webchat_commands = channel_commands.add_parser("webchat", help="web chat site operations").add_subparsers(
+        dest="webchat_command", required=True
+    )
+    show = webchat_commands.add_parser("show", help="print a site's widget settings")
+    show.add_argument("account", metavar="ACCOUNT", help="the channel account id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_webchat_show)
     email_commands = channel_commands.add_parser("email", help="email account operations").add_subparsers(
         dest="email_command", required=True
     )

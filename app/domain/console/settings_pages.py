@@ -44,7 +44,13 @@ from app.domain.console.telegram_settings import (
     register_from_console,
     show_telegram_webhooks,
 )
+from app.domain.console.widget_settings import (
+    reveal_identity_secret,
+    save_widget_settings,
+    widget_settings_page,
+)
 from app.domain.realtime.writer import Writer
+from app.domain.widget.settings import is_valid_origin, normal_origin
 from app.i18n import LANGUAGES, N_, time_zone_names
 from app.lib.errors import ConflictError, DomainError, InvalidInputError, NotFoundError, Reason
 from app.lib.fields import text
@@ -332,8 +338,8 @@ def _account_config(data: ChannelAccountForm) -> dict[str, Any]:
         if url and not url.startswith(("http://", "https://")):
             raise InvalidInputError("the callback URL must be an http(s) URL")
         return {"callback_url": url} if url else {}
-    origin = data.origin.strip().rstrip("/")
-    if not origin.startswith(("http://", "https://")) or "/" in origin.split("://", 1)[1]:
+    origin = normal_origin(data.origin)
+    if not is_valid_origin(origin):
         raise InvalidInputError("the origin must look like https://shop.example (no path)")
     return {"origins": [origin]}
 
@@ -510,6 +516,9 @@ admin_router = Router(
         add_channel_account,
         set_channel_enabled,
         register_telegram_webhook,
+        widget_settings_page,
+        save_widget_settings,
+        reveal_identity_secret,
         canned_page,
         create_canned,
         canned_edit_page,
