@@ -739,7 +739,10 @@
         break;
       case "seen":
         items.forEach(function (m) {
-          if (m.direction === "in" && m.id != null && m.id <= frame.up_to) { m.status = "seen"; }
+          // An agent read the thread: everything the visitor sent until then (or up to up_to).
+          if (m.direction === "in" && m.id != null && (frame.up_to == null || m.id <= frame.up_to)) {
+            m.status = "seen";
+          }
         });
         render();
         break;
