@@ -33,14 +33,27 @@
     });
   }
 
-  // --- storage (a blocked localStorage, e.g. third-party storage off, degrades to this tab) ------
+  // --- storage ----------------------------------------------------------------------------------
+  // Browsers that block third-party storage (Chrome with third-party cookies blocked, incognito)
+  // refuse localStorage in this frame. The state then lives with the loader, in the site's own
+  // localStorage under the same key: it hands it over with its first message and keeps what the
+  // frame sends back ("onethread:store"), so a reload still finds the visitor's conversation.
   var memory = {};
-  function stored() {
+  var ownStorage = (function () {
     try {
-      return JSON.parse(localStorage.getItem(KEY) || "{}") || {};
+      var probe = KEY + ":probe";
+      localStorage.setItem(probe, "1");
+      localStorage.removeItem(probe);
+      return true;
     } catch (e) {
-      return memory;
+      return false;
     }
+  })();
+  function stored() {
+    if (ownStorage) {
+      try { return JSON.parse(localStorage.getItem(KEY) || "{}") || {}; } catch (e) { return {}; }
+    }
+    return memory;
   }
   function store(changes) {
     var state = stored();
@@ -48,7 +61,11 @@
       if (changes[name] === undefined) { delete state[name]; } else { state[name] = changes[name]; }
     }
     memory = state;
-    try { localStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* memory only */ }
+    if (ownStorage) {
+      try { localStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* full: this tab only */ }
+    } else {
+      toParent({ type: "onethread:store", state: state });
+    }
   }
 
   // --- state ----------------------------------------------------------------------------------
@@ -84,8 +101,8 @@
   $("ot-site-avatar").textContent = initials(config.name);
 
   var dateFormat = new Intl.DateTimeFormat(config.lang, { day: "numeric", month: "short" });
-  var timeFormat = new Intl.DateTimeFormat(config.lang, { hour: "2-digit", minute: "2-digit" });
-  var whenFormat = new Intl.DateTimeFormat(config.lang, { weekday: "long", hour: "2-digit", minute: "2-digit" });
+  var timeFormat = new Intl.DateTimeFormat(config.lang, { hour: "numeric", minute: "2-digit" });
+  var whenFormat = new Intl.DateTimeFormat(config.lang, { weekday: "long", hour: "numeric", minute: "2-digit" });
 
   var back = $("ot-back");
   if (back && back.getAttribute("data-at")) {
@@ -470,6 +487,7 @@
     var prechat = config.prechat_form && !known && noMessages && !(identity && identity.user_hash);
     $("ot-prechat").hidden = !prechat;
     $("ot-form").hidden = prechat;
+    $("ot-foot").hidden = prechat && !config.telegram_url;
     $("ot-file").hidden = prechat || !chosenFile;
 
     var firstOwn = -1;
@@ -893,6 +911,7 @@
   }
 
   var greeted = null;
+  var adopted = false;
   var firstWord = new Promise(function (resolve) { greeted = resolve; });
 
   window.addEventListener("message", function (event) {
@@ -901,6 +920,11 @@
     if (!data || typeof data.type !== "string") { return; }
     var known = parentOrigin;
     parentOrigin = event.origin;
+    if (!ownStorage && !adopted && data.state && typeof data.state === "object") {
+      adopted = true;
+      memory = data.state;
+      showSound();
+    }
     if (data.type === "onethread:identify") {
       identify(data);
     } else if (data.type === "onethread:open") {

@@ -72,6 +72,16 @@
     return s.replace(/%\((\w+)\)s/g, function (_, key) { return String(values[key]); });
   }
 
+  // The frame's state (visitor token, read mark, sound) when the browser denies the frame its own
+  // storage: kept here, in the site's localStorage, handed over in the first message.
+  var STATE_KEY = "onethread:" + site;
+  function savedState() {
+    try { return JSON.parse(w.localStorage.getItem(STATE_KEY) || "null"); } catch (e) { return null; }
+  }
+  function saveState(state) {
+    try { w.localStorage.setItem(STATE_KEY, JSON.stringify(state)); } catch (e) { /* this page only */ }
+  }
+
   function toFrame(message) {
     if (ready && frame && frame.contentWindow) {
       frame.contentWindow.postMessage(message, frameOrigin);
@@ -228,13 +238,19 @@
     if (data.type === "onethread:ready") {
       ready = true;
       // The first word from the page tells the frame which origin it talks to.
-      toFrame(identity || { type: "onethread:hello" });
+      var hello = { type: "onethread:hello", state: savedState() };
+      if (identity) {
+        for (var name in identity) { hello[name] = identity[name]; }
+      }
+      toFrame(hello);
       if (isOpen) { toFrame({ type: "onethread:open" }); }
     } else if (data.type === "onethread:unread") {
       unread = Math.max(0, parseInt(data.count, 10) || 0);
       showUnread();
     } else if (data.type === "onethread:close") {
       setOpen(false, true);
+    } else if (data.type === "onethread:store" && data.state && typeof data.state === "object") {
+      saveState(data.state);
     }
   });
 
