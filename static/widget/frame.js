@@ -20,6 +20,7 @@
   var PREFIX = location.pathname.replace(/\/widget\/v1\/frame\/.*$/, "");
   var POLL_MS = 3000;
   var SOCKET_RETRY_WHILE_POLLING_MS = 30000;
+  var READY_WITHIN_MS = 10000;
   var TYPING_EVERY_MS = 2000;
   var TYPING_SHOWN_MS = 6000;
   var EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -176,7 +177,7 @@
     session = answer;
     starting = null;
     store({ visitor_token: answer.visitor_token });
-    if (previousThread && previousThread !== answer.thread_id) {
+    if (previousThread && answer.thread_id && previousThread !== answer.thread_id) {
       resetList();
     }
     lastEventId = Math.max(lastEventId, answer.last_event_id || 0);
@@ -496,7 +497,8 @@
       return m.direction === "out" && (m.author || {}).type === "agent";
     });
     var card = $("ot-email-card");
-    var show = firstOwn >= 0 && (!agentAnswered || emailSaved) && session && (!session.email || emailSaved);
+    var left = emailSaved || !!stored().email_left; // the token does not carry an address left later
+    var show = firstOwn >= 0 && session && (emailSaved || (!agentAnswered && !session.email && !left));
     card.hidden = !show;
   }
 
@@ -655,6 +657,7 @@
       .then(function (answer) {
         emailSaved = true;
         session.email = (answer && answer.email) || email;
+        store({ email_left: session.email });
         $("ot-email-form").hidden = true;
         $("ot-email-intro").textContent = t("email_saved", { email: session.email });
         updatePanels();
@@ -680,20 +683,34 @@
     } catch (e) {
       return lost(false);
     }
+    // Connected means the server said "ready": a proxy that accepts the upgrade and then drops or
+    // swallows the socket counts as a failed attempt, so polling takes over all the same.
     var didOpen = false;
+    var silence = null;
     socket = ws;
     ws.onopen = function () {
-      didOpen = true;
-      failures = 0;
-      stopPolling();
-      showBanner("");
+      silence = setTimeout(function () {
+        if (socket === ws) {
+          socket = null;
+          ws.close();
+          lost(false);
+        }
+      }, READY_WITHIN_MS);
     };
     ws.onmessage = function (event) {
       var frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (!didOpen) {
+        didOpen = true;
+        clearTimeout(silence);
+        failures = 0;
+        stopPolling();
+        showBanner("");
+      }
       received(frame);
     };
     ws.onclose = function (event) {
+      clearTimeout(silence);
       if (socket !== ws) { return; }
       socket = null;
       if (event.code === 4401) { expired(); return; }
@@ -713,6 +730,10 @@
     var delay = Math.min(30000, 1000 * Math.pow(2, failures - 1)) * (0.75 + Math.random() / 2);
     reconnectTimer = setTimeout(connect, delay);
   }
+
+  window.addEventListener("online", function () {
+    if (session && !socket) { connect(); } // back on the network: no need to wait out the backoff
+  });
 
   function closeSocket() {
     clearTimeout(reconnectTimer);
