@@ -483,7 +483,7 @@
 
   // The pre-chat form, the email card: which show depends on the session and the messages.
   function updatePanels() {
-    var known = session && (session.name || session.email);
+    var known = (session && (session.name || session.email)) || (identity && identity.name && identity.email);
     var noMessages = items.length === 0;
     var prechat = config.prechat_form && !known && noMessages && !(identity && identity.user_hash);
     $("ot-prechat").hidden = !prechat;
