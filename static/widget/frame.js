@@ -195,7 +195,7 @@
     session = null;
     closeSocket();
     stopPolling();
-    startSession().catch(showLoadFailure);
+    (starting || startSession()).catch(showLoadFailure);
   }
 
   function showLoadFailure() {
