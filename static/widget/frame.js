@@ -151,8 +151,10 @@
     if (extra) {
       for (var name in extra) { body[name] = extra[name]; }
     }
+    var generation = resets;
     starting = request("POST", "/widget/v1/sessions", body, false)
       .then(function (response) {
+        if (generation !== resets) { return null; } // the site signed the visitor out meanwhile
         if (response.status === 401 && body.visitor_token) {
           store({ visitor_token: undefined, read_id: undefined }); // expired or forged: begin again
           starting = null;
@@ -176,7 +178,15 @@
     var previousThread = session && session.thread_id;
     session = answer;
     starting = null;
-    store({ visitor_token: answer.visitor_token });
+    store({
+      visitor_token: answer.visitor_token,
+      verified: answer.verified ? true : undefined,
+      user_id: answer.verified && sentIdentity ? sentIdentity.user_id : undefined
+    });
+    if (answer.telegram_url) {
+      $("ot-telegram").href = answer.telegram_url;
+      $("ot-telegram-line").hidden = false;
+    }
     if (previousThread && answer.thread_id && previousThread !== answer.thread_id) {
       resetList();
     }
@@ -188,6 +198,28 @@
   function ensureSession(extra) {
     if (session && !extra) { return Promise.resolve(session); }
     return starting || startSession(extra);
+  }
+
+  function forget() {
+    store({ visitor_token: undefined, read_id: undefined, verified: undefined, user_id: undefined, email_left: undefined });
+  }
+
+  // The site signed its customer out (OneThread.reset()): nothing of theirs stays on this screen.
+  var resets = 0;
+  function reset() {
+    resets++;
+    forget();
+    identity = null;
+    sentIdentity = null;
+    session = null;
+    starting = null;
+    emailSaved = false;
+    closeSocket();
+    stopPolling();
+    hideTyping();
+    resetList();
+    render();
+    countUnread();
   }
 
   function expired() {
@@ -917,6 +949,11 @@
       email: data.email || null
     };
     if (sameIdentity(next, identity)) { return; }
+    var state = stored();
+    if (state.verified && state.user_id !== next.user_id) {
+      // Another customer signed in on this browser: never hand them the previous one's token.
+      reset();
+    }
     identity = next;
     if (!sameIdentity(identity, sentIdentity) && (session || identity.user_hash || stored().visitor_token)) {
       // The site knows who this is: open (or upgrade) the session now, to show their whole thread.
@@ -952,6 +989,8 @@
       setOpen(true);
     } else if (data.type === "onethread:close") {
       setOpen(false);
+    } else if (data.type === "onethread:reset") {
+      reset();
     }
     if (!known) { countUnread(); }
     greeted();
@@ -977,6 +1016,11 @@
     new Promise(function (resolve) { setTimeout(resolve, 800); })
   ]);
   waited.then(function () {
+    if (stored().verified && !(identity && identity.user_hash)) {
+      // A signed-in customer's session continues only while the site still says who they are: a
+      // site that forgets to call reset() on sign-out does not show the next visitor their thread.
+      forget();
+    }
     if (!session && !starting && (stored().visitor_token || (identity && identity.user_hash))) {
       startSession().catch(showLoadFailure);
     }

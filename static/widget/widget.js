@@ -12,7 +12,8 @@
  *     open:function(){this.q.push(["open"])},close:function(){this.q.push(["close"])}};</script>
  *
  * then, at any time: OneThread.identify({user_id, user_hash, name, email}), OneThread.open(),
- * OneThread.close(). (A function stub whose `q` holds ["identify", {...}] arrays works too.)
+ * OneThread.close(), and OneThread.reset() on the site's sign-out. (Any stub whose `q` holds
+ * ["identify", {...}] arrays works too.)
  *
  * No framework, no innerHTML (sites with Trusted Types keep working), no inline style markup
  * (styles are set through the CSSOM or a constructed stylesheet, which a site's CSP allows).
@@ -107,6 +108,14 @@
     },
     close: function () {
       if (frame) { setOpen(false, false); } else { wantOpen = false; }
+    },
+    // On the site's sign-out: forget the visitor, so the next person at this browser starts afresh.
+    reset: function () {
+      identity = null;
+      try { w.localStorage.removeItem(STATE_KEY); } catch (e) { /* nothing kept */ }
+      toFrame({ type: "onethread:reset" });
+      unread = 0;
+      if (launcher) { showUnread(); }
     }
   };
   w.OneThread = api;
@@ -114,7 +123,7 @@
   for (var i = 0; i < queued.length; i++) {
     var call = queued[i];
     var method = call && call[0];
-    if (method === "identify" || method === "open" || method === "close") {
+    if (method === "identify" || method === "open" || method === "close" || method === "reset") {
       api[method].apply(api, Array.prototype.slice.call(call, 1));
     }
   }
