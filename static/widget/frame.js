@@ -249,11 +249,13 @@
     return -1;
   }
 
+  // The server's order: when it was written (a message from another channel may carry its own
+  // time, earlier than ones stored before it), then id; ours still on their way come last.
   function order(a, b) {
     if (a.id == null && b.id == null) { return 0; }
     if (a.id == null) { return 1; }
     if (b.id == null) { return -1; }
-    return a.id - b.id;
+    return (Date.parse(a.created_at) - Date.parse(b.created_at)) || a.id - b.id;
   }
 
   // Adds or replaces messages (by id, or by client_id for our own optimistic ones); `live` says
@@ -307,7 +309,7 @@
         var agentIds = page.items.filter(function (m) { return m.direction === "out"; }).map(function (m) { return m.id; });
         if (state.read_id == null) {
           // First sight of this thread here: what is already there is not news.
-          store({ read_id: agentIds.length ? agentIds[agentIds.length - 1] : 0 });
+          store({ read_id: Math.max.apply(null, [0].concat(agentIds)) });
         }
         countUnread();
         markRead();
@@ -333,9 +335,9 @@
       .catch(function () { /* the button stays; the visitor can try again */ });
   }
 
+  // The newest stored message (polling asks for what was stored after it).
   function lastMessageId() {
-    var ids = items.filter(function (m) { return m.id != null; });
-    return ids.length ? ids[ids.length - 1].id : 0;
+    return items.reduce(function (max, m) { return m.id != null && m.id > max ? m.id : max; }, 0);
   }
 
   // --- drawing ----------------------------------------------------------------------------------
@@ -376,6 +378,13 @@
     }
     var how = S["via_" + m.channel] || S.via_api;
     return t(m.direction === "in" ? "in_other" : "out_other", { how: how, date: when });
+  }
+
+  // A time today; a date and time before that (history may go back months, across channels).
+  function when(iso) {
+    var at = new Date(iso);
+    var shown = timeFormat.format(at);
+    return at.toDateString() === new Date().toDateString() ? shown : dateFormat.format(at) + ", " + shown;
   }
 
   function statusText(m) {
@@ -444,7 +453,7 @@
     li.appendChild(row);
 
     var meta = el("p", "ot-meta");
-    var time = el("time", null, m.created_at ? timeFormat.format(new Date(m.created_at)) : "");
+    var time = el("time", null, m.created_at ? when(m.created_at) : "");
     if (m.created_at) { time.dateTime = m.created_at; }
     meta.appendChild(time);
     if (m.direction === "in" && (isLastOwn || m.failed || m.id == null)) {
@@ -487,7 +496,8 @@
     var body = $("ot-body");
     var atEnd = body.scrollHeight - body.scrollTop - body.clientHeight < 60;
     var lastOwn = null;
-    items.forEach(function (m) { if (m.direction === "in") { lastOwn = m; } });
+    // Sending / sent / seen is about the widget's own messages, not what came by email or Telegram.
+    items.forEach(function (m) { if (m.direction === "in" && (m.channel || "webchat") === "webchat") { lastOwn = m; } });
     var nodes = [];
     if (config.greeting && !hasMore) { nodes.push(greetingNode()); }
     items.forEach(function (m, i) { nodes.push(messageNode(m, items[i - 1], m === lastOwn)); });
@@ -856,7 +866,7 @@
   function markRead() {
     if (!visible() || !session) { return; }
     var outs = items.filter(function (m) { return m.direction === "out" && m.id != null; });
-    var newest = outs.length ? outs[outs.length - 1].id : 0;
+    var newest = outs.reduce(function (max, m) { return Math.max(max, m.id); }, 0);
     if (newest > (stored().read_id || 0)) {
       store({ read_id: newest });
       if (socket && socket.readyState === 1) {
