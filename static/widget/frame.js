@@ -912,8 +912,10 @@
   function showSound() {
     var on = !!stored().sound;
     var button = $("ot-sound");
+    // A toggle keeps one name ("Sound on") and says its state with aria-pressed; the tooltip
+    // says the state in words for those who see it.
     button.setAttribute("aria-pressed", on ? "true" : "false");
-    button.setAttribute("aria-label", t(on ? "sound_on" : "sound_off"));
+    button.setAttribute("aria-label", t("sound_on"));
     button.title = t(on ? "sound_on" : "sound_off");
   }
   $("ot-sound").addEventListener("click", function () {
