@@ -148,7 +148,12 @@ def site_config(
 
 
 def _allowed_origin(origin: str | None, widget: WidgetSettings, settings: Settings) -> bool:
-    return origin is not None and (origin in widget.origins or origin == _origin_of(settings.public_url))
+    """The same rule as the session call's: one of the site's origins, or our own (the frame)."""
+    if origin is None:
+        return False
+    origin = origin.rstrip("/").lower()
+    allowed = {o.lower() for o in widget.origins} | {_origin_of(settings.public_url).lower()}
+    return origin in allowed
 
 
 def _origin_of(url: str) -> str:
