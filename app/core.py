@@ -77,7 +77,16 @@ from integrations.webchat import WebchatAdapter
 
 # Routes whose callers are not agents: they authenticate in the handler (account tokens,
 # signatures) or not at all, so the agent-token lookup is skipped for them.
-PUBLIC_PATHS = [r"^/api/v1/channels/", r"^/webhooks/", r"^/widget/", r"^/schema", r"^/health", r"^/static/"]
+PUBLIC_PATHS = [
+    r"^/api/v1/channels/",
+    r"^/webhooks/",
+    r"^/widget/",
+    r"^/widget\.js$",
+    r"^/demo/",
+    r"^/schema",
+    r"^/health",
+    r"^/static/",
+]
 
 # Routes the CSRF middleware skips: none of them is authorized by a cookie (bearer tokens, signatures,
 # account tokens, or nothing at all), so a forged cross-site request gains nothing there; the API's
