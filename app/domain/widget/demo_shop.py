@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from litestar import Request, get
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.response import Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +41,7 @@ _HEADERS = [
 async def demo_shop(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
-    as_: Annotated[str, Parameter(query="as")] = "",
+    as_: Annotated[str, QueryParameter(name="as")] = "",
 ) -> Template:
     rows = await db_session.execute(
         select(ChannelAccount).where(col(ChannelAccount.channel) == "webchat", col(ChannelAccount.enabled))
