@@ -170,6 +170,11 @@ def cmd_channel_add(settings: Settings, args: argparse.Namespace) -> None:
             f"webhook URLs use {settings.public_url} because ONETHREAD_PUBLIC_URL is not set;"
             " set it to the address the platform can reach"
         )
+    elif "snippet" in out and not os.environ.get("ONETHREAD_PUBLIC_URL"):
+        out["note"] = (
+            f"the snippet loads the widget from {settings.public_url} because ONETHREAD_PUBLIC_URL is"
+            " not set; set it to the address your visitors' browsers can reach"
+        )
     if args.json:
         print(json.dumps(out))
     else:

@@ -24,6 +24,8 @@ def clean_name(name: str | None) -> str | None:
     if name is None:
         return None
     name = " ".join(name.split())
+    if "\x00" in name:
+        raise VisitorMessageError("a name cannot contain NUL characters")
     if len(name) > MAX_NAME_CHARS:
         raise VisitorMessageError(f"a name may be at most {MAX_NAME_CHARS} characters")
     return name or None
@@ -64,6 +66,9 @@ def visitor_message(
         raise VisitorMessageError("a message needs text or a file")
     if len(text) > max_text_chars:
         raise VisitorMessageError(f"a message may be at most {max_text_chars} characters")
+    if "\x00" in text:
+        # PostgreSQL cannot store them; SQLite could. Refused alike, whichever database is behind.
+        raise VisitorMessageError("a message cannot contain NUL characters")
     for item in files:
         if item.content_type not in ALLOWED_FILE_TYPES:
             raise VisitorMessageError(f"{item.filename}: only pictures and PDF files can be sent")

@@ -266,7 +266,11 @@
   var url = base + "/widget/v1/config?site=" + encodeURIComponent(site) + "&lang=" + encodeURIComponent(pageLanguage());
   fetch(url, { credentials: "omit" })
     .then(function (response) {
-      if (!response.ok) { throw new Error("config " + response.status); }
+      if (!response.ok) {
+        return response.json().then(function (problem) {
+          throw new Error(problem.detail || "config " + response.status);
+        }, function () { throw new Error("config " + response.status); });
+      }
       return response.json();
     })
     .then(function (body) {

@@ -20,7 +20,16 @@ def test_add_a_site_with_its_widget_settings_and_show_them(settings: Settings) -
     )
     assert added.returncode == 0, added.stderr
     out = json.loads(added.stdout)
-    assert set(out) == {"id", "channel", "name", "snippet", "identity_secret"}  # the keys scripts read
+    assert set(out) == {
+        "id",
+        "channel",
+        "name",
+        "snippet",
+        "identity_secret",
+        "note",
+    }  # the keys scripts read
+    # Run without ONETHREAD_PUBLIC_URL: the snippet's address is the local default, and it says so.
+    assert "ONETHREAD_PUBLIC_URL" in out["note"] and "http://127.0.0.1:8000/widget.js" in out["snippet"]
     assert f'data-site="{out["id"]}"' in out["snippet"] and out["identity_secret"].startswith("ot_sig_")
 
     shown = run(settings, "channel", "webchat", "show", out["id"], "--json")

@@ -39,6 +39,8 @@ def test_the_client_id_is_the_dedupe_key_and_line_ends_are_normalised() -> None:
         ({"text": "  \n "}, "needs text"),
         ({"text": "x" * 11}, "at most 10"),
         ({"name": "x" * 201}, "name"),
+        ({"name": "Anna\x00"}, "NUL"),
+        ({"text": "hi\x00there"}, "NUL"),
         ({"email": "not an address"}, "not an email address"),
         (
             {"files": (InboundAttachment("run.exe", "application/x-msdownload", 3, data=b"MZ!"),)},

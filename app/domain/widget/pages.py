@@ -29,9 +29,11 @@ from app.lib.assets import STATIC_DIR
 from app.lib.problems import problem
 from app.settings import Settings
 from integrations.types import AccountConfig
+from integrations.webchat.inbound import ALLOWED_FILE_TYPES
 
 WIDGET_JS = STATIC_DIR / "widget" / "widget.js"
-ACCEPT = "image/*,application/pdf"
+ACCEPT = ",".join(ALLOWED_FILE_TYPES)
+"""What the file picker offers: exactly what the server takes (an SVG is an "image" to a browser)."""
 CONFIG_MAX_AGE = 60
 """Seconds a browser may keep a site's config: settings and opening hours show up within a minute."""
 
@@ -190,12 +192,15 @@ async def widget_config(
     account, widget = found
     origin = request.headers.get("origin")
     if origin is not None and not _allowed_origin(origin, widget, services.settings):
+        # Readable by the refused page (the reason is no secret), so the loader can say why in the
+        # site's console instead of a bare CORS failure.
         return problem(
             403,
             "origin-not-allowed",
             "Forbidden",
-            "this site does not allow the widget on this origin",
-            headers={"Vary": "Origin"},
+            f"the widget is not allowed on {origin[:200]}: add this origin to the site's allowed "
+            "origins (console: Settings → Channel accounts → Widget settings)",
+            headers=_cors(origin),
         )
     headers = _cors(origin)
     if request.method == "OPTIONS":
