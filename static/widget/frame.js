@@ -103,7 +103,10 @@
 
   var dateFormat = new Intl.DateTimeFormat(config.lang, { day: "numeric", month: "short" });
   var timeFormat = new Intl.DateTimeFormat(config.lang, { hour: "numeric", minute: "2-digit" });
-  var whenFormat = new Intl.DateTimeFormat(config.lang, { weekday: "long", hour: "numeric", minute: "2-digit" });
+  // A weekday alone is ambiguous a week ahead ("Monday", said on a Monday afternoon): add the date.
+  var whenFormat = new Intl.DateTimeFormat(config.lang, {
+    weekday: "long", day: "numeric", month: "long", hour: "numeric", minute: "2-digit"
+  });
 
   var back = $("ot-back");
   if (back && back.getAttribute("data-at")) {
