@@ -404,6 +404,13 @@
       var link = el("a", "ot-att");
       var img = el("img");
       img.alt = a.filename || t("attachment");
+      // The list scrolled to its end before the picture had a height: keep the end in view.
+      img.addEventListener("load", function () {
+        var body = $("ot-body");
+        if (body.scrollHeight - body.scrollTop - body.clientHeight < img.height + 80) {
+          body.scrollTop = body.scrollHeight;
+        }
+      });
       img.src = url || preview;
       if (url) {
         link.href = url;
