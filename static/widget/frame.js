@@ -391,7 +391,8 @@
   }
 
   function statusText(m) {
-    if (m.failed) { return t("failed"); }
+    if (m.failed) { return m.reason ? t("failed") + " " + m.reason : t("failed"); }
+    if (m.waiting) { return m.reason || t("waiting"); }
     if (m.id == null || m.status === "sending") { return t("sending"); }
     return t(m.status === "seen" ? "seen" : "sent");
   }
@@ -470,6 +471,8 @@
       meta.appendChild(document.createTextNode(" · " + statusText(m)));
       if (m.failed) {
         li.classList.add("ot-failed");
+      }
+      if (m.failed && !m.permanent) {
         var retry = el("button", "ot-link", t("retry"));
         retry.type = "button";
         retry.addEventListener("click", function () {
@@ -585,8 +588,27 @@
     post(m);
   }
 
+  // Why a send failed, read from the server's problem document (API.md: every error has one).
+  function sendProblem(response) {
+    return response.json().then(function (problem) { return problem; }, function () { return {}; })
+      .then(function (problem) {
+        var error = new Error(problem.detail || String(response.status));
+        error.status = response.status;
+        error.detail = problem.detail || "";
+        error.retryAfter = parseInt(response.headers.get("Retry-After"), 10) || 0;
+        throw error;
+      });
+  }
+
+  function retryWaiting() {
+    // The connection is back: what waited for it goes now (a client_id makes a repeat harmless).
+    items.forEach(function (m) { if (m.id == null && m.waiting) { post(m); } });
+  }
+
   function post(m) {
     m.failed = false;
+    m.reason = "";
+    clearTimeout(m.timer);
     render();
     ensureSession()
       .then(function () {
@@ -601,20 +623,35 @@
         }
         return request("POST", "/widget/v1/messages", body);
       })
-      .then(json)
+      .then(function (response) { return response.ok ? response.json() : sendProblem(response); })
       .then(function (saved) {
         var at = find(m);
         if (at >= 0 && items[at].local && items[at].local.preview && (saved.attachments || []).some(function (a) { return a.url; })) {
           URL.revokeObjectURL(items[at].local.preview);
         }
+        if (at >= 0) { items[at].waiting = false; }
         upsert([saved], false);
       })
-      .catch(function () {
+      .catch(function (error) {
         var at = find(m);
-        if (at >= 0 && items[at].id == null) {
-          items[at].failed = true;
-          render();
+        if (at < 0 || items[at].id != null) { return; }
+        var item = items[at];
+        var status = error && error.status;
+        if (status && status >= 400 && status < 500 && status !== 408 && status !== 429) {
+          // The server refused this message as it is: sending it again cannot help. Say why.
+          item.failed = true;
+          item.waiting = false;
+          item.permanent = true;
+          item.reason = error.detail || "";
+        } else {
+          // No connection, the server restarting, or "too many at once": it goes by itself later.
+          item.waiting = true;
+          item.attempts = (item.attempts || 0) + 1;
+          var seconds = status === 429 && error.retryAfter ? error.retryAfter : Math.min(30, Math.pow(2, item.attempts));
+          item.reason = status === 429 ? error.detail || "" : "";
+          item.timer = setTimeout(function () { post(item); }, seconds * 1000);
         }
+        render();
       });
   }
 
@@ -759,6 +796,7 @@
         failures = 0;
         stopPolling();
         showBanner("");
+        retryWaiting();
       }
       received(frame);
     };
@@ -786,6 +824,7 @@
 
   window.addEventListener("online", function () {
     if (session && !socket) { connect(); } // back on the network: no need to wait out the backoff
+    retryWaiting();
   });
 
   function closeSocket() {

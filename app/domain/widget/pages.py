@@ -54,6 +54,7 @@ FRAME_STRINGS: dict[str, str] = {
     "sent": N_("Sent"),
     "seen": N_("Seen"),
     "failed": N_("Not sent."),
+    "waiting": N_("Waiting for the connection…"),
     "retry": N_("Retry"),
     "typing": N_("%(name)s is typing…"),
     "someone": N_("Someone"),
