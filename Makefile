@@ -21,7 +21,7 @@ ONETHREAD_BENCH_REDIS_URL    ?= redis://127.0.0.1:6379/0
 export ONETHREAD_BENCH_POSTGRES_URL ONETHREAD_BENCH_REDIS_URL
 
 .DEFAULT_GOAL := help
-.PHONY: help run install install-dev test lint typecheck pytest fmt messages bench bench-webhooks bench-email bench-console clean distclean
+.PHONY: help run install install-dev test lint typecheck pytest fmt messages bench bench-webhooks bench-email bench-console bench-widget clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -106,6 +106,9 @@ bench-email: $(STAMP_DEV) ## email ingest (raw-MIME webhook + SMTP server) again
 
 bench-console: $(STAMP_DEV) ## thread page + inbox server time, 10,000 messages/threads (BENCH_ARGS)
 	$(PY) bench/console.py $(BENCH_ARGS)
+
+bench-widget: $(STAMP_DEV) ## 5,000 widget sockets on one server: RSS per socket, reply fan-out latency (BENCH_ARGS)
+	$(PY) bench/widget.py $(BENCH_ARGS)
 
 # --- cleaning -------------------------------------------------------------------------------------
 

@@ -28,6 +28,14 @@ channel, unique per run) in the environment; for the webhooks also ``FLOOR_TELEG
 ``FLOOR_TELEGRAM_BOT_ID`` and ``FLOOR_MESSENGER_APP_SECRET`` (without them every webhook is
 refused). The table is created by the benchmark beforehand.
 
+The widget floor (``bench/widget.py``): ``WS /widget/v1/ws?token=<thread id>`` accepts the socket,
+sends ``{"type": "ready"}``, registers one queue under its thread and relays what arrives there
+while the handler itself waits on ``receive()`` (to notice the visitor leaving, as Litestar's own
+channels socket does); ``POST /api/v1/threads/{id}/messages`` (bearer ``FLOOR_TOKEN``) runs one
+``INSERT … RETURNING`` and one ``PUBLISH`` on a Redis channel of its own (``FLOOR_CHANNEL`` +
+``.widget``), whose single subscriber hands each frame to the queues of its thread only. No token
+check, no database read per socket or per frame: the least a per-visitor socket costs.
+
 Not tuned beyond that: the asyncpg pool resets each connection on release (one extra round trip
 per request), as an application using a pool normally would.
 """
@@ -213,12 +221,37 @@ class Hub:
                 await self._task
 
 
+class _ThreadOf(msgspec.Struct):
+    thread_id: int = 0
+
+
+class ThreadHub(Hub):
+    """The same subscription, each frame handed only to the sockets of its thread."""
+
+    def __init__(self, redis: Redis, channel: str) -> None:
+        super().__init__(redis, channel)
+        self.by_thread: dict[int, set[asyncio.Queue[bytes]]] = {}
+        self._decoder = msgspec.json.Decoder(_ThreadOf)
+
+    async def _listen(self, pubsub: Any) -> None:
+        async for item in pubsub.listen():
+            data = item.get("data")
+            if isinstance(data, bytes):
+                for queue in self.by_thread.get(self._decoder.decode(data).thread_id, ()):
+                    queue.put_nowait(data)
+
+
+class Reply(msgspec.Struct):
+    text: str
+
+
 def create_app() -> Litestar:
     """The floor app, configured from the environment."""
     database_url = os.environ["FLOOR_DATABASE_URL"]
     redis = Redis.from_url(os.environ["FLOOR_REDIS_URL"])
     token = os.environ["FLOOR_TOKEN"].encode()
     hub = Hub(redis, os.environ["FLOOR_CHANNEL"])
+    thread_hub = ThreadHub(redis, os.environ["FLOOR_CHANNEL"] + ".widget")
     telegram_secret = os.environ.get("FLOOR_TELEGRAM_SECRET", "").encode()
     telegram_bot = os.environ.get("FLOOR_TELEGRAM_BOT_ID", "0")
     messenger_secret = os.environ.get("FLOOR_MESSENGER_APP_SECRET", "").encode()
@@ -235,6 +268,7 @@ def create_app() -> Litestar:
         nonlocal pool, smtp_server
         pool = await asyncpg.create_pool(database_url, min_size=10, max_size=20)
         await hub.start()
+        await thread_hub.start()
         if smtp_port:
             from aiosmtpd.smtp import SMTP
 
@@ -250,6 +284,7 @@ def create_app() -> Litestar:
             if smtp_server is not None:
                 smtp_server.close()
             await hub.stop()
+            await thread_hub.stop()
             await pool.close()
             await redis.aclose()
 
@@ -376,12 +411,60 @@ def create_app() -> Litestar:
         finally:
             hub.sockets.discard(queue)
 
+    @post("/api/v1/threads/{thread_id:int}/messages", status_code=202)
+    async def reply(request: Request[Any, Any, Any], thread_id: int, data: Reply) -> dict[str, int]:
+        header = request.headers.get("authorization", "")
+        if not hmac.compare_digest(header.removeprefix("Bearer ").encode(), token):
+            raise NotAuthorizedException("bad agent token")
+        assert pool is not None
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(
+                INSERT_SQL, f"thread-{thread_id}", os.urandom(8).hex(), "agent", None, data.text
+            )
+        frame = {
+            "id": row["id"],
+            "type": "message.created",
+            "thread_id": thread_id,
+            "data": {"message": {"id": row["id"], "direction": "out", "text": data.text}},
+        }
+        await redis.publish(thread_hub.channel, msgspec.json.encode(frame))
+        return {"id": row["id"], "thread_id": thread_id}
+
+    @websocket("/widget/v1/ws")
+    async def widget_socket(socket: WebSocket[Any, Any, Any], token: str = "") -> None:
+        await socket.accept()
+        thread_id = int(token) if token.isdigit() else 0
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        thread_hub.by_thread.setdefault(thread_id, set()).add(queue)
+
+        async def relay() -> None:
+            while True:
+                await socket.send_text((await queue.get()).decode())
+
+        relaying: asyncio.Task[None] | None = None
+        try:
+            await socket.send_json({"type": "ready", "last_event_id": 0})
+            relaying = asyncio.create_task(relay())
+            while (await socket.receive())["type"] != "websocket.disconnect":
+                continue
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            if relaying is not None:
+                relaying.cancel()
+            queues = thread_hub.by_thread.get(thread_id, set())
+            queues.discard(queue)
+            if not queues:
+                thread_hub.by_thread.pop(thread_id, None)
+
     @get("/health", sync_to_thread=False)
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
     return Litestar(
-        route_handlers=[inbound, telegram, messenger, email, events, health], lifespan=[lifespan], debug=False
+        route_handlers=[inbound, telegram, messenger, email, events, reply, widget_socket, health],
+        lifespan=[lifespan],
+        debug=False,
     )
 
 

@@ -216,6 +216,14 @@ class Server:
                 await asyncio.to_thread(self.process.wait)
 
 
+def start_worker(command: list[str], env: dict[str, str], log_dir: Path) -> Server:
+    """``onethread worker`` beside a server (its log in ``worker.log``); a ``Server`` without a port."""
+    log_path = log_dir / "worker.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    return Server(name="worker", port=0, process=process, log_path=log_path)
+
+
 def start_server(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Server:
     port = int(args[args.index("--port") + 1])
     log_path = log_dir / f"{name}.log"

@@ -72,16 +72,18 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A body with headers of its own (a webhook signature computed over exactly these bytes)."""
+    """A body with headers of its own (a webhook signature computed over exactly these bytes), and
+    a path of its own when set (an agent's reply goes to its thread's URL)."""
 
     body: bytes
     headers: Headers = ()
+    path: str = ""
 
 
 class Client(Protocol):
     """One keep-alive HTTP connection that POSTs a JSON body and returns the status."""
 
-    async def post(self, body: bytes, headers: Headers = ()) -> int: ...
+    async def post(self, body: bytes, headers: Headers = (), path: str = "") -> int: ...
 
     async def aclose(self) -> None: ...
 
@@ -91,12 +93,13 @@ class RawClient:
 
     def __init__(self, target: Target) -> None:
         self._target = target
-        lines = [f"POST {target.path} HTTP/1.1", f"Host: {target.host}:{target.port}"]
+        lines = [f"Host: {target.host}:{target.port}"]
         if target.token:
             lines.append(f"Authorization: Bearer {target.token}")
         lines += [f"{name}: {value}" for name, value in target.headers]
         lines.append(f"Content-Type: {target.content_type}")
         self._head = ("\r\n".join(lines) + "\r\n").encode()
+        self._request_line = f"POST {target.path} HTTP/1.1\r\n".encode()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._last_used = 0.0
@@ -105,8 +108,9 @@ class RawClient:
         self._reader, self._writer = await asyncio.open_connection(self._target.host, self._target.port)
         return self._reader, self._writer
 
-    async def post(self, body: bytes, headers: Headers = ()) -> int:
-        """POST ``body`` (with ``headers`` besides the target's); a kept-alive socket the server closed meanwhile is replaced once, transparently.
+    async def post(self, body: bytes, headers: Headers = (), path: str = "") -> int:
+        """POST ``body`` (with ``headers`` besides the target's, to ``path`` instead of the target's
+        when given); a kept-alive socket the server closed meanwhile is replaced once, transparently.
 
         uvicorn drops connections idle for 5 s, so one idle longer than ``IDLE_RECONNECT_SECONDS`` is
         not reused; a reused socket that fails before any byte of the answer arrived is retried on a
@@ -116,21 +120,28 @@ class RawClient:
         if not reused:
             await self.aclose()
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers).encode() if headers else b""
+        line = f"POST {path} HTTP/1.1\r\n".encode() if path else self._request_line
         try:
-            return await self._exchange(body, extra)
+            return await self._exchange(body, extra, line)
         except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
             if not reused or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
                 raise
-        return await self._exchange(body, extra)
+        return await self._exchange(body, extra, line)
 
-    async def _exchange(self, body: bytes, extra: bytes = b"") -> int:
+    async def _exchange(self, body: bytes, extra: bytes = b"", line: bytes = b"") -> int:
         if self._reader is None or self._writer is None:
             reader, writer = await self._connect()
         else:
             reader, writer = self._reader, self._writer
         try:
             writer.write(
-                self._head + extra + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                (line or self._request_line)
+                + self._head
+                + extra
+                + b"Content-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
             )
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
@@ -185,9 +196,9 @@ class HttpxClient:
         if target.token:
             self._headers["Authorization"] = f"Bearer {target.token}"
 
-    async def post(self, body: bytes, headers: Headers = ()) -> int:
+    async def post(self, body: bytes, headers: Headers = (), path: str = "") -> int:
         sent = {**self._headers, **dict(headers)} if headers else self._headers
-        response = await self._client.post(self._path, content=body, headers=sent)
+        response = await self._client.post(path or self._path, content=body, headers=sent)
         return int(response.status_code)
 
     async def aclose(self) -> None:
@@ -230,7 +241,7 @@ class SmtpClient:
             await self.aclose()
             raise ConnectionError("the SMTP server did not greet")
 
-    async def post(self, body: bytes, headers: Headers = ()) -> int:
+    async def post(self, body: bytes, headers: Headers = (), path: str = "") -> int:
         if self._writer is None:
             await self._connect()
         sender = dict(headers).get("mail-from", "")
@@ -306,7 +317,7 @@ async def _post_one(client: Client, body: bytes | Request, log: SendLog, seq: in
     sent = time.monotonic()
     try:
         if isinstance(body, Request):
-            status = await client.post(body.body, body.headers)
+            status = await client.post(body.body, body.headers, body.path)
         else:
             status = await client.post(body)
     except Exception as exc:

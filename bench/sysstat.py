@@ -7,8 +7,14 @@ which is what explains a throughput figure (one Python process can spend at most
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import shutil
+import subprocess
+import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +31,39 @@ def process_cpu_seconds(pid: int) -> float:
     # The command name is in parentheses and may contain spaces: split after the last ")".
     fields = raw[raw.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def process_memory_kib(pid: int) -> dict[str, int]:
+    """Resident memory of one process from ``/proc/PID/status`` in KiB: ``rss`` (VmRSS), ``hwm``
+    (VmHWM, the peak RSS), and ``anon`` (RssAnon: the heap, what a Python object costs); empty once
+    the process has gone."""
+    try:
+        raw = (_PROC / str(pid) / "status").read_text()
+    except OSError:
+        return {}
+    return parse_status_memory(raw)
+
+
+_STATUS_FIELDS = {"VmRSS": "rss", "VmHWM": "hwm", "RssAnon": "anon", "RssFile": "file"}
+
+
+def parse_status_memory(text: str) -> dict[str, int]:
+    """The memory lines of a ``/proc/PID/status`` text (``VmRSS:  1234 kB``) in KiB."""
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        key = _STATUS_FIELDS.get(name)
+        if key is not None:
+            out[key] = int(value.split()[0])
+    return out
+
+
+def open_files(pid: int) -> int:
+    """How many file descriptors a process holds (its sockets among them), or 0 once it has gone."""
+    try:
+        return sum(1 for _ in (_PROC / str(pid) / "fd").iterdir())
+    except OSError:
+        return 0
 
 
 def pids_named(*names: str) -> list[int]:
@@ -100,3 +139,26 @@ class CpuProbe:
         out["other"] = round(max(0.0, busy / _TICK - accounted), 3)
         out["other_cores"] = round(out["other"] / max(after.at - before.at, 1e-9), 2)
         return out
+
+
+@contextlib.asynccontextmanager
+async def py_spy(pid: int, out: Path, seconds: float) -> AsyncIterator[bool]:
+    """py-spy samples process ``pid`` during the block (non-blocking, 200 Hz, collapsed stacks in
+    ``out``); yields whether it runs (``pip install py-spy`` into the venv). The figures measured
+    meanwhile are perturbed a little."""
+    binary = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if binary is None:
+        yield False
+        return
+    proc = await asyncio.create_subprocess_exec(
+        binary, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))), "--rate", "200",
+        "--nonblocking", "--format", "raw", "--output", str(out),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield True
+    finally:
+        try:
+            await asyncio.wait_for(proc.wait(), seconds + 30)
+        except TimeoutError:
+            proc.kill()

@@ -36,7 +36,6 @@ import platform
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -207,7 +206,7 @@ async def setup_onethread(args: argparse.Namespace, run_id: str, work: Path) -> 
     serve = [*cli, "serve", "--port", str(port), "--log-level", args.server_log_level]
     server = ingest.start_server("onethread", serve, env, work)
     args.servers.append(server)
-    worker = start_worker([*cli, "worker"], env, work)
+    worker = ingest.start_worker([*cli, "worker"], env, work)
     args.servers.append(worker)
     await server.wait_healthy()
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
@@ -249,13 +248,6 @@ async def start_graph(args: argparse.Namespace) -> str:
             first_name, _, number = customer_name(customer).partition(" ")
             graph.add_profile(str(first + customer), first_name=first_name, last_name=f"Customer-{number}")
     return graph.url
-
-
-def start_worker(command: list[str], env: dict[str, str], log_dir: Path) -> ingest.Server:
-    log_path = log_dir / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    return ingest.Server(name="worker", port=0, process=process, log_path=log_path)
 
 
 async def setup_floor(args: argparse.Namespace, run_id: str, work: Path) -> Deployment:
