@@ -263,7 +263,7 @@ async def setup_onethread(args: argparse.Namespace, run_id: str, work: Path) -> 
         worker = ingest.start_worker([*cli, "worker"], env, work)
         args.servers.append(worker)
         extra.append(worker)
-    await server.wait_healthy()
+    await server.wait_healthy(120.0 if args.trace_memory else 30.0)  # tracing slows the imports
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
         response = await http.post("/api/v1/auth/token", json={"email": email, "password": password})
         response.raise_for_status()
