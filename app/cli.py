@@ -65,6 +65,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         port=args.port or settings.port,
         log_level=args.log_level,
         ws_ping_interval=None,  # our own {"type": "ping"} frames keep sockets alive
+        # Our frames are small JSON; per-socket zlib state (~37 KiB) would cost more than it saves
+        # once thousands of widgets are connected (bench/README.md, "widget").
+        ws_per_message_deflate=False,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         lifespan="on",
     )

@@ -52,7 +52,7 @@ from app.domain.inbox.schemas import MessageOut
 from app.domain.inbox.timeline import channel_switches, inbound_channel_before
 from app.domain.realtime.controllers import AgentEventStream
 from app.domain.realtime.presence import PresenceNote, presence_channel
-from app.domain.realtime.publisher import subscriber_channels
+from app.domain.realtime.publisher import subscriber_channels, widget_channel
 from app.domain.realtime.writer import Writer
 from app.lib.errors import DomainError, NotFoundError
 from app.settings import Settings
@@ -324,8 +324,11 @@ class HtmlEventStream(AgentEventStream):
         note = PresenceNote(
             conn=self.conn, agent_id=self.agent.id or 0, name=self.agent.name, state=state, hello=hello
         )
+        namespace = self.writer.channel_namespace
+        # The customer's widget hears agents on its own thread channel (one subscription per widget).
         await self.channels.wait_published(
-            msgspec.json.encode(note), [presence_channel(self.writer.channel_namespace, self.thread_id)]
+            msgspec.json.encode(note),
+            [presence_channel(namespace, self.thread_id), widget_channel(namespace, self.thread_id)],
         )
 
     async def on_client_message(self, text: str | bytes) -> None:

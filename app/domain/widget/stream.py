@@ -9,8 +9,13 @@ change it missed, in order, from the same read.
 
 A visitor who has not written yet has no thread: their socket listens on a channel of their own
 until the first message creates one (``visitor_channel``), then joins the thread's channels.
-Agents' typing comes from the thread's presence channel; the visitor's typing goes there, so the
-console shows it. None of these ephemeral frames has an ``id``; none is replayed.
+Agents' presence notes (typing, viewing) reach the widget on the thread's widget channel; the
+visitor's go to the presence channel, where the console listens. None of these ephemeral frames
+has an ``id``; none is replayed.
+
+One process holds thousands of these sockets, so each costs as little as it can: the handler's own
+task reads the client, one task listens, one shared task pings every socket (``Heartbeats``), and
+the socket has one subscription.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import secrets
 import time
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 from litestar import WebSocket, websocket
@@ -68,8 +74,53 @@ class _ClientMessage(msgspec.Struct):
     message_id: int | None = None
 
 
+_HEAD = msgspec.json.Decoder(_Head)
+_PRESENCE = msgspec.json.Decoder(PresenceNote)
+_CLIENT = msgspec.json.Decoder(_ClientMessage)
+_PING = msgspec.json.encode({"type": "ping"}).decode()
+
+
+class Heartbeats:
+    """One task per event loop and interval pings every open widget socket (not one per socket)."""
+
+    _running: ClassVar[dict[tuple[int, float], Heartbeats]] = {}
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.streams: set[VisitorStream] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def join(cls, stream: VisitorStream, interval: float) -> Heartbeats:
+        key = (id(asyncio.get_running_loop()), interval)
+        beats = cls._running.get(key)
+        if beats is None or beats.task is None or beats.task.done():
+            beats = cls._running[key] = Heartbeats(interval)
+            beats.task = asyncio.create_task(beats._run(key))
+        beats.streams.add(stream)
+        return beats
+
+    def leave(self, stream: VisitorStream) -> None:
+        self.streams.discard(stream)
+
+    async def _run(self, key: tuple[int, float]) -> None:
+        try:
+            while self.streams:
+                await asyncio.sleep(self.interval)
+                streams = list(self.streams)
+                for start in range(0, len(streams), 500):
+                    # Concurrently, so one client that reads nothing cannot hold up the others' pings.
+                    await asyncio.gather(
+                        *(s.socket.send_text(_PING) for s in streams[start : start + 500]),
+                        return_exceptions=True,
+                    )
+        finally:
+            if self._running.get(key) is self:
+                del self._running[key]
+
+
 class VisitorStream:
-    """One visitor's socket: replay, live message frames, typing both ways, heartbeats."""
+    """One visitor's socket: replay, live message frames, typing both ways."""
 
     def __init__(
         self,
@@ -84,13 +135,10 @@ class VisitorStream:
         self.writer = services.writer
         self.visitor = visitor
         self.cursor = 0
-        self.conn = hashlib.sha256(f"{id(self)}{time.monotonic()}".encode()).hexdigest()[:12]
-        self._head = msgspec.json.Decoder(_Head)
-        self._presence = msgspec.json.Decoder(PresenceNote)
+        self.conn = secrets.token_hex(6)
         self._last_typing = 0.0
         self._last_here = 0.0
         self._lock = asyncio.Lock()
-        self._thread_task: asyncio.Task[None] | None = None
 
     @property
     def namespace(self) -> str:
@@ -158,7 +206,7 @@ class VisitorStream:
 
     async def on_thread_frame(self, raw: bytes) -> None:
         try:
-            head = self._head.decode(raw)
+            head = _HEAD.decode(raw)
         except msgspec.DecodeError:
             return
         if head.id is not None:
@@ -169,7 +217,7 @@ class VisitorStream:
             await self.send({"type": "seen"})
             return
         with contextlib.suppress(msgspec.DecodeError):
-            note = self._presence.decode(raw)
+            note = _PRESENCE.decode(raw)
             if note.customer:
                 return
             if note.state == "typing":
@@ -207,15 +255,7 @@ class VisitorStream:
 
     def thread_channels(self) -> list[str]:
         assert self.visitor.thread_id is not None
-        return [
-            widget_channel(self.namespace, self.visitor.thread_id),
-            presence_channel(self.namespace, self.visitor.thread_id),
-        ]
-
-    async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(self.services.settings.ws_heartbeat_seconds)
-            await self.send({"type": "ping"})
+        return [widget_channel(self.namespace, self.visitor.thread_id)]
 
     async def _drain_client(self) -> None:
         while True:
@@ -226,7 +266,7 @@ class VisitorStream:
         if len(text) > CLIENT_MESSAGE_MAX:
             return
         try:
-            message = msgspec.json.decode(text, type=_ClientMessage)
+            message = _CLIENT.decode(text)
         except msgspec.DecodeError:
             return
         thread_id = self.visitor.thread_id
@@ -242,52 +282,43 @@ class VisitorStream:
             await do_visitor_read(self.writer, self.visitor, up_to_message_id=message.message_id)
 
     async def run(self) -> None:
-        """Stream until the visitor leaves."""
-        tasks: list[asyncio.Task[None]] = [
-            asyncio.create_task(self._beat()),
-            asyncio.create_task(self._drain_client()),
-        ]
-        stack = contextlib.AsyncExitStack()
+        """Stream until the visitor leaves: this (the handler's) task reads the client, one task
+        listens; a listener that fails closes the socket, so the widget reconnects and resumes."""
+        beats = Heartbeats.join(self, self.services.settings.ws_heartbeat_seconds)
+        live = asyncio.create_task(self._live())
         try:
-            async with stack:
-                if self.visitor.thread_id is None:
-                    own = await stack.enter_async_context(
-                        self.channels.start_subscription(
-                            [visitor_channel(self.namespace, self.visitor.token)]
-                        )
-                    )
-                    waiting = asyncio.create_task(self._await_thread(own))
-                    done, _ = await asyncio.wait([waiting, *tasks], return_when=asyncio.FIRST_COMPLETED)
-                    if waiting not in done or self.visitor.thread_id is None:
-                        waiting.cancel()
-                        self._report(done)
-                        return
-                subscriber = await stack.enter_async_context(
-                    self.channels.start_subscription(self.thread_channels())
-                )
+            await self._drain_client()
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            beats.leave(self)
+            live.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await live
+            if self.visitor.thread_id is not None:
+                with contextlib.suppress(Exception):
+                    await self.publish_presence("left")
+
+    async def _live(self) -> None:
+        try:
+            if self.visitor.thread_id is None:
+                async with self.channels.start_subscription(
+                    [visitor_channel(self.namespace, self.visitor.token)]
+                ) as own:
+                    await self._await_thread(own)
+            async with self.channels.start_subscription(self.thread_channels()) as subscriber:
                 # Events committed between the start's replay and this subscription: fill them in.
                 await self._replay_until(None)
                 await self.publish_presence("viewing")
-                tasks.append(asyncio.create_task(self._listen(subscriber)))
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                self._report(done)
-                with contextlib.suppress(Exception):
-                    await self.publish_presence("left")
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-
-    @staticmethod
-    def _report(done: set[asyncio.Task[None]]) -> None:
-        for task in done:
-            if task.cancelled():
-                continue
-            exc = task.exception()
-            if exc is not None and not isinstance(exc, WebSocketDisconnect | RuntimeError):
-                log.warning("widget stream ended: %r", exc)
+                await self._listen(subscriber)
+        except asyncio.CancelledError:
+            raise
+        except (WebSocketDisconnect, RuntimeError):
+            return
+        except Exception as exc:
+            log.warning("widget stream ended: %r", exc)
+            with contextlib.suppress(Exception):
+                await self.socket.close(code=1011, reason="stream error; reconnect")
 
 
 def _message_id(event: Event) -> int | None:
