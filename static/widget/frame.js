@@ -292,6 +292,7 @@
 
   function resetList() {
     items = [];
+    listed = 0;
     hasMore = false;
     drawn = {};
     $("ot-list").textContent = "";
@@ -308,6 +309,7 @@
         hasMore = page.has_more;
         lastEventId = Math.max(lastEventId, page.last_event_id || 0);
         var state = stored();
+        heard(page.items);
         upsert(page.items, false);
         var agentIds = page.items.filter(function (m) { return m.direction === "out"; }).map(function (m) { return m.id; });
         if (state.read_id == null) {
@@ -338,9 +340,15 @@
       .catch(function () { /* the button stays; the visitor can try again */ });
   }
 
-  // The newest stored message (polling asks for what was stored after it).
+  // Polling asks for what was stored after the newest message the server has told us about (a
+  // page, a poll, the socket). Not after our own newest: a message that waited for the connection
+  // is stored when it gets through, after an answer we may not have heard of yet.
+  var listed = 0;
+  function heard(list) {
+    list.forEach(function (m) { if (m.id > listed) { listed = m.id; } });
+  }
   function lastMessageId() {
-    return items.reduce(function (max, m) { return m.id != null && m.id > max ? m.id : max; }, 0);
+    return listed;
   }
 
   // --- drawing ----------------------------------------------------------------------------------
@@ -845,6 +853,7 @@
         .then(function (page) {
           showBanner("");
           lastEventId = Math.max(lastEventId, page.last_event_id || 0);
+          heard(page.items);
           if (page.items.length) { upsert(page.items, true); }
         })
         .catch(function () { showBanner(t("offline")); })
@@ -863,7 +872,10 @@
     switch (frame.type) {
       case "message.created":
       case "message.updated":
-        if (frame.data && frame.data.message) { upsert([frame.data.message], frame.type === "message.created"); }
+        if (frame.data && frame.data.message) {
+          heard([frame.data.message]);
+          upsert([frame.data.message], frame.type === "message.created");
+        }
         break;
       case "typing":
         showTyping(frame.name);

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,25 +59,32 @@ class ConsoleServer:
         return Settings(database_url=self.database_url, secret_key=SECRET)
 
 
-@pytest.fixture
-async def console_server(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[ConsoleServer]:
-    """The server, with Ada Agent (an admin, password ``tests.helpers.PASSWORD``)."""
-    db = tmp_path / "onethread.db"
+@asynccontextmanager
+async def serve_console(sqlite_template: Path, directory: Path) -> AsyncIterator[ConsoleServer]:
+    """The server on a copy of the template in ``directory``, with Ada Agent; stopped on exit."""
+    db = directory / "onethread.db"
     shutil.copy(sqlite_template, db)
     url = f"sqlite+aiosqlite:///{db}"
     env = {
         "ONETHREAD_DATABASE_URL": url,
         "ONETHREAD_SECRET_KEY": SECRET,
-        "ONETHREAD_VAR_DIR": str(tmp_path / "var"),
+        "ONETHREAD_VAR_DIR": str(directory / "var"),
         "ONETHREAD_LOGIN_RATE_LIMIT": "10000",
         "ONETHREAD_JOB_QUEUE": f"onethread:test:{RUN_ID}:{uuid.uuid4().hex[:6]}",
     }
-    group = ServerGroup(tmp_path / "logs")
+    group = ServerGroup(directory / "logs")
     try:
         await create_agent(env, ADMIN_EMAIL, PASSWORD, admin=True, name="Ada Agent")
         yield ConsoleServer(await group.start(env, name="console"), env, url, group)
     finally:
         group.stop_all()
+
+
+@pytest.fixture
+async def console_server(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[ConsoleServer]:
+    """The server, with Ada Agent (an admin, password ``tests.helpers.PASSWORD``)."""
+    async with serve_console(sqlite_template, tmp_path) as server:
+        yield server
 
 
 def watch_errors(page: Page) -> list[str]:
