@@ -198,6 +198,24 @@
     return loadNewest().then(connect);
   }
 
+  // The first message made the visitor's conversation: ask again for what names it (the Continue
+  // on Telegram link carries a token for it), without reloading anything.
+  function conversationStarted() {
+    if (!session || session.thread_id != null) { return; }
+    session.thread_id = -1; // asked once
+    request("POST", "/widget/v1/sessions", { site: site, visitor_token: session.visitor_token }, false)
+      .then(json)
+      .then(function (answer) {
+        session.thread_id = answer.thread_id;
+        session.contact_id = answer.contact_id;
+        if (answer.telegram_url) {
+          $("ot-telegram").href = answer.telegram_url;
+          $("ot-telegram-line").hidden = false;
+        }
+      })
+      .catch(function () { /* the plain link stays; nothing else depends on it */ });
+  }
+
   function ensureSession(extra) {
     if (session && !extra) { return Promise.resolve(session); }
     return starting || startSession(extra);
@@ -639,6 +657,7 @@
         }
         if (at >= 0) { items[at].waiting = false; }
         upsert([saved], false);
+        conversationStarted();
       })
       .catch(function (error) {
         var at = find(m);
