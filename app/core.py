@@ -63,6 +63,7 @@ from app.domain.widget import controllers as widget_controllers
 from app.domain.widget import demo_shop
 from app.domain.widget import pages as widget_pages
 from app.domain.widget import stream as widget_stream
+from app.domain.widget.hub import WidgetHub
 from app.lib.assets import STATIC_DIR, STATIC_PREFIX, TEMPLATES_DIR, AssetManifest
 from app.lib.problems import exception_handlers, http_error_handler
 from app.lib.rate_limits import MemoryCounter, RateLimiter, RedisCounter
@@ -285,6 +286,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         name="static",
     )
 
+    widget_hub = WidgetHub(channels, writer.channel_namespace)
     mail_listener = (
         MailListener(MailStore(writer, settings, services.files)) if settings.smtp_listen else None
     )
@@ -295,6 +297,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             await mail_listener.start(settings.smtp_listen)
 
     async def stop_jobs() -> None:
+        await widget_hub.stop()
         if mail_listener is not None:
             await mail_listener.stop()
         await jobs.stop()
@@ -351,6 +354,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             "registry": Provide(lambda: adapters, use_cache=True, sync_to_thread=False),
             "jobs": Provide(lambda: jobs, use_cache=True, sync_to_thread=False),
             "services": Provide(lambda: services, use_cache=True, sync_to_thread=False),
+            "widget_hub": Provide(lambda: widget_hub, use_cache=True, sync_to_thread=False),
             "agent": Provide(_current_agent, sync_to_thread=False),
         },
         middleware=[DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS, cookie_rule=api_cookie_rule)],

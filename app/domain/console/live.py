@@ -322,13 +322,18 @@ class HtmlEventStream(AgentEventStream):
     ) -> None:
         assert self.thread_id is not None
         note = PresenceNote(
-            conn=self.conn, agent_id=self.agent.id or 0, name=self.agent.name, state=state, hello=hello
+            conn=self.conn,
+            agent_id=self.agent.id or 0,
+            name=self.agent.name,
+            state=state,
+            hello=hello,
+            thread_id=self.thread_id,
         )
         namespace = self.writer.channel_namespace
         # The customer's widget hears agents on its own thread channel (one subscription per widget).
         await self.channels.wait_published(
             msgspec.json.encode(note),
-            [presence_channel(namespace, self.thread_id), widget_channel(namespace, self.thread_id)],
+            [presence_channel(namespace, self.thread_id), widget_channel(namespace)],
         )
 
     async def on_client_message(self, text: str | bytes) -> None:

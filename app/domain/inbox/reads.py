@@ -56,7 +56,7 @@ async def do_mark_read(writer: Writer, *, agent_id: int, thread_id: int, read_at
             # The customer's widget marks their messages "seen".
             await writer.publish_ephemeral(
                 {"type": "seen", "thread_id": thread_id},
-                [widget_channel(writer.channel_namespace, thread_id)],
+                [widget_channel(writer.channel_namespace)],
             )
 
         tx.on_commit(ring_widget)

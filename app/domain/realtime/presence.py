@@ -21,6 +21,8 @@ class PresenceNote(msgspec.Struct):
     hello: bool = False
     customer: bool = False
     """From the customer's chat widget (``agent_id`` 0), not from another agent's console."""
+    thread_id: int | None = None
+    """The thread it is about (the widget channel carries every thread's notes)."""
 
 
 def presence_channel(namespace: str, thread_id: int) -> str:

@@ -35,23 +35,31 @@ def channels_for(audience: str, namespace: str = "") -> list[str]:
 
 
 WIDGET_EVENT_TYPES = frozenset({"message.created", "message.updated"})
-"""Events that may change what a visitor's widget shows; their thread's widget channel hears of them."""
+"""Events that may change what a visitor's widget shows: each also rings the widget channel."""
 
 
-def widget_channel(namespace: str, thread_id: int) -> str:
-    """The doorbell of one thread's widget sockets (per event log, like every channel here)."""
-    return f"widget.{namespace}.thread.{thread_id}" if namespace else f"widget.thread.{thread_id}"
+def widget_channel(namespace: str = "") -> str:
+    """The one channel every widget doorbell goes to (per event log): each app process subscribes
+    once and hands a ring to its own sockets on that thread (``widget.hub``)."""
+    return f"widget.{namespace}" if namespace else "widget"
 
 
 def frame_channels(frame: dict[str, Any], namespace: str = "") -> list[str]:
-    """Every channel a committed event's frame goes to: its audience's, and for a message of a
-    thread, that thread's widget channel. Visitor sockets read what they may see from the log, so
-    the widget channel only needs the frame's id; they never forward it."""
-    channels = channels_for(frame["audience"], namespace)
-    thread_id = frame.get("thread_id")
-    if thread_id is not None and frame.get("type") in WIDGET_EVENT_TYPES and frame["audience"] == "agents":
-        channels.append(widget_channel(namespace, thread_id))
-    return channels
+    """The channels a committed event's frame goes to: its audience's."""
+    return channels_for(frame["audience"], namespace)
+
+
+def widget_doorbells(frames: list[dict[str, Any]], namespace: str = "") -> list[dict[str, Any]]:
+    """A small ring per message event of a thread, for the widget channel: the event's id, type and
+    thread, nothing of its data (visitor sockets read what they may see from the log)."""
+    channel = [widget_channel(namespace)]
+    return [
+        {"id": f["id"], "type": f["type"], "thread_id": f["thread_id"], "audience": "", "channels": channel}
+        for f in frames
+        if f.get("thread_id") is not None
+        and f.get("type") in WIDGET_EVENT_TYPES
+        and f.get("audience") == "agents"
+    ]
 
 
 def audiences_for(role: str) -> tuple[str, ...]:

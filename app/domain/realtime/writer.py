@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.models import Event, utcnow
-from app.domain.realtime.publisher import frame_channels, log_namespace
+from app.domain.realtime.publisher import frame_channels, log_namespace, widget_doorbells
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,7 @@ class Writer:
             routed = [
                 {**frame, "channels": frame_channels(frame, self.channel_namespace)} for frame in frames
             ]
+            routed += widget_doorbells(frames, self.channel_namespace)
             try:
                 await self._publisher.publish(routed)
             except Exception:
@@ -259,7 +260,8 @@ class Writer:
     async def _after_commit(self, tx: Transaction) -> None:
         if tx.events:
             try:
-                await self._publisher.publish([self.routed_frame(event) for event in tx.events])
+                routed = [self.routed_frame(event) for event in tx.events]
+                await self._publisher.publish(routed + widget_doorbells(routed, self.channel_namespace))
             except Exception:
                 # The database is the record: clients catch up from their cursor on reconnect.
                 log.exception("publishing %d event(s) failed", len(tx.events))

@@ -29,11 +29,12 @@ from app.domain.inbox.actions import do_ingest
 from app.domain.inbox.downloads import stored_file
 from app.domain.inbox.uploads import invalid_body, read_uploads
 from app.domain.realtime.controllers import latest_event_id
+from app.domain.realtime.publisher import widget_channel
 from app.domain.system.services import Services
 from app.domain.widget import limits
 from app.domain.widget.actions import SessionRequest, do_leave_email, do_open_session, do_visitor_read
 from app.domain.widget.settings import WidgetSettings
-from app.domain.widget.stream import visitor_channel
+from app.domain.widget.stream import visitor_key
 from app.domain.widget.tokens import (
     VisitorToken,
     attachment_signature_valid,
@@ -313,7 +314,8 @@ async def send_message(
     if not result.duplicate:
         # A first message made the visitor's thread: their open socket joins it on this ring.
         await services.writer.publish_ephemeral(
-            {"type": "started"}, [visitor_channel(services.writer.channel_namespace, token)]
+            {"type": "started", "visitor": visitor_key(token)},
+            [widget_channel(services.writer.channel_namespace)],
         )
     visitor = await find_visitor(db_session, token)
     shown = await visible_messages_by_id(

@@ -7,15 +7,16 @@ sends the messages among them the visitor may see (``visitors.visible``), in the
 each as a frame with the event's id. A widget that reconnects with ``last_event_id`` gets every
 change it missed, in order, from the same read.
 
-A visitor who has not written yet has no thread: their socket listens on a channel of their own
-until the first message creates one (``visitor_channel``), then joins the thread's channels.
-Agents' presence notes (typing, viewing) reach the widget on the thread's widget channel; the
-visitor's go to the presence channel, where the console listens. None of these ephemeral frames
-has an ``id``; none is replayed.
+Rings reach a socket through the process's ``WidgetHub`` (one subscription per process). A
+visitor who has not written yet has no thread: the hub rings their socket by their visitor key
+(``visitor_key``) when their first message creates it, and the socket then watches the thread.
+Agents' presence notes (typing, viewing) come the same way; the visitor's go to the thread's
+presence channel, where the console listens. None of these ephemeral frames has an ``id``; none is
+replayed.
 
 One process holds thousands of these sockets, so each costs as little as it can: the handler's own
-task reads the client, one task listens, one shared task pings every socket (``Heartbeats``), and
-the socket has one subscription.
+task reads the client, a ring is handled in a short task of its own, and one shared task pings
+every socket (``Heartbeats``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from typing import Any, ClassVar, Literal
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.channels import ChannelsPlugin
-from litestar.channels.subscriber import Subscriber
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromQuery
@@ -41,9 +41,10 @@ from sqlmodel import col
 from app.db.models import Event
 from app.domain.channels.accounts import cached_account
 from app.domain.realtime.presence import PresenceNote, presence_channel
-from app.domain.realtime.publisher import WIDGET_EVENT_TYPES, widget_channel
+from app.domain.realtime.publisher import WIDGET_EVENT_TYPES
 from app.domain.system.services import Services
 from app.domain.widget import limits
+from app.domain.widget.hub import WidgetHub
 from app.domain.widget.tokens import VisitorToken, read_visitor_token
 from app.domain.widget.visitors import VisitorThread, find_visitor, visible_messages_by_id
 from app.lib.rate_limits import RateLimitedError
@@ -58,10 +59,13 @@ CLOSE_BAD_TOKEN = 4401
 CLOSE_TOO_MANY = 4429
 
 
-def visitor_channel(namespace: str, token: VisitorToken) -> str:
-    """A visitor's own doorbell (their first message made their thread: join it)."""
-    digest = hashlib.sha256(token.external_id.encode()).hexdigest()[:24]
-    return f"widget.{namespace}.visitor.{digest}" if namespace else f"widget.visitor.{digest}"
+def visitor_key(token: VisitorToken) -> str:
+    """How a ring names one visitor (their first message made their thread: watch it)."""
+    return hashlib.sha256(token.external_id.encode()).hexdigest()[:24]
+
+
+_RINGING: set[asyncio.Task[None]] = set()
+"""Rings being handled (a reference each, so none is collected mid-way)."""
 
 
 class _Head(msgspec.Struct):
@@ -128,9 +132,11 @@ class VisitorStream:
         channels: ChannelsPlugin,
         services: Services,
         visitor: VisitorThread,
+        hub: WidgetHub,
     ) -> None:
         self.socket = socket
         self.channels = channels
+        self.hub = hub
         self.services = services
         self.writer = services.writer
         self.visitor = visitor
@@ -240,22 +246,36 @@ class VisitorStream:
             msgspec.json.encode(note), [presence_channel(self.namespace, self.visitor.thread_id)]
         )
 
-    async def _listen(self, subscriber: Subscriber) -> None:
-        async for raw in subscriber.iter_events():
-            await self.on_thread_frame(raw)
+    def ring(self, raw: bytes) -> None:
+        """The hub's ring for this socket's thread (or for the visitor's first message)."""
+        task = asyncio.create_task(self._on_ring(raw))
+        _RINGING.add(task)
+        task.add_done_callback(_RINGING.discard)
 
-    async def _await_thread(self, subscriber: Subscriber) -> None:
-        """Until the first message: wait for the ring that says the thread exists, then join it."""
-        async for _ in subscriber.iter_events():
-            async with self.writer.sessionmaker() as session:
-                self.visitor = await find_visitor(session, self.visitor.token)
-            if self.visitor.thread_id is not None:
-                await self._replay_until(None)
-                return
+    async def _on_ring(self, raw: bytes) -> None:
+        try:
+            if self.visitor.thread_id is None:
+                await self._join_thread()
+            else:
+                await self.on_thread_frame(raw)
+        except (WebSocketDisconnect, RuntimeError):
+            return
+        except Exception as exc:
+            log.warning("widget stream ended: %r", exc)
+            with contextlib.suppress(Exception):
+                await self.socket.close(code=1011, reason="stream error; reconnect")
 
-    def thread_channels(self) -> list[str]:
-        assert self.visitor.thread_id is not None
-        return [widget_channel(self.namespace, self.visitor.thread_id)]
+    async def _join_thread(self) -> None:
+        """The visitor's first message made their thread: watch it and send what it holds."""
+        async with self.writer.sessionmaker() as session:
+            visitor = await find_visitor(session, self.visitor.token)
+        if visitor.thread_id is None or self.visitor.thread_id is not None:
+            return
+        self.visitor = visitor
+        self.hub.forget(self, visitor=visitor_key(visitor.token))
+        self.hub.watch_thread(self, visitor.thread_id)
+        await self._replay_until(None)
+        await self.publish_presence("viewing")
 
     async def _drain_client(self) -> None:
         while True:
@@ -282,43 +302,28 @@ class VisitorStream:
             await do_visitor_read(self.writer, self.visitor, up_to_message_id=message.message_id)
 
     async def run(self) -> None:
-        """Stream until the visitor leaves: this (the handler's) task reads the client, one task
-        listens; a listener that fails closes the socket, so the widget reconnects and resumes."""
+        """Stream until the visitor leaves; this (the handler's) task reads the client."""
+        await self.hub.ensure_started()
         beats = Heartbeats.join(self, self.services.settings.ws_heartbeat_seconds)
-        live = asyncio.create_task(self._live())
+        key = visitor_key(self.visitor.token)
+        if self.visitor.thread_id is None:
+            self.hub.watch_visitor(self, key)
+        else:
+            self.hub.watch_thread(self, self.visitor.thread_id)
         try:
+            if self.visitor.thread_id is not None:
+                # Events committed between the start's replay and watching: fill them in.
+                await self._replay_until(None)
+                await self.publish_presence("viewing")
             await self._drain_client()
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
             beats.leave(self)
-            live.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await live
+            self.hub.forget(self, thread_id=self.visitor.thread_id, visitor=key)
             if self.visitor.thread_id is not None:
                 with contextlib.suppress(Exception):
                     await self.publish_presence("left")
-
-    async def _live(self) -> None:
-        try:
-            if self.visitor.thread_id is None:
-                async with self.channels.start_subscription(
-                    [visitor_channel(self.namespace, self.visitor.token)]
-                ) as own:
-                    await self._await_thread(own)
-            async with self.channels.start_subscription(self.thread_channels()) as subscriber:
-                # Events committed between the start's replay and this subscription: fill them in.
-                await self._replay_until(None)
-                await self.publish_presence("viewing")
-                await self._listen(subscriber)
-        except asyncio.CancelledError:
-            raise
-        except (WebSocketDisconnect, RuntimeError):
-            return
-        except Exception as exc:
-            log.warning("widget stream ended: %r", exc)
-            with contextlib.suppress(Exception):
-                await self.socket.close(code=1011, reason="stream error; reconnect")
 
 
 def _message_id(event: Event) -> int | None:
@@ -333,6 +338,7 @@ async def widget_socket(
     socket: WebSocket[Any, Any, Any],
     channels: NamedDependency[ChannelsPlugin],
     services: NamedDependency[Services],
+    widget_hub: NamedDependency[WidgetHub],
     token: FromQuery[str] = "",
     last_event_id: FromQuery[int | None] = None,
 ) -> None:
@@ -351,7 +357,7 @@ async def widget_socket(
         return
     async with services.writer.sessionmaker() as session:
         visitor = await find_visitor(session, visitor_token)
-    stream = VisitorStream(socket, channels, services, visitor)
+    stream = VisitorStream(socket, channels, services, visitor, widget_hub)
     try:
         await stream.start(last_event_id)
         await stream.run()
