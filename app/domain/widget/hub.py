@@ -46,8 +46,10 @@ class WidgetHub:
     def __init__(self, channels: ChannelsPlugin, namespace: str) -> None:
         self.channels = channels
         self.channel = widget_channel(namespace)
-        self.by_thread: dict[int, set[Listener]] = {}
-        self.by_visitor: dict[str, set[Listener]] = {}
+        # A thread is nearly always watched by one socket: that one is stored as it is, a set only
+        # once there are more (a set per socket would be most of what a socket costs here).
+        self.by_thread: dict[int, Listener | set[Listener]] = {}
+        self.by_visitor: dict[str, Listener | set[Listener]] = {}
         self._subscriber: Subscriber | None = None
         self._task: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
@@ -90,14 +92,17 @@ class WidgetHub:
             targets = self.by_thread.get(ring.thread_id)
         else:
             return
-        for listener in list(targets or ()):
-            listener.ring(raw)
+        if isinstance(targets, set):
+            for listener in list(targets):
+                listener.ring(raw)
+        elif targets is not None:
+            targets.ring(raw)
 
     def watch_thread(self, listener: Listener, thread_id: int) -> None:
-        self.by_thread.setdefault(thread_id, set()).add(listener)
+        _add(self.by_thread, thread_id, listener)
 
     def watch_visitor(self, listener: Listener, visitor: str) -> None:
-        self.by_visitor.setdefault(visitor, set()).add(listener)
+        _add(self.by_visitor, visitor, listener)
 
     def forget(self, listener: Listener, *, thread_id: int | None = None, visitor: str | None = None) -> None:
         if thread_id is not None:
@@ -106,9 +111,23 @@ class WidgetHub:
             _discard(self.by_visitor, visitor, listener)
 
 
-def _discard(table: dict[K, set[Listener]], key: K, listener: Listener) -> None:
-    listeners = table.get(key)
-    if listeners is not None:
-        listeners.discard(listener)
-        if not listeners:
+def _add(table: dict[K, Listener | set[Listener]], key: K, listener: Listener) -> None:
+    present = table.get(key)
+    if present is None or present is listener:
+        table[key] = listener
+    elif isinstance(present, set):
+        present.add(listener)
+    else:
+        table[key] = {present, listener}
+
+
+def _discard(table: dict[K, Listener | set[Listener]], key: K, listener: Listener) -> None:
+    present = table.get(key)
+    if present is listener:
+        del table[key]
+    elif isinstance(present, set):
+        present.discard(listener)
+        if len(present) == 1:
+            table[key] = next(iter(present))
+        elif not present:
             del table[key]

@@ -126,6 +126,21 @@ class Heartbeats:
 class VisitorStream:
     """One visitor's socket: replay, live message frames, typing both ways."""
 
+    # Thousands live in one process: no per-instance __dict__.
+    __slots__ = (
+        "_last_here",
+        "_last_typing",
+        "_lock",
+        "channels",
+        "conn",
+        "cursor",
+        "hub",
+        "services",
+        "socket",
+        "visitor",
+        "writer",
+    )
+
     def __init__(
         self,
         socket: WebSocket[Any, Any, Any],
