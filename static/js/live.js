@@ -129,7 +129,9 @@
       return;
     }
     lastTyping = now;
-    socket.send(JSON.stringify({ type: "typing" }));
+    // An internal note is no business of the customer's: their widget hears only reply typing.
+    var mode = document.querySelector('input[name="mode"]:checked');
+    socket.send(JSON.stringify({ type: "typing", note: !!(mode && mode.value === "note") }));
   });
 
   function isTyping(target) {

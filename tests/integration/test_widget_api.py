@@ -374,3 +374,36 @@ async def test_the_demo_shop_signs_anna_in_and_her_widget_shows_her_whole_thread
     assert {"webchat", "telegram"} <= channels  # what she wrote on Telegram is in her widget
     anonymous = (await client.get("/demo/shop")).text
     assert "data-user-hash" not in anonymous
+
+
+async def test_signing_in_never_hands_over_history_an_agent_merged_into_an_anonymous_chat(
+    api: Api, client: httpx.AsyncClient, site: WidgetSite
+) -> None:
+    sms = await api.add_api_channel()
+    bob = await api.inbound(sms, "Bob's private order details", contact_id="bob", email="bob@example.com")
+    mallory = visitor(client, site)
+    await mallory.open()
+    await mallory.send("Hi, I'm Bob")
+    await client.post("/widget/v1/email", json={"email": "bob@example.com"}, headers=mallory.headers)
+    anonymous_contact = (await mallory.open()).json()["contact_id"]
+    # An agent believes it and merges the chat into Bob's contact.
+    await api.post(f"/api/v1/contacts/{bob['contact_id']}/merge", {"other_id": anonymous_contact}, expect=201)
+    assert await mallory.texts() == ["Hi, I'm Bob"]
+
+    # Mallory signs in on the site with her own account: she becomes herself, not Bob.
+    session = (await mallory.identify("mallory-7")).json()
+    assert session["verified"] is True and session["contact_id"] != bob["contact_id"]
+    assert "Bob's private order details" not in await mallory.texts()
+    bob_now = await api.get(f"/api/v1/contacts/{bob['contact_id']}")
+    assert not [i for i in bob_now["identities"] if i["external_id"].endswith(":u:mallory-7")]
+
+
+async def test_an_anonymous_chat_with_only_its_own_email_joins_the_signed_in_customer(
+    api: Api, client: httpx.AsyncClient, site: WidgetSite
+) -> None:
+    anna = visitor(client, site)
+    await anna.open()
+    await anna.send("question before signing in")
+    await client.post("/widget/v1/email", json={"email": "anna@example.com"}, headers=anna.headers)
+    await anna.identify("anna-1")
+    assert await anna.texts() == ["question before signing in"]

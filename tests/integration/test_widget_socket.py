@@ -287,6 +287,9 @@ async def test_agent_and_customer_see_each_other_type_and_the_agent_sees_the_cus
         await widget.connection.send('{"type": "typing"}')
         assert "The customer is typing…" in await page.until(lambda t: "customer is typing" in t)
 
+        # Typing an internal note is for agents only.
+        await page.connection.send('{"type": "typing", "note": true}')
+        assert [f for f in await widget.quiet(1.5) if f["type"] == "typing"] == []
         await page.connection.send('{"type": "typing"}')
         assert await widget.next() == {"type": "typing", "name": "Ada Agent"}
 

@@ -84,6 +84,8 @@ class _Frame(msgspec.Struct):
 
 class _ClientMessage(msgspec.Struct):
     type: str
+    note: bool = False
+    """Typing an internal note (agents see it; the customer's widget does not)."""
 
 
 def oob_state(last_event_id: int, *, resync: bool = False) -> str:
@@ -318,7 +320,7 @@ class HtmlEventStream(AgentEventStream):
         await self._mark_read()
 
     async def publish_presence(
-        self, state: Literal["viewing", "typing", "left"], *, hello: bool = False
+        self, state: Literal["viewing", "typing", "left"], *, hello: bool = False, to_customer: bool = True
     ) -> None:
         assert self.thread_id is not None
         note = PresenceNote(
@@ -333,7 +335,9 @@ class HtmlEventStream(AgentEventStream):
         # The customer's widget hears agents on its own thread channel (one subscription per widget).
         await self.channels.wait_published(
             msgspec.json.encode(note),
-            [presence_channel(namespace, self.thread_id), widget_channel(namespace)],
+            [presence_channel(namespace, self.thread_id), widget_channel(namespace)]
+            if to_customer
+            else [presence_channel(namespace, self.thread_id)],
         )
 
     async def on_client_message(self, text: str | bytes) -> None:
@@ -347,7 +351,7 @@ class HtmlEventStream(AgentEventStream):
         now = time.monotonic()
         if message.type == "typing" and now - self._last_typing >= TYPING_MIN_INTERVAL:
             self._last_typing = now
-            await self.publish_presence("typing")
+            await self.publish_presence("typing", to_customer=not message.note)
 
     async def presence_listen(self, subscriber: Subscriber) -> None:
         decoder = msgspec.json.Decoder(PresenceNote)

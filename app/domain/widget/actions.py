@@ -38,30 +38,46 @@ class SessionRequest:
     email: str | None = None
 
 
-async def _is_someones(tx: Transaction, contact_id: int) -> bool:
-    """Whether a contact already stands for a signed-in user of some site (so never a stranger's)."""
-    row = await tx.session.execute(
-        select(col(Identity.id)).where(
-            col(Identity.contact_id) == contact_id,
-            col(Identity.channel) == WIDGET_CHANNEL,
-            col(Identity.verified).is_(True),
-        )
+async def _only_this_visitors(tx: Transaction, contact_id: int, identity_id: int) -> bool:
+    """Whether a contact holds nothing but this anonymous visitor: their widget identity, and email
+    addresses they typed that carry no message. Anything else (another channel, another visitor, an
+    address someone wrote from, a contact merged in by an agent) is somebody's history, which a
+    sign-in must never hand over."""
+    session = tx.session
+    merged_in = await session.execute(
+        select(col(Contact.id)).where(col(Contact.merged_into_id) == contact_id)
     )
-    return row.first() is not None
+    if merged_in.first() is not None:
+        return False
+    identities = (
+        await session.execute(select(Identity).where(col(Identity.contact_id) == contact_id))
+    ).scalars()
+    for identity in identities:
+        if identity.id == identity_id:
+            continue
+        if identity.channel != "email" or identity.verified:
+            return False
+        used = await session.execute(
+            select(col(Message.id)).where(col(Message.identity_id) == identity.id).limit(1)
+        )
+        if used.first() is not None:
+            return False
+    return True
 
 
 async def _link_anonymous(tx: Transaction, anonymous: VisitorToken, user_token: VisitorToken) -> None:
     """The anonymous visitor signed in: their conversation so far becomes the known customer's.
 
-    Only a conversation that belongs to nobody yet is linked: an anonymous browser whose contact
-    already stands for a signed-in user (a shared computer) keeps its history apart.
+    Only a conversation that belongs to nobody else is linked: an anonymous browser whose contact
+    holds anyone's history besides its own (a signed-in user on a shared computer, a customer an
+    agent merged it with) keeps it apart, and the signed-in user starts from their own thread.
     """
     session = tx.session
     anonymous_identity = await find_identity(session, WIDGET_CHANNEL, anonymous.external_id)
     if anonymous_identity is None:
         return  # they never wrote: nothing to link
     anonymous_contact = await live_contact(session, anonymous_identity.contact_id)
-    if await _is_someones(tx, pk(anonymous_contact.id)):
+    if not await _only_this_visitors(tx, pk(anonymous_contact.id), pk(anonymous_identity.id)):
         return
     user_identity = await find_identity(session, WIDGET_CHANNEL, user_token.external_id)
     if user_identity is None:

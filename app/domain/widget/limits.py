@@ -14,6 +14,7 @@ from app.lib.rate_limits import Limit
 SEND_PER_VISITOR = Limit(10, 10)
 SEND_PER_ADDRESS = Limit(120, 60)
 READ_PER_VISITOR = Limit(120, 60)
+READ_PER_ADDRESS = Limit(1200, 60)
 SESSIONS_PER_ADDRESS = Limit(60, 60)
 SOCKETS_PER_VISITOR = Limit(30, 60)
 
@@ -28,6 +29,9 @@ async def check_send(services: Services, token: VisitorToken, address: str) -> N
 async def check_read(services: Services, token: VisitorToken, address: str) -> None:
     await services.limiter.check(
         f"widget:read:{token.external_id}", READ_PER_VISITOR, "too many requests: poll less often"
+    )
+    await services.limiter.check(
+        f"widget:read-ip:{address}", READ_PER_ADDRESS, "too many requests: poll less often"
     )
 
 

@@ -131,6 +131,7 @@ class VisitorStream:
         "_last_here",
         "_last_typing",
         "_lock",
+        "address",
         "channels",
         "conn",
         "cursor",
@@ -152,6 +153,7 @@ class VisitorStream:
         self.socket = socket
         self.channels = channels
         self.hub = hub
+        self.address = socket.client.host if socket.client else "unknown"
         self.services = services
         self.writer = services.writer
         self.visitor = visitor
@@ -314,7 +316,14 @@ class VisitorStream:
         elif message.type == "read" and message.message_id is not None:
             from app.domain.widget.actions import do_visitor_read
 
-            await do_visitor_read(self.writer, self.visitor, up_to_message_id=message.message_id)
+            try:
+                # Counted like POST /widget/v1/read: a socket is no way around the limit.
+                await limits.check_read(self.services, self.visitor.token, self.address)
+                await do_visitor_read(self.writer, self.visitor, up_to_message_id=message.message_id)
+            except RateLimitedError:
+                return
+            except Exception as exc:  # an id out of range, say: the read mark stays where it was
+                log.info("widget read mark refused: %r", exc)
 
     async def run(self) -> None:
         """Stream until the visitor leaves; this (the handler's) task reads the client."""
