@@ -241,11 +241,14 @@ class Jobs:
 
     async def stop(self) -> None:
         self._stopping.set()
+        lingering: set[asyncio.Task[Any]] = set()
         for background in (self._sweeper, self._receiver, self._poller):
             if background is not None:
                 background.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await background
+                # taskiq's receiver, cancelled while its listener waits in a blocking stream read,
+                # may wait for a next job that never comes; closing the broker below ends that read.
+                _, late_background = await asyncio.wait({background}, timeout=self.shutdown_grace)
+                lingering |= late_background
         self._sweeper = self._receiver = self._poller = None
         running = set(self._active)
         if isinstance(self.broker, InMemoryBroker):
@@ -258,6 +261,10 @@ class Jobs:
                 log.warning("cancelled %d delivery job(s) still sending at shutdown", len(late))
                 await asyncio.wait(late, timeout=self.shutdown_grace)
         await self.broker.shutdown()
+        if lingering:
+            _, still = await asyncio.wait(lingering, timeout=self.shutdown_grace)
+            if still:
+                log.warning("%d background job loop(s) did not stop; left behind", len(still))
         for fetcher in self.fetchers.values():
             with contextlib.suppress(Exception):
                 await fetcher.aclose()
