@@ -298,6 +298,74 @@ class ChannelAccount(SQLModel, table=True):
 
 
 # --------------------------------------------------------------------------------------------
+# bot
+# --------------------------------------------------------------------------------------------
+class BotRule(SQLModel, table=True):
+    """One FAQ rule. ``data`` is the rule's document as ``RuleSet.to_dict()`` writes it (questions,
+    keywords, answers per language, …), so the YAML import/export and the console edit one shape."""
+
+    __tablename__ = "bot_rules"
+
+    id: str = Field(primary_key=True, max_length=80)
+    position: int = 0
+    enabled: bool = True
+    data: dict[str, Any] = _json()
+    updated_at: datetime = _now()
+
+
+class BotSettings(SQLModel, table=True):
+    """The bot's one settings row (id 1): the rule set's document without its rules.
+
+    ``version`` goes up on every change to the settings or any rule, so each process can tell that
+    its compiled engine is stale with one cheap read."""
+
+    __tablename__ = "bot_settings"
+
+    id: int = Field(default=1, primary_key=True)
+    data: dict[str, Any] = _json()
+    version: int = 0
+    updated_at: datetime = _now()
+
+
+class BotDecision(SQLModel, table=True):
+    """What the bot did with one customer message (or a new thread): the record admins read.
+
+    ``outcome``: answered, suggested, handoff, greeted, skipped. ``candidates`` are the best rules
+    with their scores; ``feedback`` is the customer's helpful / not_helpful on an answer.
+    """
+
+    __tablename__ = "bot_decisions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: int = Field(sa_column=Column(ForeignKey("threads.id"), nullable=False))
+    message_id: int | None = Field(
+        default=None,
+        sa_column=Column(BigIntIdentity, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    )
+    reply_message_id: int | None = Field(
+        default=None,
+        sa_column=Column(BigIntIdentity, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    )
+    episode: int = 1
+    channel: str | None = Field(default=None, max_length=40)
+    language: str | None = Field(default=None, max_length=10)
+    question: str = Field(default="", sa_type=String)  # type: ignore[call-overload]
+    outcome: str = Field(max_length=12)
+    rule_id: str | None = Field(default=None, max_length=80)
+    score: float = 0.0
+    candidates: list[dict[str, Any]] = Field(default_factory=list, sa_type=JsonB, nullable=False)  # type: ignore[call-overload]
+    reason: str | None = Field(default=None, max_length=40)
+    feedback: str | None = Field(default=None, max_length=12)
+    created_at: datetime = _now()
+
+    __table_args__ = (
+        Index("ix_bot_decisions_created", "created_at"),
+        Index("ix_bot_decisions_thread", "thread_id", "id"),
+        Index("ix_bot_decisions_rule", "rule_id", "created_at"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # system
 # --------------------------------------------------------------------------------------------
 class Event(SQLModel, table=True):
