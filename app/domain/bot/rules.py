@@ -16,7 +16,7 @@ from typing import Any
 Lang = str  # "nl", "en", … (ISO 639-1)
 
 # The engine's defaults (tuned on tests/unit/bot/eval_set.yaml); a rule set may override them.
-DEFAULT_ANSWER_THRESHOLD = 0.5
+DEFAULT_ANSWER_THRESHOLD = 0.45
 DEFAULT_AMBIGUITY_MARGIN = 0.12
 
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9\-_]{0,79}\Z")
