@@ -21,7 +21,7 @@ ONETHREAD_BENCH_REDIS_URL    ?= redis://127.0.0.1:6379/0
 export ONETHREAD_BENCH_POSTGRES_URL ONETHREAD_BENCH_REDIS_URL
 
 .DEFAULT_GOAL := help
-.PHONY: help run install install-dev test lint typecheck pytest fmt messages bench bench-webhooks bench-email bench-console bench-widget clean distclean
+.PHONY: help run install install-dev test lint typecheck pytest fmt messages bench bench-webhooks bench-email bench-console bench-widget bench-bot clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -109,6 +109,9 @@ bench-console: $(STAMP_DEV) ## thread page + inbox server time, 10,000 messages/
 
 bench-widget: $(STAMP_DEV) ## 5,000 widget sockets on one server: RSS per socket, reply fan-out latency (BENCH_ARGS)
 	$(PY) bench/widget.py $(BENCH_ARGS)
+
+bench-bot: $(STAMP_DEV) ## FAQ bot decision time, p50/p99 with 1,000 rules, against a floor (BENCH_ARGS)
+	$(PY) bench/bot.py $(BENCH_ARGS)
 
 # --- cleaning -------------------------------------------------------------------------------------
 

@@ -66,10 +66,10 @@ class BotEngine:
         best_lang: Lang | None = lang
         best: list[Candidate] = []
         for code in langs:
-            scored = sorted(
-                (Candidate(rule_id, score) for rule_id, score in self._indexes[code].score(message_words)),
-                key=lambda c: (-c.score, c.rule_id),
-            )
+            scored = [
+                Candidate(rule_id, score)
+                for rule_id, score in self._indexes[code].score(message_words, MAX_CANDIDATES)
+            ]
             if scored and (not best or scored[0].score > best[0].score):
                 best_lang, best = code, scored
         return best_lang, best

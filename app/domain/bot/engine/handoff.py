@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from app.domain.bot.engine.lexicon import stemmer
@@ -23,35 +24,46 @@ class HandoffMatcher:
     """Finds any of the rule set's handoff phrases (all languages) in a message's words."""
 
     def __init__(self, phrases: Mapping[Lang, tuple[str, ...]]) -> None:
-        compiled: set[tuple[tuple[str, str], ...]] = set()
+        self._stemmers = [stemmer(lang) for lang in phrases]
+        compiled: set[tuple[str, ...]] = set()
+        self._by_stem: dict[str, set[str]] = {}
         for lang, items in phrases.items():
             stem = stemmer(lang)
             for phrase in items:
-                parts = tuple((w, stem(w)) for w in words(phrase))
+                parts = tuple(words(phrase))
                 if parts:
                     compiled.add(parts)
+                for word in parts:
+                    self._by_stem.setdefault(stem(word), set()).add(word)
         self._phrases = sorted(compiled)
-        self._stemmers = [stemmer(lang) for lang in phrases]
+        self._phrase_words = frozenset(word for phrase in compiled for word in phrase)
+        self._typo_words = tuple(sorted(w for w in self._phrase_words if len(w) >= MIN_TYPO_LENGTH))
+
+    def _phrase_words_matched_by(self, word: str) -> set[str]:
+        found = {word} & self._phrase_words
+        for stem in self._stemmers:
+            found |= self._by_stem.get(stem(word), set())
+        if len(word) >= MIN_TYPO_LENGTH - 1:
+            close = process.extract(
+                word, self._typo_words, scorer=Levenshtein.distance, score_cutoff=1, limit=None
+            )
+            found.update(candidate for candidate, _, _ in close)
+        return found
 
     def matches(self, message_words: list[str]) -> bool:
         """Whether the message asks for a person."""
         if not self._phrases or not message_words:
             return False
-        stems = [{s(w) for s in self._stemmers} | {w} for w in message_words]
+        matched = [self._phrase_words_matched_by(word) for word in message_words]
+        starts: dict[str, list[int]] = {}
+        for position, found in enumerate(matched):
+            for word in found:
+                starts.setdefault(word, []).append(position)
         for phrase in self._phrases:
-            n = len(phrase)
-            for start in range(len(message_words) - n + 1):
-                if all(
-                    _word_matches(word, stem, message_words[start + i], stems[start + i])
-                    for i, (word, stem) in enumerate(phrase)
+            for start in starts.get(phrase[0], ()):
+                rest = matched[start + 1 : start + len(phrase)]
+                if len(rest) == len(phrase) - 1 and all(
+                    w in m for w, m in zip(phrase[1:], rest, strict=True)
                 ):
                     return True
         return False
-
-
-def _word_matches(word: str, stem: str, candidate: str, candidate_stems: set[str]) -> bool:
-    if candidate == word or stem in candidate_stems:
-        return True
-    if len(word) < MIN_TYPO_LENGTH or abs(len(word) - len(candidate)) > 1:
-        return False
-    return Levenshtein.distance(word, candidate, score_cutoff=1) <= 1

@@ -17,6 +17,7 @@ compounds split or joined ("kortings code" ~ "kortingscode", "retourlabel" ~ "re
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -35,6 +36,11 @@ KEYWORD_WEIGHT = 0.35
 TYPO_FACTOR = 0.8  # a corrected word counts a little less than a correctly spelled one
 OOV_WEIGHT = 1.0  # weight of a word no rule uses (a unique rule word weighs ~2.6 with 19 rules)
 MIN_SPLIT_PART = 3
+# A stem in more than this share of the rules (and at least COMMON_MIN_RULES of them: "how", "order",
+# "kost" in a big FAQ) still weighs in, but only on rules that a rarer word of the message brought in.
+# Without this, every message would score every rule; with it, the cost follows the specific words.
+COMMON_SHARE = 0.1
+COMMON_MIN_RULES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +48,6 @@ class _Term:
     stem: str | None  # None: a word the rules don't know
     weight: float
     factor: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    rule_id: str
-    terms: frozenset[str]
-    examples: tuple[tuple[frozenset[str], float], ...]
-    keywords: tuple[frozenset[str], ...]
 
 
 class LanguageIndex:
@@ -77,20 +75,45 @@ class LanguageIndex:
         n = max(len(raw), 1)
         self.idf = {stem: math.log(1 + (n - count + 0.5) / (count + 0.5)) for stem, count in df.items()}
         self._unique_idf = math.log(1 + (n - 0.5) / 1.5)
-        self._entries: list[_Entry] = []
-        self._postings: dict[str, list[int]] = defaultdict(list)
+        # Posting lists, so a message touches only the rules, examples and keywords sharing a stem
+        # with it: the cost follows the message's words, not the number of rules.
+        self._rule_ids: list[str] = []
+        self._rule_postings: dict[str, list[int]] = defaultdict(list)
+        self._example_postings: dict[str, list[int]] = defaultdict(list)
+        self._example_rule: list[int] = []
+        self._example_weight: list[float] = []
+        self._keyword_postings: dict[str, list[int]] = defaultdict(list)
+        self._keyword_rule: list[int] = []
+        self._keyword_stems: list[frozenset[str]] = []
+        self._keyword_strength: list[float] = []
+        self._rule_terms: list[frozenset[str]] = []
+        self._rule_examples: list[range] = []
+        self._example_stems: list[frozenset[str]] = []
+        self._common = frozenset(
+            s for s, count in df.items() if count > max(COMMON_MIN_RULES, COMMON_SHARE * n)
+        )
         for rule_id, examples, keywords in raw:
-            terms = frozenset().union(*examples, *keywords)
-            for stem in terms:
-                self._postings[stem].append(len(self._entries))
-            self._entries.append(
-                _Entry(
-                    rule_id=rule_id,
-                    terms=terms,
-                    examples=tuple((e, sum(self.idf[s] for s in e)) for e in examples),
-                    keywords=tuple(keywords),
-                )
-            )
+            r = len(self._rule_ids)
+            self._rule_ids.append(rule_id)
+            self._rule_terms.append(frozenset().union(*examples, *keywords))
+            first = len(self._example_rule)
+            self._rule_examples.append(range(first, first + len(examples)))
+            self._example_stems.extend(examples)
+            for stem in frozenset().union(*examples, *keywords):
+                self._rule_postings[stem].append(r)
+            for example in examples:
+                for stem in example:
+                    self._example_postings[stem].append(len(self._example_rule))
+                self._example_rule.append(r)
+                self._example_weight.append(sum(self.idf[stem] for stem in example))
+            for phrase in keywords:
+                # A keyword is found through its rarest stem; the others are checked then.
+                rarest = max(phrase, key=lambda stem: self.idf[stem])
+                self._keyword_postings[rarest].append(len(self._keyword_rule))
+                self._keyword_rule.append(r)
+                self._keyword_stems.append(phrase)
+                strength = sum(self.idf[stem] for stem in phrase) / self._unique_idf
+                self._keyword_strength.append(min(1.0, strength))
         # Typos rarely hit the first letter; matching only words that share it avoids "kopen" → "open".
         self._by_initial: dict[str, list[str]] = defaultdict(list)
         for word in self.vocabulary:
@@ -170,28 +193,46 @@ class LanguageIndex:
                 return head, tail
         return None
 
-    def score(self, message_words: list[str]) -> list[tuple[str, float]]:
-        """Every rule sharing a word with the message, with its confidence in [0, 1] (unsorted)."""
+    def score(self, message_words: list[str], limit: int) -> list[tuple[str, float]]:
+        """The ``limit`` best rules for the message, best first, with confidences in [0, 1]."""
         terms = self._terms(message_words)
         total = sum(t.weight for t in terms)
         if total <= 0:
             return []
         stems = {t.stem: t.weight * t.factor for t in terms if t.stem is not None}
-        candidates = {i for stem in stems for i in self._postings.get(stem, ())}
-        results = []
-        for i in candidates:
-            entry = self._entries[i]
-            coverage = sum(v for s, v in stems.items() if s in entry.terms) / total
-            closeness = 0.0
-            for example, weight in entry.examples:
-                shared = sum(v for s, v in stems.items() if s in example)
-                if shared:
-                    closeness = max(closeness, 2 * shared / (total + weight))
-            keyword = 0.0
-            for phrase in entry.keywords:
-                if phrase <= stems.keys():
-                    strength = sum(self.idf[s] for s in phrase) / self._unique_idf
-                    keyword = max(keyword, min(1.0, strength))
-            confidence = COVERAGE_WEIGHT * coverage + CLOSENESS_WEIGHT * closeness + KEYWORD_WEIGHT * keyword
-            results.append((entry.rule_id, min(1.0, confidence)))
-        return results
+        coverage: dict[int, float] = defaultdict(float)
+        shared: dict[int, float] = defaultdict(float)
+        keyword: dict[int, float] = {}
+        common = [(stem, value) for stem, value in stems.items() if stem in self._common]
+        for stem, value in stems.items():
+            if stem in self._common:
+                continue
+            for r in self._rule_postings.get(stem, ()):
+                coverage[r] += value
+            for x in self._example_postings.get(stem, ()):
+                shared[x] += value
+            for k in self._keyword_postings.get(stem, ()):
+                if self._keyword_stems[k] <= stems.keys():
+                    r = self._keyword_rule[k]
+                    keyword[r] = max(keyword.get(r, 0.0), self._keyword_strength[k])
+        for r in list(coverage) if common else ():
+            known = self._rule_terms[r]
+            for stem, value in common:
+                if stem in known:
+                    coverage[r] += value
+                    for x in self._rule_examples[r]:
+                        if stem in self._example_stems[x]:
+                            shared[x] += value
+        closeness: dict[int, float] = {}
+        for x, value in shared.items():
+            r, dice = self._example_rule[x], 2 * value / (total + self._example_weight[x])
+            if dice > closeness.get(r, 0.0):
+                closeness[r] = dice
+        scores = {
+            r: COVERAGE_WEIGHT * value / total
+            + CLOSENESS_WEIGHT * closeness.get(r, 0.0)
+            + KEYWORD_WEIGHT * keyword.get(r, 0.0)
+            for r, value in coverage.items()
+        }
+        best = heapq.nlargest(limit, scores.items(), key=lambda item: (item[1], -item[0]))
+        return [(self._rule_ids[r], min(1.0, score)) for r, score in best]

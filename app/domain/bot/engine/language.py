@@ -48,7 +48,8 @@ class LanguageDetector:
         for word in words:
             for lang, weight in self._weights.get(word, {}).items():
                 totals[lang] += weight
-        hinted = {lang for ch, lang in _HINT_LETTERS.items() if ch in raw_text.lower()}
+        lowered = raw_text.lower()
+        hinted = {lang for ch, lang in _HINT_LETTERS.items() if ch in lowered}
         for lang in hinted:
             totals[lang] += 1.0
         return dict(totals)
