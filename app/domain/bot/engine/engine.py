@@ -18,11 +18,16 @@ MAX_CANDIDATES = 5
 
 
 class BotEngine:
-    """The pure decision engine for one rule set (no I/O; build one per rule-set version)."""
+    """The pure decision engine for one rule set (no I/O; build one per rule-set version).
+
+    Disabled rules are left out at compile time.  Whether the bot as a whole is on
+    (``RuleSet.enabled``) is the caller's business: the engine decides whenever it is asked.
+    """
 
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
         enabled = [rule for rule in rules.rules if rule.enabled]
+        self._rules = {rule.id: rule for rule in enabled}
         langs = sorted({lang for rule in enabled for lang, qs in rule.questions.items() if qs})
         self._indexes = {lang: LanguageIndex(lang, enabled) for lang in langs}
         self._detector = LanguageDetector({lang: index.vocabulary for lang, index in self._indexes.items()})
@@ -45,13 +50,13 @@ class BotEngine:
         per-channel answer variant.
         """
         default = self.rules.default_language
+        if language is not None and language not in self._indexes:
+            language = None  # a thread language we cannot answer in: detect instead
         if not has_content(text):
             return _handoff(language or default, "empty")
         if len(text) > MAX_QUESTION_CHARS:
             return _handoff(language or default, "too_long")
         message_words = words(text)
-        if language is not None and language not in self._indexes:
-            language = None
         detected = language or self._detector.detect(text, message_words)
         if self._handoff.matches(message_words):
             return _handoff(detected or default, "asked_for_person")
@@ -82,8 +87,7 @@ class BotEngine:
         runner_up = top[1].score if len(top) > 1 else 0.0
         margin = self.rules.ambiguity_margin
         if first.score >= self.rules.answer_threshold and first.score - runner_up >= margin:
-            rule = self.rules.rule(first.rule_id)
-            assert rule is not None  # the index holds only this set's rules
+            rule = self._rules[first.rule_id]
             answer = rule.answer_for(lang, self.rules.default_language, channel)
             return Decision("answer", lang, rule.id, answer, first.score, top, None)
         close = tuple(

@@ -16,15 +16,16 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def fold(text: str) -> str:
-    """Lower case without accents or marks: "Café Ñandú" → "cafe nandu" (other scripts are dropped)."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    """Lower case without accents: "Café Ñandú" → "cafe nandu" (other scripts are dropped)."""
+    # After NFKD an accent is a separate non-ASCII mark; dropping non-ASCII drops exactly those (and
+    # letters of other scripts, which the bot does not match on anyway).
+    return unicodedata.normalize("NFKD", text.casefold()).encode("ascii", "ignore").decode("ascii")
 
 
 def words(text: str) -> list[str]:
     """The folded words of ``text``; punctuation and anything with a digit (amounts, order numbers) dropped."""
     folded = _SHORT_HYPHEN.sub(r"\1", _APOSTROPHES.sub("", fold(text)))
-    return [w for w in _NON_WORD.split(folded) if w and not any(ch.isdigit() for ch in w)]
+    return [w for w in _NON_WORD.split(folded) if w.isalpha()]  # only a-z and 0-9 are left
 
 
 def has_content(text: str) -> bool:
