@@ -1,8 +1,8 @@
 """Spotting "I want a person" in a message: the rule set's handoff phrases, typo-tolerant but whole-word.
 
 A phrase matches when its words appear in order as whole words of the message.  A word matches when it
-is equal, has the same Snowball stem ("medewerkers" ~ "medewerker"), or — for words of five letters or
-more — is one edit away ("medewerkr", "humna" no: two edits).  Matching whole words is what keeps
+is equal, has the same Snowball stem ("medewerkers" ~ "medewerker"), or — when both words have five letters or
+more — is one edit away ("medewerkr"; not "humna": two edits; not "Gent", the city, for "agent").  Matching whole words is what keeps
 "agent" from matching inside "agenda" or "management".
 """
 
@@ -43,7 +43,7 @@ class HandoffMatcher:
         found = {word} & self._phrase_words
         for stem in self._stemmers:
             found |= self._by_stem.get(stem(word), set())
-        if len(word) >= MIN_TYPO_LENGTH - 1:
+        if len(word) >= MIN_TYPO_LENGTH:  # "gent" (the city) is not a typo of "agent"
             close = process.extract(
                 word, self._typo_words, scorer=Levenshtein.distance, score_cutoff=1, limit=None
             )
