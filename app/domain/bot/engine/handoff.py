@@ -1,9 +1,9 @@
 """Spotting "I want a person" in a message: the rule set's handoff phrases, typo-tolerant but whole-word.
 
-A phrase matches when its words appear in order as whole words of the message.  A word matches when it
-is equal, has the same Snowball stem ("medewerkers" ~ "medewerker"), or — when both words have five letters or
-more — is one edit away ("medewerkr"; not "humna": two edits; not "Gent", the city, for "agent").  Matching whole words is what keeps
-"agent" from matching inside "agenda" or "management".
+A phrase matches when its words appear in order as whole words of the message.  A word matches
+when it is equal, has the same Snowball stem ("medewerkers" ~ "medewerker"), or — when both words
+have five letters or more — is one edit away ("medewerkr"; not "humna": two edits; not "Gent", the
+city, for "agent").  Matching whole words keeps "agent" from matching inside "agenda".
 """
 
 from __future__ import annotations
