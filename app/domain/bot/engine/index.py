@@ -11,8 +11,9 @@ each in [0, 1]:
 
 Words the rules never use still count in the message's weight, so "what's the weather in Paris"
 scores low everywhere instead of matching on one shared word.  Typos are mapped to the nearest
-vocabulary word with the same first letter (Levenshtein, 1 edit up to 7 letters, 2 beyond) at a small discount, and Dutch
-compounds split or joined ("kortings code" ~ "kortingscode", "retourlabel" ~ "retour" + "label").
+vocabulary word with the same first letter (Levenshtein: 1 edit up to 7 letters, 2 beyond) at a small
+discount, and Dutch compounds are split or joined ("kortings code" ~ "kortingscode", "retourlabel" ~
+"retour" + "label").
 """
 
 from __future__ import annotations
@@ -132,15 +133,14 @@ class LanguageIndex:
     # --- a message --------------------------------------------------------------------------------
 
     def _known(self, word: str) -> str | None:
+        """The stem of ``word`` if the rules use it (in any form), else None."""
         stem = self._stem(word)
         if stem in self.idf:
             return stem
-        if (known := self.vocabulary.get(word)) is not None:
-            return known
         # Dutch past participles: "geretourneerd" is "retourneerd" to a Snowball stemmer's eyes.
         if word.startswith("ge") and len(word) > 6:
             stem = self._stem(word[2:])
-            return stem if stem in self.idf else self.vocabulary.get(word[2:])
+            return stem if stem in self.idf else None
         return None
 
     def _terms(self, message_words: list[str]) -> list[_Term]:
