@@ -263,3 +263,11 @@ def test_garbage_and_digits_only_never_answer(engine: BotEngine) -> None:
     for text in ("asdfghjkl qwerty", "123456789", "\x00\x01\x02 abc", "<script>alert(1)</script>"):
         decision: Decision = engine.decide(text)
         assert decision.outcome == "handoff"
+
+
+def test_twenty_thousand_emoji_hand_off_fast(engine: BotEngine) -> None:
+    started = time.perf_counter()
+    decision = engine.decide("😀" * 20_000)
+    assert time.perf_counter() - started < 0.01
+    assert decision.outcome == "handoff"
+    assert decision.reason in {"empty", "too_long"}

@@ -13,6 +13,7 @@ _APOSTROPHES = re.compile("['`\u2018\u2019\u00b4]")
 # A letter joined by a hyphen to a word ("e-mail", "t-shirt") is one word; other hyphens split.
 _SHORT_HYPHEN = re.compile(r"\b([a-z])-(?=[a-z])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+_ALNUM = re.compile(r"[^\W_]")  # a letter or digit in any script; a regex so 20,000 emoji scan in C
 
 
 def fold(text: str) -> str:
@@ -30,4 +31,4 @@ def words(text: str) -> list[str]:
 
 def has_content(text: str) -> bool:
     """Whether there is any letter or digit at all (emoji, punctuation and whitespace are not content)."""
-    return any(ch.isalnum() for ch in text)
+    return _ALNUM.search(text) is not None
