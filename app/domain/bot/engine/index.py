@@ -35,7 +35,7 @@ COVERAGE_WEIGHT = 0.35
 CLOSENESS_WEIGHT = 0.30
 KEYWORD_WEIGHT = 0.35
 TYPO_FACTOR = 0.8  # a corrected word counts a little less than a correctly spelled one
-OOV_WEIGHT = 1.0  # weight of a word no rule uses (a unique rule word weighs ~2.6 with 19 rules)
+OOV_WEIGHT = 1.5  # a word no rule uses hints at another subject (a word unique to one of 19 rules: ~2.6)
 MIN_SPLIT_PART = 3
 # A stem in more than this share of the rules (and at least COMMON_MIN_RULES of them: "how", "order",
 # "kost" in a big FAQ) still weighs in, but only on rules that a rarer word of the message brought in.
