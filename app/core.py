@@ -288,7 +288,9 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
 
     widget_hub = WidgetHub(channels, writer.channel_namespace)
     mail_listener = (
-        MailListener(MailStore(writer, settings, services.files)) if settings.smtp_listen else None
+        MailListener(MailStore(writer, settings, services.files, jobs.after_ingest))
+        if settings.smtp_listen
+        else None
     )
 
     async def start_jobs() -> None:

@@ -136,3 +136,14 @@ def _database_of(session: AsyncSession) -> str:
 
 engine_cache = EngineCache()
 """The process's one cache: every turn, the try-it endpoint and the console read through it."""
+
+
+async def takes_new_conversations(session: AsyncSession) -> bool:
+    """Whether a new conversation starts with the bot (``bot``) rather than with people (``open``):
+    a bot is configured, switched on, and has an enabled rule. Two small reads, without compiling
+    anything (ingest asks this inside its transaction)."""
+    settings = await session.get(BotSettings, SETTINGS_ID)
+    if settings is None or settings.data.get("enabled", True) is False:
+        return False
+    enabled = await session.execute(select(col(BotRule.id)).where(col(BotRule.enabled).is_(True)).limit(1))
+    return enabled.first() is not None
