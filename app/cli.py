@@ -11,6 +11,7 @@ import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from app.settings import Settings
@@ -423,8 +424,7 @@ def cmd_bot_import(settings: Settings, args: argparse.Namespace) -> None:
     from app.domain.bot.rules_yaml import load_rules_yaml
 
     try:
-        with open(args.file, encoding="utf-8") as handle:
-            text = handle.read()
+        text = Path(args.file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"{args.file}: cannot read it ({error.__class__.__name__}: {error})") from None
     try:

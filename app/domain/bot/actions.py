@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,11 +31,11 @@ from app.domain.bot.turn import (
     Previous,
     bot_text,
     greeting_plan,
-    handoff_plan,
     plan_turn,
 )
 from app.domain.contacts.resolution import live_contact
 from app.domain.inbox.actions import EnqueueDelivery, emit_message_created, emit_thread_updated
+from app.domain.inbox.email_html import split_quoted
 from app.domain.inbox.email_threading import set_outgoing_headers
 from app.domain.inbox.routing import Route, route_reply
 from app.domain.inbox.threads import note_message_on_thread, system_message
@@ -96,7 +97,7 @@ async def do_bot_turn(
         plan = plan_turn(
             loaded.rules,
             loaded.engine,
-            text=message.text,
+            text=customer_words(message),
             metadata=message.meta or {},
             channel=message.channel,
             buttons=registry.get(message.channel).capabilities.buttons
@@ -186,20 +187,21 @@ class _Turn:
                     handoff=plan.handoff or "channel_unavailable",
                 )
         replies: list[Message] = []
-        if plan.greeting_first and route is not None and rules is not None:
-            greeting = greeting_plan(rules, plan.language)
-            if greeting is not None:
-                greeted = BotDecision(
-                    thread_id=pk(self.thread.id),
-                    message_id=None,
-                    episode=self.thread.episode,
-                    channel=self.message.channel,
-                    language=plan.language,
-                    question="",
-                    outcome="greeted",
-                )
-                session.add(greeted)
-                await session.flush()
+        greeting = greeting_plan(rules, plan.language) if plan.greeting_first and rules else None
+        greeted: BotDecision | None = None
+        if greeting is not None and route is not None:
+            greeted = BotDecision(
+                thread_id=pk(self.thread.id),
+                message_id=None,
+                episode=self.thread.episode,
+                channel=self.message.channel,
+                language=plan.language,
+                question="",
+                outcome="greeted",
+            )
+            session.add(greeted)
+            await session.flush()
+            if route.channel != "email":
                 sent = await self._send(route, greeting, greeted, "greeted")
                 greeted.reply_message_id = sent.id
                 replies.append(sent)
@@ -207,6 +209,10 @@ class _Turn:
         session.add(decision)
         await session.flush()
         messages = list(plan.messages)
+        if greeted is not None and greeting is not None and route is not None and route.channel == "email":
+            # One mail, not two: the greeting opens the answer.
+            first = messages[0] if messages else Outgoing("")
+            messages[:1] = [dataclasses.replace(first, text=f"{greeting.text}\n\n{first.text}".strip())]
         if plan.handoff is not None and rules is not None and route is not None:
             away = await _away_line(session, rules, plan.language)
             if away:
@@ -215,20 +221,22 @@ class _Turn:
                     messages[-1] = Outgoing(f"{last.text}\n\n{away}")
                 else:
                     messages.append(Outgoing(away))
+        answer_ids: list[int] = []
         for outgoing in messages:
             if route is None or not outgoing.text.strip():
                 continue
             sent = await self._send(route, outgoing, decision, plan.outcome)
             replies.append(sent)
-        answer_ids = [pk(reply.id) for reply in replies if not reply.meta.get("bot", {}).get("greeting")]
+            answer_ids.append(pk(sent.id))
         if answer_ids:
             decision.reply_message_id = answer_ids[0]
+            if greeted is not None and greeted.reply_message_id is None:
+                greeted.reply_message_id = answer_ids[0]
         if plan.handoff is not None:
             await self._hand_over(plan, decision)
         await session.flush()
         for reply in replies:
-            reply_id = pk(reply.id)
-            self.tx.on_commit(lambda reply_id=reply_id: self.enqueue(reply_id))
+            self.tx.on_commit(_delivery(self.enqueue, pk(reply.id)))
         return TurnResult(
             pk(decision.id),
             plan.outcome,
@@ -326,6 +334,36 @@ class _Turn:
             target.feedback = verdict
 
 
+def customer_words(message: Message) -> str:
+    """What the customer wrote in this message, for the engine: an email's own words without the
+    history it quotes (our last answer, say), or its subject when the body has none."""
+    if message.channel != "email":
+        return message.text
+    facts = (message.meta or {}).get("email")
+    spans = facts.get("quotes") if isinstance(facts, dict) else None
+    text = message.text
+    if isinstance(spans, list) and all(
+        isinstance(span, list) and len(span) == 2 and all(isinstance(n, int) for n in span) for span in spans
+    ):
+        own, position = [], 0
+        for start, end in sorted(spans):
+            own.append(text[position:start])
+            position = max(position, end)
+        own.append(text[position:])
+        words = "".join(own)
+    else:
+        words = "".join(segment.text for segment in split_quoted(text) if segment.kind == "text")
+    words = words.strip()
+    return words or (message.subject or "").strip()
+
+
+def _delivery(enqueue: EnqueueDelivery, message_id: int) -> Callable[[], Awaitable[None]]:
+    async def deliver() -> None:
+        await enqueue(message_id)
+
+    return deliver
+
+
 async def _agent_replied_this_episode(tx: Transaction, thread: Thread) -> bool:
     """Whether an agent has written to the customer since the current episode began."""
     since = await _episode_start(tx, thread)
@@ -354,7 +392,8 @@ async def _episode_start(tx: Transaction, thread: Thread) -> datetime | None:
     ).all()
     for created_at, meta in markers:
         if (meta or {}).get("episode") == thread.episode:
-            return created_at
+            started: datetime = created_at
+            return started
     return None
 
 
@@ -420,13 +459,14 @@ _DAY_NAMES: dict[Lang, tuple[str, ...]] = {
     "nl": ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"),
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
 }
+_WHEN = {"nl": "op {day} om {time} ({zone})", "en": "on {day} at {time} ({zone})"}
 
 
 def when_text(opening: datetime, lang: Lang) -> str:
-    """An opening time as the customer reads it: "maandag 09:00 (Europe/Amsterdam)"."""
-    names = _DAY_NAMES.get(lang, _DAY_NAMES["en"])
-    zone = opening.tzinfo.key if hasattr(opening.tzinfo, "key") else "UTC"  # type: ignore[union-attr]
-    return f"{names[opening.weekday()]} {opening:%H:%M} ({zone})"
+    """An opening time as the customer reads it: "op maandag om 09:00 (Europe/Amsterdam)"."""
+    lang = lang if lang in _WHEN else "en"
+    zone = getattr(opening.tzinfo, "key", None) or "UTC"
+    return _WHEN[lang].format(day=_DAY_NAMES[lang][opening.weekday()], time=f"{opening:%H:%M}", zone=zone)
 
 
 async def _away_line(session: Any, rules: RuleSet, lang: Lang, now: datetime | None = None) -> str:

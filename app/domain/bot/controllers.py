@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Agent
 from app.domain.accounts.auth import requires_agent
 from app.domain.bot.rule_actions import do_import_rules, invalid_rules
-from app.domain.bot.rules import RuleSet, RulesError
+from app.domain.bot.rules import RulesError, RuleSet
 from app.domain.bot.store import engine_cache, load_ruleset
 from app.domain.realtime.writer import Writer
 from app.lib.errors import ConflictError, ForbiddenError, InvalidInputError

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlmodel import col
 
 from app.db.models import BotRule, BotSettings, utcnow
-from app.domain.bot.rules import Rule, RuleSet, RulesError
+from app.domain.bot.rules import Rule, RulesError, RuleSet
 from app.domain.bot.store import SETTINGS_ID, load_ruleset
 from app.domain.realtime.writer import Transaction, Writer
 from app.i18n import N_

@@ -20,7 +20,7 @@ from sqlmodel import col
 
 from app.db.models import BotRule, BotSettings
 from app.domain.bot.engine import BotEngine
-from app.domain.bot.rules import RuleSet, RulesError
+from app.domain.bot.rules import RulesError, RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,8 @@ class EngineCache:
 
 
 def _database_of(session: AsyncSession) -> str:
-    bind = session.bind
-    return bind.url.render_as_string(hide_password=True) if bind is not None else ""
+    url = getattr(session.bind, "url", None)
+    return url.render_as_string(hide_password=True) if url is not None else ""
 
 
 engine_cache = EngineCache()

@@ -49,8 +49,8 @@ _FALLBACK_TEXTS: Mapping[str, Mapping[Lang, str]] = {
         "en": "Reply with the number of your choice.",
     },
     "away": {
-        "nl": "We zijn nu gesloten; een collega antwoordt vanaf {when}.",
-        "en": "We're closed right now; a colleague will reply from {when}.",
+        "nl": "We zijn nu gesloten; een collega antwoordt {when}.",
+        "en": "We're closed right now; a colleague will reply {when}.",
     },
 }
 
@@ -168,6 +168,21 @@ def plan_turn(
         if plan is not None:
             return plan
     decision = engine.decide(text, channel=channel)
+    return plan_for_decision(
+        rules, decision, question=question, channel=channel, buttons=buttons, previous=previous
+    )
+
+
+def plan_for_decision(
+    rules: RuleSet,
+    decision: Decision,
+    *,
+    question: str,
+    channel: str,
+    buttons: bool,
+    previous: Previous,
+) -> Plan:
+    """What the engine's ``decision`` on a typed message becomes, given what the thread remembers."""
     lang = decision.language or rules.default_language
     greet = previous.new_conversation and bool(localized(rules.greeting, lang, rules.default_language))
     if decision.outcome == "answer" and decision.rule_id is not None:
@@ -176,10 +191,7 @@ def plan_turn(
         return _answer(rules, rule, decision.rule_id, answer, decision, question, lang, buttons, greet)
     if decision.outcome == "suggest" and not previous.missed:
         return _suggest(rules, decision, question, lang, buttons, greet)
-    if decision.outcome == "suggest":
-        reason = "second_miss"
-    else:
-        reason = decision.reason or "no_match"
+    reason = "second_miss" if decision.outcome == "suggest" else decision.reason or "no_match"
     if greet and reason in ("no_match", "empty"):
         # A first "hello" is not a question: the greeting asks for one, and a second miss hands over.
         return Plan(
@@ -207,7 +219,11 @@ def handoff_plan(
     rule_id: str | None = None,
 ) -> Plan:
     """Hand the thread to people, telling the customer so (the away line is the action's)."""
-    message = localized(rules.handoff_message, lang, rules.default_language)
+    message = ""
+    if reason == "unsupported_language":
+        # Said in both languages the bot speaks: the customer's own is not one of them.
+        message = bot_text(rules, "unsupported_language", lang)
+    message = message or bot_text(rules, "handoff", lang)
     return Plan(
         outcome="handoff",
         language=lang,
@@ -246,7 +262,7 @@ def _answer(
     handoff = None
     if handoff_after:
         handoff = "handoff_after"
-        message = localized(rules.handoff_message, lang, rules.default_language)
+        message = bot_text(rules, "handoff", lang)
         if message:
             messages.append(Outgoing(message))
     return Plan(

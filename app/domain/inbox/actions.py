@@ -211,10 +211,9 @@ async def do_ingest(
         automatic = bool(inbound.metadata.get("automatic"))
         created_at = _message_time(inbound.sent_at, now)
         status_changed = False
-        if not automatic and thread.last_message_at == NO_MESSAGE_YET and thread.status == "open":
-            # A conversation's first message: the bot answers first when it is on.
-            if await takes_new_conversations(session):
-                thread.status = "bot"
+        new_thread = thread.last_message_at == NO_MESSAGE_YET and thread.status == "open"
+        if new_thread and not automatic and await takes_new_conversations(session):
+            thread.status = "bot"  # a conversation's first message: the bot answers first when it is on
         if not automatic:
             status_changed = await _reopen_for_customer(tx, thread, inbound.channel, now)
             if inbound.channel == "email":
