@@ -186,7 +186,6 @@ class _Turn:
                     reason=plan.reason if plan.handoff is not None else "channel_unavailable",
                     handoff=plan.handoff or "channel_unavailable",
                 )
-        replies: list[Message] = []
         greeting = greeting_plan(rules, plan.language) if plan.greeting_first and rules else None
         greeted: BotDecision | None = None
         if greeting is not None and route is not None:
@@ -200,48 +199,31 @@ class _Turn:
                 outcome="greeted",
             )
             session.add(greeted)
-            await session.flush()
-            if route.channel != "email":
-                sent = await self._send(route, greeting, greeted, "greeted")
-                greeted.reply_message_id = sent.id
-                replies.append(sent)
         decision = self._decision(plan, message_id=self.message.id)
         session.add(decision)
         await session.flush()
-        messages = list(plan.messages)
-        if greeted is not None and greeting is not None and route is not None and route.channel == "email":
-            # One mail, not two: the greeting opens the answer.
-            first = messages[0] if messages else Outgoing("")
-            messages[:1] = [dataclasses.replace(first, text=f"{greeting.text}\n\n{first.text}".strip())]
+        parts = ([greeting] if greeted is not None and greeting is not None else []) + list(plan.messages)
         if plan.handoff is not None and rules is not None and route is not None:
             away = await _away_line(session, rules, plan.language)
             if away:
-                if messages and not messages[-1].buttons and not messages[-1].choices:
-                    last = messages[-1]
-                    messages[-1] = Outgoing(f"{last.text}\n\n{away}")
-                else:
-                    messages.append(Outgoing(away))
-        answer_ids: list[int] = []
-        for outgoing in messages:
-            if route is None or not outgoing.text.strip():
-                continue
-            sent = await self._send(route, outgoing, decision, plan.outcome)
-            replies.append(sent)
-            answer_ids.append(pk(sent.id))
-        if answer_ids:
-            decision.reply_message_id = answer_ids[0]
-            if greeted is not None and greeted.reply_message_id is None:
-                greeted.reply_message_id = answer_ids[0]
+                parts.append(Outgoing(away))
+        reply: Message | None = None
+        if route is not None and any(part.text.strip() for part in parts):
+            # One message per turn: separate deliveries could reach the customer in any order.
+            reply = await self._send(route, _joined(parts), decision, plan.outcome)
+            decision.reply_message_id = reply.id
+            if greeted is not None:
+                greeted.reply_message_id = reply.id
         if plan.handoff is not None:
             await self._hand_over(plan, decision)
         await session.flush()
-        for reply in replies:
+        if reply is not None:
             self.tx.on_commit(_delivery(self.enqueue, pk(reply.id)))
         return TurnResult(
             pk(decision.id),
             plan.outcome,
             plan.reason,
-            tuple(pk(reply.id) for reply in replies),
+            () if reply is None else (pk(reply.id),),
             handed_off=plan.handoff is not None,
         )
 
@@ -332,6 +314,16 @@ class _Turn:
         # Only a decision of this thread: a payload is customer input and may name any id.
         if target is not None and target.thread_id == self.thread.id and target.outcome == "answered":
             target.feedback = verdict
+
+
+def _joined(parts: list[Outgoing]) -> Outgoing:
+    """The turn's parts (greeting, answer, handoff line, away line) as one message."""
+    return Outgoing(
+        "\n\n".join(part.text.strip() for part in parts if part.text.strip()),
+        buttons=tuple(button for part in parts for button in part.buttons),
+        choices=tuple(choice for part in parts for choice in part.choices),
+        greeting=any(part.greeting for part in parts),
+    )
 
 
 def customer_words(message: Message) -> str:
