@@ -77,7 +77,7 @@ def _msg(
 
 _BOT_VISITORS: list[tuple[str, str, str]] = [
     ("demo-bot-1", "Lotte Visser", "Hoe lang duurt de levering?"),
-    ("demo-bot-2", "James Miller", "How can I return my order?"),
+    ("demo-bot-2", "James Miller", "How do I return an item?"),
     ("demo-bot-3", "Bram de Boer", "Ik wil een medewerker spreken"),
 ]
 """Web chat visitors whose questions the bot handles: two answers and a handoff."""

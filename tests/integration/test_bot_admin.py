@@ -153,3 +153,28 @@ async def test_the_rules_document_is_read_and_replaced_whole_by_admins_only(
     forbidden = await client.put("/api/v1/bot/rules", json=DEMO.to_dict(), headers=agent.headers)
     assert forbidden.status_code == 403
     assert (await agent.post("/api/v1/bot/try", {"text": "opening hours"})).status_code == 200
+
+
+async def test_demo_imports_the_demo_rules_and_shows_threads_the_bot_handled(
+    api: Api, settings: Settings
+) -> None:
+    first = await onethread(settings, "demo")
+    assert first.returncode == 0, first.stderr
+    assert "FAQ bot: demo rules in place; 3 web chat visitors asked it (answered, answered, handed over)" in (
+        first.stdout
+    )
+    assert await api.get("/api/v1/bot/rules") == DEMO.to_dict()
+
+    listed = (await api.get("/api/v1/threads", limit=50))["items"]
+    threads = {t["contact"]["name"]: t for t in listed}
+    assert threads["Lotte Visser"]["status"] == "bot" and threads["James Miller"]["status"] == "bot"
+    assert threads["Bram de Boer"]["status"] == "open"
+    lotte = [m["text"] for m in await api.timeline(threads["Lotte Visser"]["id"])]
+    assert lotte[-1].endswith(DEMO.rule("delivery-time").answer["nl"])  # type: ignore[union-attr]
+    bram = [m for m in await api.timeline(threads["Bram de Boer"]["id"]) if m["kind"] == "system"]
+    assert [m["meta"]["bot"]["reason"] for m in bram] == ["asked_for_person"]
+    assert threads["Anna de Vries"]["status"] == "open", "the demo's other customers wait for agents"
+
+    again = await onethread(settings, "demo")
+    assert again.returncode == 0, again.stderr
+    assert len((await api.get("/api/v1/threads", limit=50))["items"]) == len(listed)
