@@ -4,6 +4,7 @@ in the same thread, stays quiet once an agent has answered, and speaks again aft
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from litestar import Litestar
 
 from app.domain.bot.rule_actions import do_set_rule_enabled
 from app.domain.inbox.actions import do_ingest
+from app.domain.widget.settings import DAYS
 from integrations.types import InboundMessage, InboundSender
 from tests.helpers import Api
 from tests.integration.bot_helpers import (
@@ -199,3 +201,22 @@ async def test_without_enabled_rules_new_threads_go_straight_to_people(api: Api,
 
     assert await thread_status(api, thread_id) == "open"
     assert await bot_messages(api, thread_id) == []
+
+
+async def test_outside_business_hours_the_handoff_says_when_a_person_will_reply(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    await use_rules(api.writer, DEMO)
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    day = DAYS[tomorrow.weekday()]
+    site = await add_site(api.writer, business_hours={"timezone": "UTC", "days": {day: ["09:00", "17:00"]}})
+    visitor = Visitor(client, site)
+    await visitor.open()
+
+    await visitor.send("Ik wil een medewerker spreken")
+    texts = await eventually(visitor.texts, lambda texts: len(texts) == 2)
+
+    dag = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")[tomorrow.weekday()]
+    assert texts[1] == (
+        f"{DEMO.handoff_message['nl']}\n\nWe zijn nu gesloten; een collega antwoordt op {dag} om 09:00 (UTC)."
+    )
