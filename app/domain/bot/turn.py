@@ -143,7 +143,8 @@ def picked_payload(text: str, metadata: Mapping[str, Any], previous: Previous) -
     if isinstance(payload, str) and payload.startswith("bot:"):
         return payload
     match = _NUMBER.match(text)
-    if match and previous.choices:
+    # Only right after the numbered question: a "2" later on is the customer's own words.
+    if match and previous.choices and previous.outcome == "suggested":
         number = int(match.group(1))
         if 1 <= number <= len(previous.choices):
             return previous.choices[number - 1]
