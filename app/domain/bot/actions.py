@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
-from app.db.models import BotDecision, ChannelAccount, Message, Thread, pk, utcnow
+from app.db.models import BotDecision, ChannelAccount, Contact, Message, Thread, pk, utcnow
 from app.domain.bot.rules import Lang, RuleSet
 from app.domain.bot.store import EngineCache, engine_cache
 from app.domain.bot.turn import (
@@ -80,7 +80,10 @@ async def do_bot_turn(
         if thread is None or thread.status != "bot":
             return None
         done = await session.execute(
-            select(col(BotDecision.id)).where(col(BotDecision.message_id) == message_id).limit(1)
+            # By thread first: (thread_id, id) is indexed, message_id is not.
+            select(col(BotDecision.id))
+            .where(col(BotDecision.thread_id) == thread.id, col(BotDecision.message_id) == message_id)
+            .limit(1)
         )
         if done.first() is not None:
             return None
@@ -126,6 +129,13 @@ class _Turn:
         self.enqueue = enqueue
         self.thread = thread
         self.message = message
+        self._customer: Contact | None = None
+
+    async def _contact(self) -> Contact:
+        """The thread's customer (read once per turn)."""
+        if self._customer is None:
+            self._customer = await live_contact(self.tx.session, self.thread.contact_id)
+        return self._customer
 
     def _decision(self, plan: Plan, *, message_id: int | None) -> BotDecision:
         return BotDecision(
@@ -228,7 +238,7 @@ class _Turn:
         )
 
     async def _route(self) -> Route | None:
-        contact = await live_contact(self.tx.session, self.thread.contact_id)
+        contact = await self._contact()
         try:
             return await route_reply(
                 self.tx.session,
@@ -284,7 +294,7 @@ class _Turn:
             await set_outgoing_headers(self.tx, self.thread, message, route.account, automatic=True)
         note_message_on_thread(self.thread, message)
         await session.flush()
-        contact = await live_contact(session, self.thread.contact_id)
+        contact = await self._contact()
         emit_message_created(self.tx, message, self.thread, contact)
         return message
 
@@ -305,7 +315,7 @@ class _Turn:
         line = system_message(self.thread, f"Bot handed over: {label}", event="bot-handoff", bot=bot_meta)
         session.add(line)
         await session.flush()
-        contact = await live_contact(session, self.thread.contact_id)
+        contact = await self._contact()
         emit_message_created(self.tx, line, self.thread, contact)
         emit_thread_updated(self.tx, self.thread, contact, reason="bot handed over", bot=bot_meta)
 
@@ -405,11 +415,12 @@ async def _previous(tx: Transaction, thread: Thread) -> Previous:
             .limit(1)
         )
     ).scalar_one_or_none()
-    any_decision = (
-        await session.execute(
+    new_conversation = False
+    if last is None and thread.episode == 1:
+        any_decision = await session.execute(
             select(col(BotDecision.id)).where(col(BotDecision.thread_id) == thread.id).limit(1)
         )
-    ).first()
+        new_conversation = any_decision.first() is None
     last_bot = (
         await session.execute(
             select(col(Message.meta))
@@ -424,7 +435,7 @@ async def _previous(tx: Transaction, thread: Thread) -> Previous:
         reason=last.reason if last is not None else None,
         language=last.language if last is not None else None,
         choices=choices,
-        new_conversation=any_decision is None and thread.episode == 1,
+        new_conversation=new_conversation,
     )
 
 
