@@ -11,6 +11,7 @@ import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from app.settings import Settings
@@ -416,6 +417,43 @@ def cmd_email_poll(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+def cmd_bot_import(settings: Settings, args: argparse.Namespace) -> None:
+    """Replace the bot's rules and settings with a YAML file; a broken file changes nothing."""
+    from app.domain.bot.rule_actions import do_import_rules
+    from app.domain.bot.rules import RulesError
+    from app.domain.bot.rules_yaml import load_rules_yaml
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{args.file}: cannot read it ({error.__class__.__name__}: {error})") from None
+    try:
+        rules = load_rules_yaml(text)
+    except RulesError as error:
+        where = f"{args.file}:{error.line}" if error.line is not None else args.file
+        rule = f" (rule {error.rule_id})" if error.rule_id else ""
+        raise UsageError(f"{where}: {error.reason}{rule}; nothing was changed") from None
+    _run(settings, lambda writer: do_import_rules(writer, rules))
+    enabled = sum(1 for rule in rules.rules if rule.enabled)
+    state = "on" if rules.enabled else "off"
+    print(f"imported {len(rules.rules)} rules ({enabled} enabled) from {args.file}; the bot is {state}")
+
+
+def cmd_bot_export(settings: Settings, _: argparse.Namespace) -> None:
+    """Print the bot's rules and settings as YAML (what ``bot import`` reads)."""
+    from app.domain.bot.rules_yaml import dump_rules_yaml
+    from app.domain.bot.store import load_ruleset
+
+    async def load(writer: Any) -> Any:
+        async with writer.sessionmaker() as session:
+            return await load_ruleset(session)
+
+    rules = _run(settings, load)
+    if rules is None:
+        raise UsageError("the bot has no rules yet; import some with `onethread bot import FILE.yaml`")
+    sys.stdout.write(dump_rules_yaml(rules))
+
+
 def cmd_demo(settings: Settings, _: argparse.Namespace) -> None:
     from app.db.migrate import upgrade
     from app.demo import load_demo
@@ -449,6 +487,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="load demo data (an admin, channels, customers)").set_defaults(
         handler=cmd_demo
     )
+
+    bot = commands.add_parser("bot", help="the FAQ bot's rules").add_subparsers(
+        dest="bot_command", required=True
+    )
+    bot_import = bot.add_parser("import", help="replace the rules and settings with a YAML file")
+    bot_import.add_argument("file", metavar="FILE.yaml")
+    bot_import.set_defaults(handler=cmd_bot_import)
+    bot.add_parser("export", help="print the rules and settings as YAML").set_defaults(handler=cmd_bot_export)
 
     agent = commands.add_parser("agent", help="manage agents").add_subparsers(
         dest="agent_command", required=True

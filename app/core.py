@@ -43,6 +43,7 @@ from app.db.engine import build_db_config
 from app.db.models import Agent
 from app.domain.accounts import controllers as accounts_controllers
 from app.domain.accounts.auth import CSRF_COOKIE, CookieSessionRule, TokenAuthMiddleware
+from app.domain.bot import controllers as bot_controllers
 from app.domain.channels import controllers as channels_controllers
 from app.domain.channels.email_inbound import MailStore
 from app.domain.channels.email_listener import MailListener
@@ -288,7 +289,9 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
 
     widget_hub = WidgetHub(channels, writer.channel_namespace)
     mail_listener = (
-        MailListener(MailStore(writer, settings, services.files)) if settings.smtp_listen else None
+        MailListener(MailStore(writer, settings, services.files, jobs.after_ingest))
+        if settings.smtp_listen
+        else None
     )
 
     async def start_jobs() -> None:
@@ -311,6 +314,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         route_handlers=[
             auth_router,
             accounts_controllers.me,
+            *bot_controllers.route_handlers,
             *channels_controllers.route_handlers,
             *contacts_controllers.route_handlers,
             *inbox_controllers.route_handlers,

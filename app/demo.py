@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from app.settings import Settings
 from integrations.types import ContactClaim, InboundMessage, InboundSender
 
 ADMIN_EMAIL = "admin@onethread.local"
+DEMO_RULES = Path(__file__).parent / "domain" / "bot" / "demo_rules.yaml"
 
 _ACCOUNTS: list[tuple[str, str, dict[str, Any]]] = [
     (
@@ -71,6 +73,52 @@ def _msg(
         sent_at=at,
         subject=subject,
     )
+
+
+_BOT_VISITORS: list[tuple[str, str, str]] = [
+    ("demo-bot-1", "Lotte Visser", "Hoe lang duurt de levering?"),
+    ("demo-bot-2", "James Miller", "How do I return an item?"),
+    ("demo-bot-3", "Bram de Boer", "Ik wil een medewerker spreken"),
+]
+"""Web chat visitors whose questions the bot handles: two answers and a handoff."""
+
+
+async def _bot_demo(writer: Writer, accounts: dict[str, str], now: datetime) -> str:
+    """The demo shop's FAQ rules (imported once, unless rules exist), and threads the bot handled.
+
+    The turns run here rather than in a job (no worker runs during ``demo``); their replies are
+    stored ``queued`` and go out when the server starts (its worker picks up queued messages)."""
+    from app.core import default_registry
+    from app.domain.bot.actions import do_bot_turn
+    from app.domain.bot.rule_actions import do_import_rules
+    from app.domain.bot.rules_yaml import load_rules_yaml
+    from app.domain.bot.store import load_ruleset
+
+    async with writer.sessionmaker() as session:
+        configured = await load_ruleset(session)
+    if configured is None:
+        await do_import_rules(writer, load_rules_yaml(DEMO_RULES.read_text(encoding="utf-8")))
+
+    async def later(_message_id: int) -> None:
+        return None
+
+    registry = default_registry()
+    outcomes: list[str] = []
+    try:
+        for offset, (ext, name, text) in enumerate(_BOT_VISITORS):
+            sender = InboundSender("webchat", f"{accounts['webchat']}:v:{ext}", name)
+            at = now - timedelta(minutes=30 - offset * 5)
+            stored = await do_ingest(writer, _msg(accounts, "webchat", ext, sender, text, at))
+            if stored.duplicate or stored.thread_status != "bot":
+                continue
+            turn = await do_bot_turn(writer, registry, later, stored.message_id)
+            if turn is not None:
+                outcomes.append("handed over" if turn.handed_off else turn.outcome)
+    finally:
+        await registry.aclose()
+    if not outcomes:
+        return "FAQ bot: demo rules in place (app/domain/bot/demo_rules.yaml)"
+    return f"FAQ bot: demo rules in place; {len(outcomes)} web chat visitors asked it ({', '.join(outcomes)})"
 
 
 async def load_demo(writer: Writer, settings: Settings) -> str:
@@ -195,8 +243,10 @@ async def load_demo(writer: Writer, settings: Settings) -> str:
             thread_id=results[2].thread_id,
             text="Tom also wrote on Messenger; merge suggested by name.",
         )
+    bot_line = await _bot_demo(writer, accounts, now)
     return (
         f"Demo data loaded.\n  console/API login: {ADMIN_EMAIL} / {password}\n"
+        f"  {bot_line}\n"
         f"  threads: {len({r.thread_id for r in results})} customers across webchat, Telegram, email, "
         f"Messenger, the API channel and phone\n  open {settings.public_url}/ for the agent console, "
         f"{settings.public_url}/schema for the API,\n  {settings.public_url}/demo/shop to chat as a customer "

@@ -90,6 +90,8 @@ def test_only_writer_users_write() -> None:
         "app/domain/channels/deep_links.py",
         "app/domain/canned/actions.py",
         "app/domain/widget/actions.py",
+        "app/domain/bot/actions.py",
+        "app/domain/bot/rule_actions.py",
     }
     assert writers <= allowed, writers - allowed
 

@@ -47,6 +47,7 @@ async def custom_inbound(
     except InboundPayloadError as exc:
         raise InvalidInputError(str(exc), type_slug="invalid-inbound-message") from None
     result = await do_ingest(writer, inbound)
+    await services.jobs.after_ingest(result)
     return InboundAccepted(
         message_id=result.message_id,
         thread_id=result.thread_id,

@@ -16,12 +16,13 @@ Mail from our own address, or to it from one of our reply addresses, is a loop a
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.domain.channels.delivery import do_apply_bounce
 from app.domain.channels.email_addresses import thread_from_token
-from app.domain.inbox.actions import do_ingest
+from app.domain.inbox.actions import IngestResult, do_ingest
 from app.domain.inbox.email_threading import EMAIL_META
 from app.domain.realtime.writer import Writer
 from app.lib.errors import DomainError
@@ -59,6 +60,8 @@ class MailStore:
     writer: Writer
     settings: Settings
     files: FileStorage
+    after_ingest: Callable[[IngestResult], Awaitable[None]] | None = None
+    """What follows a stored mail (``Jobs.after_ingest``: the bot's turn); none in the CLI."""
 
 
 async def store_mail(store: MailStore, account: AccountConfig, raw: bytes) -> StoredMail:
@@ -82,6 +85,8 @@ async def store_mail(store: MailStore, account: AccountConfig, raw: bytes) -> St
         max_attachment_bytes=store.settings.max_attachment_bytes,
         files=store.files,
     )
+    if store.after_ingest is not None:
+        await store.after_ingest(result)
     if result.duplicate:
         outcome: MailOutcome = "duplicate"
     else:

@@ -43,7 +43,7 @@ async def email_webhook(
     account_id: FromPath[str],
 ) -> MailAccepted:
     account = await authenticate_inbound(services.writer, account_id, CHANNEL, bearer_token(request))
-    store = MailStore(services.writer, services.settings, services.files)
+    store = MailStore(services.writer, services.settings, services.files, services.jobs.after_ingest)
     stored = await store_mail(store, account, await request.body())
     return MailAccepted(
         outcome=stored.outcome,

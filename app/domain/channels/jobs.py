@@ -29,6 +29,7 @@ from taskiq.api import run_receiver_task
 from taskiq_redis import RedisStreamBroker
 
 from app.db.models import utcnow
+from app.domain.bot.actions import do_bot_turn
 from app.domain.channels.attachment_fetch import default_fetchers, fetch_attachment, pending_attachment_ids
 from app.domain.channels.delivery import (
     DeliveryLocks,
@@ -41,6 +42,7 @@ from app.domain.channels.delivery import (
 from app.domain.channels.email_inbound import MailStore
 from app.domain.channels.email_polling import MailboxPoller
 from app.domain.channels.messenger_profile import MessengerProfiles
+from app.domain.inbox.actions import IngestResult
 from app.domain.realtime.writer import Writer
 from app.lib.logs import install_redaction_below
 from app.lib.storage import FileStorage
@@ -52,6 +54,7 @@ log = logging.getLogger(__name__)
 
 DELIVER_TASK = "onethread.deliver_message"
 FETCH_TASK = "onethread.fetch_attachment"
+BOT_TURN_TASK = "onethread.bot_turn"
 CONSUMER_GROUP = "onethread-workers"
 STREAM_MAX_LENGTH = 100_000
 """Acknowledged jobs stay in a Redis stream until trimmed; keep roughly this many."""
@@ -158,6 +161,19 @@ class Jobs:
 
         self._fetch = self.broker.register_task(fetch, task_name=FETCH_TASK)
 
+        async def bot_turn(message_id: int) -> str | None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._active.add(task)
+            try:
+                result = await do_bot_turn(self.writer, self.registry, self.enqueue_delivery, message_id)
+                return None if result is None else result.outcome
+            finally:
+                if task is not None:
+                    self._active.discard(task)
+
+        self._bot_turn = self.broker.register_task(bot_turn, task_name=BOT_TURN_TASK)
+
     async def enqueue_delivery(self, message_id: int) -> None:
         await self._deliver.kiq(message_id)
 
@@ -172,6 +188,24 @@ class Jobs:
                 await self._fetch.kiq(attachment_id)
         except Exception as exc:
             log.warning("could not enqueue an attachment fetch (%s); the sweep will retry it", exc)
+
+    async def after_ingest(self, result: IngestResult) -> None:
+        """What follows a stored customer message, whichever channel brought it: its files are
+        fetched, and the bot takes its turn when the thread is with the bot.
+
+        Never raises (the message is stored; a webhook must not answer 500 for it). A bot turn that
+        could not be enqueued is lost, and the thread stays with the bot until the customer writes
+        again or an agent picks it up from the inbox's bot filter.
+        """
+        if result.duplicate:
+            return
+        if result.pending_attachments:
+            await self.enqueue_fetch(result.pending_attachments)
+        if result.thread_status == "bot":
+            try:
+                await self._bot_turn.kiq(result.message_id)
+            except Exception as exc:
+                log.warning("could not enqueue the bot's turn for message %s (%s)", result.message_id, exc)
 
     async def start(self, *, as_worker: bool) -> None:
         """Connect; a worker also starts consuming and re-enqueues deliveries left queued by a crash."""
@@ -189,7 +223,7 @@ class Jobs:
         await self.requeue_waiting()
         await self.requeue_fetches()
         self._sweeper = asyncio.create_task(self._sweep_forever())
-        poller = MailboxPoller(MailStore(self.writer, self.settings, self.files))
+        poller = MailboxPoller(MailStore(self.writer, self.settings, self.files, self.after_ingest))
         self._poller = asyncio.create_task(poller.run(self._stopping))
 
     async def requeue_waiting(self, *, stale_only: bool = False) -> int:

@@ -98,8 +98,7 @@ async def messenger_events(
         result = await do_ingest(
             services.writer, message, max_attachment_bytes=services.settings.max_attachment_bytes
         )
-        if result.pending_attachments and not result.duplicate:
-            await services.jobs.enqueue_fetch(result.pending_attachments)
+        await services.jobs.after_ingest(result)
     for edit in parsed.edits:
         await do_edit_inbound(services.writer, edit)
     for receipt in parsed.receipts:

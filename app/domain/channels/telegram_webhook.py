@@ -112,8 +112,7 @@ async def telegram_webhook(
         return UpdateAck(ok=True, message_id=edit.message_id, duplicate=edit.duplicate, edited=edit.applied)
     parsed = await _follow_deep_link(services, parsed)
     result = await do_ingest(writer, parsed, max_attachment_bytes=settings.max_attachment_bytes)
-    if result.pending_attachments and not result.duplicate:
-        await services.jobs.enqueue_fetch(result.pending_attachments)
+    await services.jobs.after_ingest(result)
     return UpdateAck(ok=True, message_id=result.message_id, duplicate=result.duplicate)
 
 

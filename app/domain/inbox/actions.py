@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.db.models import Agent, Attachment, Contact, Identity, Message, Thread, pk, utcnow
+from app.domain.bot.store import takes_new_conversations
 from app.domain.contacts.resolution import add_claim, live_contact, resolve_sender
 from app.domain.inbox import fast_ingest
 from app.domain.inbox.email_threading import (
@@ -30,6 +31,7 @@ from app.domain.inbox.routing import (
 from app.domain.inbox.routing import route_reply
 from app.domain.inbox.schemas import THREAD_STATUSES, message_out, thread_out, to_builtins
 from app.domain.inbox.threads import (
+    NO_MESSAGE_YET,
     is_newest_inbound,
     note_message_on_thread,
     preview_of,
@@ -55,6 +57,9 @@ class IngestResult:
     duplicate: bool = False
     pending_attachments: tuple[int, ...] = ()
     """Attachments stored as ``pending``: the caller enqueues their fetch once this returns."""
+    thread_status: str | None = None
+    """The thread's status once the message is stored: ``bot`` means the bot's turn comes next
+    (``Jobs.after_ingest``). ``None`` for a duplicate or an automatic message (nobody answers)."""
 
 
 def _message_time(sent_at: datetime | None, now: datetime) -> datetime:
@@ -66,7 +71,7 @@ def _message_time(sent_at: datetime | None, now: datetime) -> datetime:
     return min(sent_at, now)
 
 
-def _emit_message_created(
+def emit_message_created(
     tx: Transaction,
     message: Message,
     thread: Thread,
@@ -84,7 +89,7 @@ def _emit_message_created(
     )
 
 
-def _emit_thread_updated(tx: Transaction, thread: Thread, contact: Contact, **extra: object) -> None:
+def emit_thread_updated(tx: Transaction, thread: Thread, contact: Contact, **extra: object) -> None:
     tx.emit(
         "thread.updated",
         {"thread": to_builtins(thread_out(thread, contact)), **extra},
@@ -94,9 +99,10 @@ def _emit_thread_updated(tx: Transaction, thread: Thread, contact: Contact, **ex
 
 
 async def _reopen_for_customer(tx: Transaction, thread: Thread, channel: str, now: datetime) -> bool:
-    """A customer's message brings a thread back to the agents; after ``resolved`` a new episode starts."""
+    """A customer's message brings a thread back to the agents; after ``resolved`` a new episode
+    starts, with the bot first when it takes new conversations."""
     if thread.status == "resolved":
-        thread.status = "open"
+        thread.status = "bot" if await takes_new_conversations(tx.session) else "open"
         thread.episode += 1
         thread.snoozed_until = None
         label = CHANNEL_LABELS.get(channel, channel)
@@ -205,6 +211,9 @@ async def do_ingest(
         automatic = bool(inbound.metadata.get("automatic"))
         created_at = _message_time(inbound.sent_at, now)
         status_changed = False
+        new_thread = thread.last_message_at == NO_MESSAGE_YET and thread.status == "open"
+        if new_thread and not automatic and await takes_new_conversations(session):
+            thread.status = "bot"  # a conversation's first message: the bot answers first when it is on
         if not automatic:
             status_changed = await _reopen_for_customer(tx, thread, inbound.channel, now)
             if inbound.channel == "email":
@@ -242,12 +251,18 @@ async def do_ingest(
             thread, message, newest_inbound=await is_newest_inbound(session, thread, message)
         )
         await session.flush()
-        _emit_message_created(tx, message, thread, contact, attachments)
+        emit_message_created(tx, message, thread, contact, attachments)
         if status_changed:
-            _emit_thread_updated(tx, thread, contact, reason="customer wrote")
+            emit_thread_updated(tx, thread, contact, reason="customer wrote")
         assert message.id is not None and thread.id is not None and contact.id is not None
         pending = tuple(pk(a.id) for a in attachments if a.status == "pending")
-        return IngestResult(message.id, thread.id, contact.id, pending_attachments=pending)
+        return IngestResult(
+            message.id,
+            thread.id,
+            contact.id,
+            pending_attachments=pending,
+            thread_status=None if automatic else thread.status,
+        )
 
     return await writer.run(work)
 
@@ -347,7 +362,7 @@ async def do_send_reply(
                 # of an empty line.
                 thread.last_message_preview = preview_of("📎 " + ", ".join(row.filename for row in rows))
             await session.flush()
-        _emit_message_created(tx, message, thread, contact, rows)
+        emit_message_created(tx, message, thread, contact, rows)
         assert message.id is not None
         message_id = message.id
         tx.on_commit(lambda: enqueue(message_id))
@@ -388,7 +403,7 @@ async def do_add_note(writer: Writer, *, agent: Agent, thread_id: int, text: str
         )
         tx.session.add(message)
         await tx.session.flush()
-        _emit_message_created(tx, message, thread, contact)
+        emit_message_created(tx, message, thread, contact)
         return message
 
     return await writer.run(work)
@@ -455,8 +470,8 @@ async def do_update_thread(
         )
         session.add(line)
         await session.flush()
-        _emit_message_created(tx, line, thread, contact)
-        _emit_thread_updated(tx, thread, contact, by_agent_id=agent.id)
+        emit_message_created(tx, line, thread, contact)
+        emit_thread_updated(tx, thread, contact, by_agent_id=agent.id)
         return thread
 
     return await writer.run(work)
@@ -533,9 +548,9 @@ async def do_log_phone_note(
         # A call never becomes the default reply channel: nothing can be "sent" on the phone.
         note_message_on_thread(thread, message)
         await session.flush()
-        _emit_message_created(tx, message, thread, contact)
+        emit_message_created(tx, message, thread, contact)
         if status_changed:
-            _emit_thread_updated(tx, thread, contact, reason="customer called")
+            emit_thread_updated(tx, thread, contact, reason="customer called")
         return message
 
     return await writer.run(work)

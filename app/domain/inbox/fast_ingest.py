@@ -211,6 +211,12 @@ async def try_fast_ingest(
             "data": payload,
             "audience": "agents",
         }
-        return IngestResult(row["message_id"], row["thread_id"], row["contact_id"]), [frame]
+        result = IngestResult(
+            row["message_id"],
+            row["thread_id"],
+            row["contact_id"],
+            thread_status=None if inbound.metadata.get("automatic") else row["status"],
+        )
+        return result, [frame]
 
     return await writer.run_statement(work)

@@ -311,6 +311,7 @@ async def send_message(
     result = await do_ingest(
         services.writer, inbound, max_attachment_bytes=settings.max_attachment_bytes, files=services.files
     )
+    await services.jobs.after_ingest(result)
     if not result.duplicate:
         # A first message made the visitor's thread: their open socket joins it on this ring.
         await services.writer.publish_ephemeral(
