@@ -5,6 +5,10 @@ body first, then calls :func:`parse_webhook`. Meta batches: every ``entry`` and 
 item is read. What is not a customer's message is not lost either: delivery and read watermarks
 come back as :class:`Receipt` values, echoes of the page's own sends and kinds we do not handle are
 counted as ignored, so the caller can acknowledge the whole batch (Meta retries anything but 200).
+
+A tapped quick reply (``message.quick_reply.payload``, its title as the text) and a postback (a
+button, Get Started, the persistent menu: ``postback.title``/``payload``) carry their payload as
+``metadata["button_payload"]``, where the bot reads which button was pressed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from integrations.buttons import BUTTON_PAYLOAD
 from integrations.types import InboundAttachment, InboundEdit, InboundMessage, InboundSender
 
 CHANNEL = "messenger"
@@ -180,6 +185,8 @@ def _event(
         quick_reply = message.get("quick_reply")
         if isinstance(quick_reply, dict):
             metadata["quick_reply_payload"] = _clean(quick_reply.get("payload"), _MAX_PAYLOAD_CHARS)
+            if metadata["quick_reply_payload"]:
+                metadata[BUTTON_PAYLOAD] = metadata["quick_reply_payload"]
         reply_to = message.get("reply_to")
         if isinstance(reply_to, dict) and _text(reply_to.get("mid")):
             metadata["reply_to_mid"] = _text(reply_to.get("mid"))
@@ -208,6 +215,8 @@ def _event(
             digest = hashlib.sha256(f"{sender_id}\x00{stamp}\x00{payload}".encode()).hexdigest()
             mid = f"postback:{digest[:40]}"
         metadata = {"page_id": page_id, "psid": psid, "postback_payload": payload}
+        if payload:
+            metadata[BUTTON_PAYLOAD] = payload
         referral = postback.get("referral")
         if isinstance(referral, dict) and _text(referral.get("ref")):
             metadata["referral_ref"] = _clean(referral.get("ref"), _MAX_PAYLOAD_CHARS)

@@ -18,11 +18,19 @@ false}}}``) as JSON fields and the bytes as ``filedata``. Messenger attachments 
 the text goes first, then one message per file. Graph has no idempotency key: when a later part
 fails, the parts that went out are reported (``DeliveryError.sent_parts``) and the retry sends only
 the rest.
+
+A reply's buttons (``meta["buttons"]``, see ``integrations.buttons``) go as quick replies on its
+last part (``{"content_type": "text", "title", "payload"}``; Messenger shows them as chips under
+that message until the customer answers). Meta allows 13 of them, titles of 20 characters and
+payloads of 1,000: a longer title is shortened with an ellipsis (the customer's tap comes back with
+that title as its text), a longer payload leaves its button out (a cut payload would mean something
+else) and the 14th and later are left out; each with a warning.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -38,6 +46,7 @@ from integrations.base import (
     RetryableDeliveryError,
     parts_sent,
 )
+from integrations.buttons import buttons_of
 from integrations.messenger.inbound import CHANNEL
 from integrations.text import N_
 from integrations.types import AccountConfig, OutboundAttachment, OutboundMessage, SendResult
@@ -51,6 +60,11 @@ RETRYABLE_CODES = frozenset({1, 2, 4, 17, 32, 613})
 calls per time): the same request can succeed later. Any other code (10 outside the window, 100
 bad parameter, 200 permissions, 551 person unavailable, 190 token) will fail the same way again."""
 MAX_REASON_CHARS = 300
+MAX_QUICK_REPLIES = 13
+MAX_QUICK_REPLY_TITLE = 20
+MAX_QUICK_REPLY_PAYLOAD = 1000
+
+log = logging.getLogger(__name__)
 
 WINDOW_CLOSED = N_(
     "Messenger's 24-hour window has closed and the 7-day human agent window too; "
@@ -119,12 +133,38 @@ def plan_parts(text: str, attachments: tuple[OutboundAttachment, ...]) -> list[P
     return parts
 
 
+def quick_replies(message: OutboundMessage) -> list[dict[str, str]]:
+    """The reply's buttons as Messenger quick replies, within Meta's limits (module docstring)."""
+    replies: list[dict[str, str]] = []
+    for button in buttons_of(message.metadata):
+        if len(button.payload) > MAX_QUICK_REPLY_PAYLOAD:
+            log.warning(
+                "message %s: a button payload of %d characters is over Messenger's %d; left out",
+                message.message_id,
+                len(button.payload),
+                MAX_QUICK_REPLY_PAYLOAD,
+            )
+            continue
+        if len(replies) == MAX_QUICK_REPLIES:
+            log.warning(
+                "message %s: more than %d buttons; the rest are left out",
+                message.message_id,
+                MAX_QUICK_REPLIES,
+            )
+            break
+        title = button.label
+        if len(title) > MAX_QUICK_REPLY_TITLE:
+            title = title[: MAX_QUICK_REPLY_TITLE - 1].rstrip() + "…"
+        replies.append({"content_type": "text", "title": title, "payload": button.payload})
+    return replies
+
+
 class MessengerAdapter(ChannelAdapter):
     """Sends replies as the page through the Send API; long texts go as several messages, files as
     attachment uploads."""
 
     channel: ClassVar[str] = CHANNEL  # type: ignore[misc]
-    capabilities: ClassVar[Capabilities] = Capabilities(attachments=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(attachments=True, buttons=True)
     max_text_length: ClassVar[int | None] = MAX_TEXT_CHARS
 
     def __init__(self, client: httpx.AsyncClient | None = None, timeout: float = 10.0) -> None:
@@ -157,9 +197,12 @@ class MessengerAdapter(ChannelAdapter):
             else {"messaging_type": "RESPONSE"}
         )
         done = parts_sent(message)
-        for part in plan_parts(message.text, message.attachments)[len(done) :]:
+        parts = plan_parts(message.text, message.attachments)
+        chips = quick_replies(message)
+        for index, part in enumerate(parts[len(done) :], start=len(done)):
+            last = index == len(parts) - 1
             try:
-                sent_id = await self._send_part(url, headers, psid, envelope, part)
+                sent_id = await self._send_part(url, headers, psid, envelope, part, chips if last else [])
             except DeliveryError as exc:
                 exc.sent_parts = tuple(done)
                 raise
@@ -170,17 +213,24 @@ class MessengerAdapter(ChannelAdapter):
         return SendResult(external_id=done[-1] if done and done[-1] else None, part_ids=tuple(done))
 
     async def _send_part(
-        self, url: str, headers: dict[str, str], psid: str, envelope: dict[str, Any], part: Part
+        self,
+        url: str,
+        headers: dict[str, str],
+        psid: str,
+        envelope: dict[str, Any],
+        part: Part,
+        chips: list[dict[str, str]],
     ) -> str | None:
         file = part.attachment
+        extra: dict[str, Any] = {"quick_replies": chips} if chips else {}
         if file is None:
-            body = {"recipient": {"id": psid}, **envelope, "message": {"text": part.text}}
+            body = {"recipient": {"id": psid}, **envelope, "message": {"text": part.text, **extra}}
             return await self._post(url, headers, json_body=body)
         fields = {
             "recipient": json.dumps({"id": psid}),
             **envelope,
             "message": json.dumps(
-                {"attachment": {"type": attachment_type(file), "payload": {"is_reusable": False}}}
+                {"attachment": {"type": attachment_type(file), "payload": {"is_reusable": False}}, **extra}
             ),
         }
         upload = {"filedata": (file.filename, file.data, file.content_type)}

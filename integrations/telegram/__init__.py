@@ -10,7 +10,9 @@ account without a ``webhook_secret`` uses its ``signing_secret``, which every ac
 which fits Telegram's rule for secret tokens (1 to 256 of ``A-Z a-z 0-9 _ -``).
 
 Outbound: ``TelegramAdapter`` sends replies with ``sendMessage`` through the Bot API at the
-account's ``api_url`` (config; Telegram's own by default), split at Telegram's 4096-character limit.
+account's ``api_url`` (config; Telegram's own by default), split at Telegram's 4096-character limit,
+with the reply's buttons as an inline keyboard; ``TelegramAdapter.answer_callback_query``
+acknowledges a pressed button.
 """
 
 from collections.abc import Mapping
@@ -21,6 +23,7 @@ from integrations.telegram.inbound import (
     UnreadableUpdateError,
     UpdateJSONError,
     bot_id_from_token,
+    callback_query_id,
     parse_update,
 )
 from integrations.telegram.outbound import TelegramAdapter, make_bot, split_text
@@ -46,6 +49,7 @@ __all__ = [
     "UnreadableUpdateError",
     "UpdateJSONError",
     "bot_id_from_token",
+    "callback_query_id",
     "make_bot",
     "parse_update",
     "split_text",

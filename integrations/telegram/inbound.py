@@ -13,8 +13,14 @@ parse, so no token and no network), then mapped to the inbox's structs:
   to ``getFile`` (the ids are also kept in the message's metadata); a location becomes a text line; a contact the user shares about
   themselves (``contact.user_id == from.id``) is a verified phone claim.
 
-Anything else is acknowledged and ignored (:class:`IgnoredUpdate` says why): group chats, button
-presses, service messages, live-location ticks. A body that is JSON but not an update Telegram's
+A ``callback_query`` (the customer pressed one of the bot's inline buttons) is a message too: its
+text is the pressed button's label, read from the keyboard of the message the button is on (which
+the update carries), its ``metadata["button_payload"]`` the button's ``callback_data``, and its
+``external_id`` ``"cb:<callback query id>"`` (Telegram's ids for callback queries are unique, and a
+retried update carries the same one). The caller answers the query (``answerCallbackQuery``).
+
+Anything else is acknowledged and ignored (:class:`IgnoredUpdate` says why): group chats, presses
+on inline-mode messages, service messages, live-location ticks. A body that is JSON but not an update Telegram's
 own library can read raises :class:`UnreadableUpdateError`; the webhook answers 2xx for it anyway,
 because Telegram would otherwise redeliver the same poison update until it gives up.
 """
@@ -27,8 +33,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from telegram import Contact, Location, Message, Update, User, Venue
+from telegram import CallbackQuery, Contact, Location, Message, Update, User, Venue
 
+from integrations.buttons import BUTTON_PAYLOAD
 from integrations.identifiers import InvalidIdentifierError, normalize_phone
 from integrations.types import (
     ContactClaim,
@@ -115,6 +122,8 @@ def _to_inbound(
     account_id: str, update: Update, bot_id: str, default_region: str, max_text_chars: int
 ) -> InboundMessage | InboundEdit | IgnoredUpdate:
     update_id = update.update_id
+    if update.callback_query is not None:
+        return _button_press(account_id, update_id, update.callback_query, max_text_chars)
     message = update.message or update.edited_message
     if message is None:
         kind = next((key for key in _UPDATE_KINDS if getattr(update, key, None) is not None), "unknown")
@@ -205,6 +214,65 @@ def _to_inbound(
         as_message=inbound,
         edited_at=sent_at,
         original_meta={"telegram": {"chat_id": message.chat.id, "message_id": message.message_id}},
+    )
+
+
+CALLBACK_PREFIX = "cb:"
+"""Starts the ``external_id`` of a button press: ``cb:<callback query id>``."""
+
+
+def callback_query_id(message: InboundMessage) -> str | None:
+    """The id of the callback query a parsed button press answers (``None`` for other messages)."""
+    if not message.external_id.startswith(CALLBACK_PREFIX):
+        return None
+    telegram = message.metadata.get("telegram")
+    value = telegram.get("callback_query_id") if isinstance(telegram, Mapping) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _button_press(
+    account_id: str, update_id: int, query: CallbackQuery, max_text_chars: int
+) -> InboundMessage | IgnoredUpdate:
+    """A press on an inline button under one of the bot's messages in a private chat."""
+    user = query.from_user
+    if user.is_bot:
+        return IgnoredUpdate(update_id, "button press not made by a person")
+    if query.data is None:
+        return IgnoredUpdate(update_id, "button press without callback data (a game)")
+    message = query.message  # absent for inline-mode messages: nothing in a chat with the bot
+    if message is None:
+        return IgnoredUpdate(update_id, "button press on an inline-mode message")
+    if message.chat.type != "private":
+        return IgnoredUpdate(update_id, f"button press in a {message.chat.type} chat")
+    payload = _clean(query.data)
+    # The label the customer saw: the button with this data in the keyboard the update carries
+    # (an inaccessible message, older than Telegram keeps, carries none: the payload stands in).
+    label = None
+    if isinstance(message, Message) and message.reply_markup is not None:
+        for row in message.reply_markup.inline_keyboard:
+            for button in row:
+                if button.callback_data == query.data and button.text.strip():
+                    label = button.text.strip()
+                    break
+            if label is not None:
+                break
+    text = _clean(label or payload)[:max_text_chars]
+    telegram_meta: dict[str, Any] = {
+        "update_id": update_id,
+        "callback_query_id": query.id,
+        "message_id": message.message_id,
+        "chat_id": message.chat.id,
+    }
+    if user.username:
+        telegram_meta["username"] = user.username
+    return InboundMessage(
+        channel=CHANNEL,
+        account_id=account_id,
+        external_id=f"{CALLBACK_PREFIX}{query.id}",
+        sender=InboundSender(channel=CHANNEL, external_id=str(user.id), name=_name(user), verified=True),
+        text=text,
+        sent_at=None,  # a callback query carries no time; the moment it arrives is when it was pressed
+        metadata={"telegram": telegram_meta, BUTTON_PAYLOAD: payload},
     )
 
 

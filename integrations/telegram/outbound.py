@@ -13,17 +13,25 @@ method that shows it best (a photo inline, a voice note playable, …); the text
 first file's caption when it fits Telegram's 1024-character caption limit, else goes first as text.
 Telegram has no idempotency key, so when a later part fails the adapter reports the parts that went
 out (``DeliveryError.sent_parts``) and the retry sends only the rest.
+
+A reply with buttons (``meta["buttons"]``, see ``integrations.buttons``) gets an inline keyboard,
+one button a row, on its last part (where the customer's eye lands, and the one message the buttons
+answer). A button's ``callback_data`` is its payload, which Telegram caps at 64 bytes: a payload
+that does not fit is not cut (a cut payload would mean something else, or nothing) but its button
+is left out, with a warning naming the message. The customer's press comes back as a
+``callback_query`` (see ``inbound``), which ``answer_callback_query`` acknowledges.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar, Literal
 
-from telegram import Bot, Message
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -44,6 +52,7 @@ from integrations.base import (
     RetryableDeliveryError,
     parts_sent,
 )
+from integrations.buttons import buttons_of
 from integrations.telegram.inbound import CHANNEL
 from integrations.text import N_
 from integrations.types import AccountConfig, OutboundAttachment, OutboundMessage, SendResult
@@ -63,6 +72,15 @@ FileMethod = Literal["photo", "voice", "audio", "video", "document"]
 DEFAULT_API_URL = "https://api.telegram.org"
 BOUNDARIES = ("\n\n", "\n", " ")
 """Where a long text is preferably cut, best first: between paragraphs, lines, words."""
+MAX_CALLBACK_DATA_BYTES = 64
+"""Telegram's limit for an inline button's ``callback_data``, in UTF-8 bytes."""
+MAX_BUTTON_TEXT_LENGTH = 64
+"""Longer button labels are shortened with an ellipsis (Telegram clips them on screen anyway)."""
+ANSWER_TIMEOUT_SECONDS = 3.0
+"""How long the webhook waits for ``answerCallbackQuery``: the update is stored by then, and a
+slow Bot API must not hold Telegram's delivery (it would retry the update)."""
+
+log = logging.getLogger(__name__)
 
 
 def utf16_length(text: str) -> int:
@@ -156,6 +174,29 @@ def plan_parts(text: str, attachments: tuple[OutboundAttachment, ...]) -> list[P
     return parts
 
 
+def keyboard(message: OutboundMessage) -> InlineKeyboardMarkup | None:
+    """The reply's buttons as an inline keyboard, one a row; ``None`` when it has none that fit.
+
+    A payload over ``MAX_CALLBACK_DATA_BYTES`` leaves its button out (logged): Telegram refuses the
+    whole message for one such button, and a shortened payload would tell the bot something else.
+    """
+    rows: list[list[InlineKeyboardButton]] = []
+    for button in buttons_of(message.metadata):
+        if len(button.payload.encode()) > MAX_CALLBACK_DATA_BYTES:
+            log.warning(
+                "message %s: button payload is %d bytes, over Telegram's %d; the button is left out",
+                message.message_id,
+                len(button.payload.encode()),
+                MAX_CALLBACK_DATA_BYTES,
+            )
+            continue
+        label = button.label
+        if len(label) > MAX_BUTTON_TEXT_LENGTH:
+            label = label[: MAX_BUTTON_TEXT_LENGTH - 1].rstrip() + "…"
+        rows.append([InlineKeyboardButton(text=label, callback_data=button.payload)])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
 def api_base_url(account: AccountConfig) -> str:
     """The Bot API root for this account: its ``api_url`` (a local Bot API server, a test fake)
     or Telegram's own."""
@@ -186,7 +227,7 @@ class TelegramAdapter(ChannelAdapter):
     """
 
     channel: ClassVar[str] = CHANNEL  # type: ignore[misc]
-    capabilities: ClassVar[Capabilities] = Capabilities(text=True, attachments=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(text=True, attachments=True, buttons=True)
     max_text_length: ClassVar[int | None] = MAX_MESSAGE_LENGTH
 
     def __init__(self) -> None:
@@ -213,14 +254,48 @@ class TelegramAdapter(ChannelAdapter):
         if not chat_id.lstrip("-").isdigit():
             raise PermanentDeliveryError(N_("the customer has no Telegram chat with this bot"))
         done = parts_sent(message)
-        for part in plan_parts(message.text, message.attachments)[len(done) :]:
+        parts = plan_parts(message.text, message.attachments)
+        markup = keyboard(message)
+        for index, part in enumerate(parts[len(done) :], start=len(done)):
+            last = index == len(parts) - 1
             try:
-                sent = await _call(_send_part(bot, int(chat_id), part))
+                sent = await _call(_send_part(bot, int(chat_id), part, markup if last else None))
             except DeliveryError as exc:
                 exc.sent_parts = tuple(done)
                 raise
             done.append(str(sent.message_id))
         return SendResult(external_id=done[0] if done else None, part_ids=tuple(done))
+
+    async def answer_callback_query(self, account: AccountConfig, callback_query_id: str) -> bool:
+        """Tell Telegram a button press was received, so the customer's client stops its spinner.
+
+        Never raises: the press is already stored when this is called, and Telegram retrying the
+        update would not help; a refusal (a query older than Telegram keeps them) or an unreachable
+        API is logged and ``False`` returned.
+        """
+        token = account.secrets.get("bot_token", "")
+        if not token or not callback_query_id:
+            return False
+        try:
+            return await self._bot(account).answer_callback_query(
+                callback_query_id,
+                connect_timeout=ANSWER_TIMEOUT_SECONDS,
+                read_timeout=ANSWER_TIMEOUT_SECONDS,
+                write_timeout=ANSWER_TIMEOUT_SECONDS,
+                pool_timeout=ANSWER_TIMEOUT_SECONDS,
+            )
+        except TelegramError as exc:
+            log.warning(
+                "telegram account %s: answerCallbackQuery failed (%s: %s)",
+                account.id,
+                type(exc).__name__,
+                exc.message.replace(token, "***"),
+            )
+        except Exception as exc:  # a press must never turn into a failed webhook
+            log.warning(
+                "telegram account %s: answerCallbackQuery failed (%s)", account.id, type(exc).__name__
+            )
+        return False
 
     async def aclose(self) -> None:
         bots, self._bots = list(self._bots.values()), {}
@@ -228,29 +303,37 @@ class TelegramAdapter(ChannelAdapter):
             await bot.request.shutdown()
 
 
-async def _send_part(bot: Bot, chat_id: int, part: Part) -> Message:
+async def _send_part(
+    bot: Bot, chat_id: int, part: Part, markup: InlineKeyboardMarkup | None = None
+) -> Message:
     file = part.attachment
     if file is None:
-        return await bot.send_message(chat_id=chat_id, text=part.text)
+        return await bot.send_message(chat_id=chat_id, text=part.text, reply_markup=markup)
     caption = part.text or None
     method = file_method(file)
     if method == "photo":
         try:
             return await bot.send_photo(
-                chat_id=chat_id, photo=file.data, filename=file.filename, caption=caption
+                chat_id=chat_id, photo=file.data, filename=file.filename, caption=caption, reply_markup=markup
             )
         except BadRequest:
             # Telegram refuses some pictures as photos (a panorama's proportions, a file it
             # cannot decode); the same bytes are still welcome as a document.
             pass
     elif method == "voice":
-        return await bot.send_voice(chat_id=chat_id, voice=file.data, filename=file.filename, caption=caption)
+        return await bot.send_voice(
+            chat_id=chat_id, voice=file.data, filename=file.filename, caption=caption, reply_markup=markup
+        )
     elif method == "audio":
-        return await bot.send_audio(chat_id=chat_id, audio=file.data, filename=file.filename, caption=caption)
+        return await bot.send_audio(
+            chat_id=chat_id, audio=file.data, filename=file.filename, caption=caption, reply_markup=markup
+        )
     elif method == "video":
-        return await bot.send_video(chat_id=chat_id, video=file.data, filename=file.filename, caption=caption)
+        return await bot.send_video(
+            chat_id=chat_id, video=file.data, filename=file.filename, caption=caption, reply_markup=markup
+        )
     return await bot.send_document(
-        chat_id=chat_id, document=file.data, filename=file.filename, caption=caption
+        chat_id=chat_id, document=file.data, filename=file.filename, caption=caption, reply_markup=markup
     )
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 
+from integrations.buttons import BUTTON_PAYLOAD
 from integrations.identifiers import InvalidIdentifierError, normalize_email
 from integrations.types import ContactClaim, InboundAttachment, InboundMessage, InboundSender
 
 CHANNEL = "webchat"
 MAX_NAME_CHARS = 200
+MAX_BUTTON_PAYLOAD_CHARS = 200
+"""The longest payload a pressed button may carry (the bot's are far shorter: ``bot:rule:<id>``)."""
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 ALLOWED_FILE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf")
 """What a visitor may attach: pictures and PDFs, the files people send support (screenshots,
@@ -51,13 +54,15 @@ def visitor_message(
     email: str | None = None,
     files: tuple[InboundAttachment, ...] = (),
     max_text_chars: int = 65_536,
+    button_payload: str | None = None,
 ) -> InboundMessage:
     """Check and build one visitor message.
 
     ``visitor_external_id`` is the visitor's webchat identity (``<site>:v:<random>`` or
     ``<site>:u:<user id>``); ``verified`` says the site vouched for the user id. An email address
     the visitor typed is never verified: it may only suggest a merge, never open someone else's
-    history to them.
+    history to them. ``button_payload`` is set when the visitor pressed one of the bot's buttons
+    (``text`` is then its label); it is kept as ``metadata["button_payload"]``.
     """
     if not _CLIENT_ID.match(client_id or ""):
         raise VisitorMessageError("client_id must be 8 to 64 letters, digits, '-' or '_'")
@@ -72,8 +77,16 @@ def visitor_message(
     for item in files:
         if item.content_type not in ALLOWED_FILE_TYPES:
             raise VisitorMessageError(f"{item.filename}: only pictures and PDF files can be sent")
+    if button_payload is not None:
+        if not button_payload or len(button_payload) > MAX_BUTTON_PAYLOAD_CHARS:
+            raise VisitorMessageError(f"button_payload must be 1 to {MAX_BUTTON_PAYLOAD_CHARS} characters")
+        if "\x00" in button_payload:
+            raise VisitorMessageError("button_payload cannot contain NUL characters")
     address = clean_email(email)
     claims = (ContactClaim("email", address, verified=False),) if address else ()
+    metadata: dict[str, object] = {"webchat": {"client_id": client_id}}
+    if button_payload is not None:
+        metadata[BUTTON_PAYLOAD] = button_payload
     return InboundMessage(
         channel=CHANNEL,
         account_id=account_id,
@@ -87,5 +100,5 @@ def visitor_message(
         ),
         text=text,
         attachments=files,
-        metadata={"webchat": {"client_id": client_id}},
+        metadata=metadata,
     )

@@ -9,6 +9,9 @@
  * - Sending is optimistic: the message shows at once with its client_id, and a retry re-sends the
  *   same client_id, so the server stores it once however often the network fails.
  * - Customer and agent text only ever goes into the page as textContent.
+ * - The bot's reply buttons (a message's `buttons`) are drawn under the newest message that has
+ *   them, until the visitor writes after it: older choices are answered or moot. Pressing one
+ *   sends its label as the visitor's message, with its payload as `button_payload`.
  */
 (function () {
   "use strict";
@@ -456,7 +459,31 @@
     return file;
   }
 
-  function messageNode(m, previous, isLastOwn) {
+  // The newest of our messages with buttons, if the visitor has not written since: its buttons are
+  // the ones still waiting for an answer.
+  function choicesMessage() {
+    for (var i = items.length - 1; i >= 0; i--) {
+      var m = items[i];
+      if (m.direction === "in") { return null; }
+      if (m.buttons && m.buttons.length) { return m; }
+    }
+    return null;
+  }
+
+  function choicesNode(m) {
+    var group = el("div", "ot-choices");
+    group.setAttribute("role", "group");
+    m.buttons.forEach(function (b) {
+      if (!b || typeof b.label !== "string" || typeof b.payload !== "string" || !b.label) { return; }
+      var chip = el("button", "ot-choice", b.label);
+      chip.type = "button";
+      chip.setAttribute("data-payload", b.payload);
+      group.appendChild(chip);
+    });
+    return group;
+  }
+
+  function messageNode(m, previous, isLastOwn, withChoices) {
     var li = el("li", "ot-msg " + (m.direction === "in" ? "ot-in" : "ot-out"));
     li.setAttribute("data-key", keyOf(m));
     var other = m.channel && m.channel !== "webchat";
@@ -488,6 +515,7 @@
     (m.attachments || []).forEach(function (a) { bubble.appendChild(attachmentNode(a, m)); });
     row.appendChild(bubble);
     li.appendChild(row);
+    if (withChoices) { li.appendChild(choicesNode(m)); }
 
     var meta = el("p", "ot-meta");
     var time = el("time", null, m.created_at ? when(m.created_at) : "");
@@ -539,7 +567,8 @@
     items.forEach(function (m) { if (m.direction === "in" && (m.channel || "webchat") === "webchat") { lastOwn = m; } });
     var nodes = [];
     if (config.greeting && !hasMore) { nodes.push(greetingNode()); }
-    items.forEach(function (m, i) { nodes.push(messageNode(m, items[i - 1], m === lastOwn)); });
+    var choices = choicesMessage();
+    items.forEach(function (m, i) { nodes.push(messageNode(m, items[i - 1], m === lastOwn, m === choices)); });
     var seen = {};
     nodes.forEach(function (node, i) {
       var key = node.getAttribute("data-key");
@@ -595,7 +624,7 @@
     return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20);
   }
 
-  function send(text, file) {
+  function send(text, file, buttonPayload) {
     var m = {
       id: null,
       client_id: uuid(),
@@ -608,6 +637,7 @@
       status: "sending",
       local: { file: file, preview: file && /^image\//.test(file.type) ? URL.createObjectURL(file) : null }
     };
+    if (buttonPayload) { m.local.button_payload = buttonPayload; }
     items.push(m);
     render();
     $("ot-body").scrollTop = $("ot-body").scrollHeight;
@@ -646,6 +676,7 @@
           body.append("file", m.local.file, m.local.file.name);
         } else {
           body = { text: m.text, client_id: m.client_id };
+          if (m.local && m.local.button_payload) { body.button_payload = m.local.button_payload; }
         }
         return request("POST", "/widget/v1/messages", body);
       })
@@ -746,6 +777,13 @@
   $("ot-file-input").addEventListener("change", function () { chooseFile(this.files && this.files[0]); });
   $("ot-file-remove").addEventListener("click", function () { chooseFile(null); textarea.focus(); });
   $("ot-earlier").addEventListener("click", loadEarlier);
+  // A reply button: its words become the visitor's message (they go away with it, see render).
+  $("ot-list").addEventListener("click", function (event) {
+    var chip = event.target && event.target.closest ? event.target.closest("button.ot-choice") : null;
+    if (!chip) { return; }
+    send(chip.textContent, null, chip.getAttribute("data-payload"));
+    textarea.focus();
+  });
 
   $("ot-prechat-form").addEventListener("submit", function (event) {
     event.preventDefault();

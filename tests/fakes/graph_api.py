@@ -12,6 +12,10 @@ send, or Graph's error envelope when scripted with ``fail_next``::
 
 An attachment upload (``multipart/form-data``) is recorded the same way; ``sends`` gives its JSON
 fields decoded and its ``filedata`` part (bytes, filename, type) as they arrived.
+
+Quick replies are checked as Graph does (at most 13; ``content_type`` ``text`` needs a title of at
+most 20 characters and a payload of at most 1,000): a send breaking a rule gets Graph's error 100
+and is not delivered. ``quick_replies`` lists what each accepted send carried.
 """
 
 from __future__ import annotations
@@ -66,6 +70,16 @@ class GraphApi(CallbackServer):
     def sends(self) -> list[dict[str, Any]]:
         """The parameters of every request received, in order (see ``send_body``)."""
         return [send_body(request) for request in self.requests]
+
+    @property
+    def quick_replies(self) -> list[list[tuple[str, str]]]:
+        """The ``(title, payload)`` quick replies of every send, in order (``[]`` for one without)."""
+        found = []
+        for body in self.sends:
+            message = body.get("message")
+            chips = message.get("quick_replies") if isinstance(message, dict) else None
+            found.append([(c.get("title", ""), c.get("payload", "")) for c in chips or []])
+        return found
 
     def fail_next(
         self, code: int, message: str, *, status: int = 400, subcode: int | None = None, count: int = 1
@@ -140,8 +154,34 @@ class GraphApi(CallbackServer):
             recipient = str(send_body(request)["recipient"]["id"])
         except (ValueError, KeyError, TypeError):
             recipient = ""
+        refused = _quick_reply_error(send_body(request))
+        if refused is not None:
+            return refused
         body = {"recipient_id": recipient, "message_id": f"m_graph-{number}"}
         return Reply(200, {}, json.dumps(body).encode())
+
+
+def _quick_reply_error(body: dict[str, Any]) -> Reply | None:
+    """Graph's refusal of quick replies beyond its limits, else ``None``."""
+    message = body.get("message")
+    chips = message.get("quick_replies") if isinstance(message, dict) else None
+    if chips is None:
+        return None
+    if not isinstance(chips, list) or not 1 <= len(chips) <= 13:
+        return graph_error(100, "(#100) param message[quick_replies] must have between 1 and 13 elements")
+    for chip in chips:
+        title, payload = chip.get("title"), chip.get("payload")
+        if chip.get("content_type") != "text" or not isinstance(title, str) or not isinstance(payload, str):
+            return graph_error(100, "(#100) Invalid quick reply")
+        if not title or len(title) > 20:
+            return graph_error(
+                100, "(#100) param message[quick_replies][title] must be at most 20 characters"
+            )
+        if not payload or len(payload) > 1000:
+            return graph_error(
+                100, "(#100) param message[quick_replies][payload] must be at most 1000 characters"
+            )
+    return None
 
 
 def graph_error(code: int, message: str, *, status: int = 400, subcode: int | None = None) -> Reply:

@@ -20,10 +20,16 @@ names) → ``{"ok": true, "result": <Message>}`` with increasing message ids;
 ``setWebhook`` stored, with ``pending_updates`` and ``webhook_error``; ``getMe`` → the bot
 (``username``); ``getFile`` → the file registered
 with ``add_file`` (else 400 ``invalid file_id``), whose bytes are then served at
-``GET /file/bot<token>/<file_path>`` like Telegram's file server; anything else → 404 ``Not Found``
-as Telegram answers unknown methods.
+``GET /file/bot<token>/<file_path>`` like Telegram's file server; ``answerCallbackQuery`` → ``true``
+(400 for a query id given to ``expire_callback``); anything else → 404 ``Not Found`` as Telegram
+answers unknown methods.
+
+A send's ``reply_markup`` (PTB sends it as a JSON string) is read back by ``BotCall.keyboard`` as
+``[[(text, callback_data), …], …]``; a keyboard Telegram would refuse (``callback_data`` over 64
+bytes, a button without text) gets Telegram's 400 ``BUTTON_DATA_INVALID`` and no message.
 
     server.add_file("AgACAg…", photo_bytes)          # getFile answers, the download serves them
+    server.expire_callback("4382bf…")                 # answerCallbackQuery: 400 "query is too old"
     server.add_file("BQACAg…", b"", too_big=True)      # getFile: 400 "file is too big"
     server.downloads                                  # the file paths fetched so far
 """
@@ -61,6 +67,35 @@ class BotCall:
     params: dict[str, str]
     received_at: float
     files: dict[str, FormPart] = field(default_factory=dict)
+
+    @property
+    def keyboard(self) -> list[list[tuple[str, str]]] | None:
+        """The inline keyboard sent with the call, ``[[(text, callback_data), …], …]``, or ``None``."""
+        raw = self.params.get("reply_markup")
+        if not raw:
+            return None
+        markup = json.loads(raw)
+        return [
+            [(b.get("text", ""), b.get("callback_data", "")) for b in row]
+            for row in markup["inline_keyboard"]
+        ]
+
+
+def _keyboard_error(call: BotCall) -> Reply | None:
+    """Telegram's answer to an inline keyboard it refuses (the whole message is not sent)."""
+    raw = call.params.get("reply_markup")
+    if not raw:
+        return None
+    try:
+        rows = json.loads(raw)["inline_keyboard"]
+    except (ValueError, KeyError, TypeError):
+        return _error(400, "Bad Request: can't parse reply keyboard markup JSON object")
+    for row in rows:
+        for button in row:
+            data = button.get("callback_data")
+            if not button.get("text") or data is None or not 1 <= len(data.encode()) <= 64:
+                return _error(400, "Bad Request: BUTTON_DATA_INVALID")
+    return None
 
 
 def _parse(request: RecordedRequest) -> BotCall | None:
@@ -130,6 +165,11 @@ class TelegramBotAPI(CallbackServer):
         self.webhook_error: tuple[int, str] | None = None
         """``(unix time, message)`` of Telegram's last failed delivery to the webhook, if any."""
         self.files: dict[str, HostedFile] = {}
+        self.expired_callbacks: set[str] = set()
+
+    def expire_callback(self, callback_query_id: str) -> None:
+        """``answerCallbackQuery`` for this id gets Telegram's answer for a query too old to answer."""
+        self.expired_callbacks.add(callback_query_id)
 
     def add_file(
         self,
@@ -199,6 +239,9 @@ class TelegramBotAPI(CallbackServer):
         if call is None:
             return _error(404, "Not Found")
         if call.method == "sendMessage" or call.method in FILE_METHODS:
+            refused = _keyboard_error(call)
+            if refused is not None:
+                return refused
             chat_id = int(call.params["chat_id"])
             message: dict[str, Any] = {
                 "message_id": next(self._message_ids),
@@ -210,7 +253,15 @@ class TelegramBotAPI(CallbackServer):
                 message["text"] = call.params.get("text", "")
             elif call.params.get("caption"):
                 message["caption"] = call.params["caption"]
+            if call.params.get("reply_markup"):
+                message["reply_markup"] = json.loads(call.params["reply_markup"])
             return _ok(message)
+        if call.method == "answerCallbackQuery":
+            if call.params.get("callback_query_id", "") in self.expired_callbacks:
+                return _error(
+                    400, "Bad Request: query is too old and response timeout expired or query ID is invalid"
+                )
+            return _ok(True)
         if call.method in ("setWebhook", "deleteWebhook"):
             self.webhook = {"url": call.params.get("url", "")} if call.method == "setWebhook" else {"url": ""}
             if call.method == "setWebhook" and call.params.get("secret_token"):

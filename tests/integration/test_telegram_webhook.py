@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from app.domain.channels.accounts import do_add_channel_account, do_set_channel_account_enabled
+from tests.fakes.telegram_bot_api import TelegramBotAPI
 from tests.helpers import Api
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "telegram"
@@ -38,8 +40,9 @@ EXPECTED: dict[str, tuple[str, str] | None] = {
         "/start order-4711_ref-web",
         "Test Firstname Test Lastname",
     ),
-    # acknowledged and ignored: a button press, a supergroup
-    "update_callback_query_inline_keyboard__telegram-bot-php.json": None,
+    # a press on the bot's inline button: the button's label, as the customer's message
+    "update_callback_query_inline_keyboard__telegram-bot-php.json": ("Task Alerts", "Shahrad Elahi"),
+    # acknowledged and ignored: a supergroup
     "update_message_command_in_supergroup_reply__teloxide.json": None,
     # unreadable (Telegram's stale docs samples, a bare Message): acknowledged, logged, dropped
     "update_message_text_start__telegram_docs.json": None,
@@ -71,11 +74,19 @@ class Bot:
 
 
 @pytest.fixture
-async def bot(api: Api) -> Bot:
+async def telegram() -> AsyncIterator[TelegramBotAPI]:
+    """The bot's Bot API (a button press is answered there), never Telegram's own in a test."""
+    async with TelegramBotAPI() as server:
+        yield server
+
+
+@pytest.fixture
+async def bot(api: Api, telegram: TelegramBotAPI) -> Bot:
     created = await do_add_channel_account(
         api.writer,
         channel="telegram",
         name="Shop bot",
+        config={"api_url": telegram.url},
         secrets={"bot_token": TOKEN, "webhook_secret": SECRET},
     )
     return Bot(created.account.id, api.client)

@@ -116,6 +116,20 @@ def test_quick_reply_keeps_the_chip_title_and_its_payload() -> None:
     (message,) = parse(envelope(event("meta_docs_messaging_event_message_text_quick_reply.json"))).messages
     assert message.text == "hello, world!"
     assert message.metadata["quick_reply_payload"] == "<DEVELOPER_DEFINED_PAYLOAD>"
+    assert message.metadata["button_payload"] == "<DEVELOPER_DEFINED_PAYLOAD>"  # where the bot looks
+
+
+def test_a_postback_with_a_title_is_the_title_with_the_payload_for_the_bot() -> None:
+    tapped = event("messaging_event_postback__bottender.json")
+    tapped["postback"] = {"mid": "m_postback-1", "title": "Een medewerker", "payload": "bot:person"}
+    (message,) = parse(envelope(tapped)).messages
+    assert (message.external_id, message.text) == ("m_postback-1", "Een medewerker")
+    assert message.metadata["button_payload"] == message.metadata["postback_payload"] == "bot:person"
+
+
+def test_an_ordinary_message_has_no_button_payload() -> None:
+    (message,) = parse(envelope(event("messaging_event_message_text__bottender.json"))).messages
+    assert "button_payload" not in message.metadata
 
 
 def test_swipe_reply_remembers_what_it_answers() -> None:
@@ -129,6 +143,7 @@ def test_postback_without_mid_gets_a_stable_key() -> None:
     (message,) = parse(body).messages
     assert message.text == "USER_DEFINED_PAYLOAD"  # no title in this old capture: the payload
     assert message.metadata["postback_payload"] == "USER_DEFINED_PAYLOAD"
+    assert message.metadata["button_payload"] == "USER_DEFINED_PAYLOAD"
     assert message.external_id.startswith("postback:")
     assert parse(body).messages[0].external_id == message.external_id  # a retry is the same message
     other = event("messaging_event_postback__bottender.json")

@@ -13,7 +13,7 @@ import pytest
 
 from integrations.base import DeliveryContext, DeliveryError
 from integrations.messenger import MessengerAdapter
-from integrations.messenger.outbound import split_text
+from integrations.messenger.outbound import quick_replies, split_text
 from integrations.types import AccountConfig, OutboundMessage
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -138,3 +138,27 @@ async def test_network_errors_are_retryable() -> None:
     with pytest.raises(DeliveryError) as caught:
         await adapter.send(ACCOUNT, _message())
     assert caught.value.retryable
+
+
+def test_buttons_become_text_quick_replies_within_metas_limits() -> None:
+    buttons = [
+        {"label": "Levertijd", "payload": "bot:rule:delivery-time"},
+        {"label": "Een medewerker spreken, graag", "payload": "bot:person"},
+        {"label": "Te lang", "payload": "x" * 1001},
+        *({"label": f"Optie {n}", "payload": f"p{n}"} for n in range(20)),
+    ]
+    message = OutboundMessage(
+        message_id=3, thread_id=1, recipient_id="404:55", text="Kies", metadata={"buttons": buttons}
+    )
+    chips = quick_replies(message)
+    assert chips[:2] == [
+        {"content_type": "text", "title": "Levertijd", "payload": "bot:rule:delivery-time"},
+        {"content_type": "text", "title": "Een medewerker spre…", "payload": "bot:person"},
+    ]
+    assert len(chips[1]["title"]) == 20
+    assert "x" * 1001 not in [c["payload"] for c in chips]  # left out, not cut
+    assert len(chips) == 13 and chips[-1]["payload"] == "p10"
+
+
+def test_a_reply_without_buttons_has_no_quick_replies() -> None:
+    assert quick_replies(OutboundMessage(message_id=3, thread_id=1, recipient_id="404:55", text="Hoi")) == []

@@ -20,6 +20,7 @@ from integrations.telegram import (
     UnreadableUpdateError,
     UpdateJSONError,
     bot_id_from_token,
+    callback_query_id,
     parse_update,
     webhook_secret,
 )
@@ -76,9 +77,9 @@ STALE_DOCS_SAMPLES = {
     "update_callback_query_inline_message__telegram_docs.json": 10000,
 }
 IGNORED = {
-    "update_callback_query_inline_keyboard__telegram-bot-php.json": "callback_query update",
     "update_message_command_in_supergroup_reply__teloxide.json": "supergroup chat",
 }
+BUTTON_PRESSES = {"update_callback_query_inline_keyboard__telegram-bot-php.json"}
 MESSAGES = {
     "update_message_text_private__teloxide.json": ("892252934", "218485655", "Waffle", "hello there"),
     "update_message_text_private_minimal__teloxide.json": ("306197398", "408258968", "Hirrolot", "4"),
@@ -106,7 +107,7 @@ NOT_AN_UPDATE = {"message_object_photo_with_caption__teloxide.json"}
 
 def test_every_fixture_has_an_expected_outcome() -> None:
     names = {path.name for path in FIXTURES.glob("*.json")}
-    assert names == set(STALE_DOCS_SAMPLES) | set(IGNORED) | set(MESSAGES) | NOT_AN_UPDATE
+    assert names == set(STALE_DOCS_SAMPLES) | set(IGNORED) | set(MESSAGES) | NOT_AN_UPDATE | BUTTON_PRESSES
 
 
 @pytest.mark.parametrize("name", sorted(MESSAGES))
@@ -141,6 +142,85 @@ def test_a_bare_message_object_is_unreadable_without_an_update_id() -> None:
     with pytest.raises(UnreadableUpdateError) as caught:
         parse(fixture("message_object_photo_with_caption__teloxide.json"))
     assert caught.value.update_id is None
+
+
+# -------------------------------------------------------------------------------------------------
+# button presses (callback queries)
+# -------------------------------------------------------------------------------------------------
+PRESS = "update_callback_query_inline_keyboard__telegram-bot-php.json"
+
+
+def test_a_button_press_is_the_label_with_the_payload_from_the_same_user() -> None:
+    pressed = message(fixture(PRESS))
+    assert pressed.external_id == "cb:1115664380233733737"  # the query's id: a retry is the same one
+    assert pressed.sender.external_id == "259760855" and pressed.sender.name == "Shahrad Elahi"
+    assert pressed.sender.verified
+    assert pressed.text == "Task Alerts"  # what the customer saw on the button, not its data
+    assert pressed.metadata["button_payload"] == "tasks-settings"
+    assert pressed.metadata["telegram"] == {
+        "update_id": 226394498,
+        "callback_query_id": "1115664380233733737",
+        "message_id": 4071,
+        "chat_id": 259760855,
+        "username": "ShahradElahi",
+    }
+    assert pressed.sent_at is None  # Telegram gives no time for a press: the arrival is the time
+    assert callback_query_id(pressed) == "1115664380233733737"
+
+
+def test_the_label_is_found_among_several_rows_and_buttons() -> None:
+    update = fixture(PRESS)
+    update["callback_query"]["message"]["reply_markup"]["inline_keyboard"] = [
+        [{"text": "Levertijd", "callback_data": "bot:rule:delivery-time"}],
+        [
+            {"text": "Open the shop", "url": "https://shop.example"},
+            {"text": "Een medewerker", "callback_data": "bot:person"},
+        ],
+    ]
+    update["callback_query"]["data"] = "bot:person"
+    pressed = message(update)
+    assert (pressed.text, pressed.metadata["button_payload"]) == ("Een medewerker", "bot:person")
+
+
+def test_a_press_whose_button_is_no_longer_in_the_keyboard_keeps_the_payload_as_text() -> None:
+    """Telegram sends an inaccessible message (``date`` 0, no keyboard) for old ones."""
+    update = fixture(PRESS)
+    update["callback_query"]["message"] = {
+        "message_id": 4071,
+        "date": 0,
+        "chat": {"id": 259760855, "type": "private", "first_name": "Shahrad"},
+    }
+    pressed = message(update)
+    assert (pressed.text, pressed.metadata["button_payload"]) == ("tasks-settings", "tasks-settings")
+
+
+def test_an_ordinary_message_answers_no_callback_query() -> None:
+    assert callback_query_id(message(private_text())) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda q: q.pop("message"), "button press on an inline-mode message"),
+        (lambda q: q.pop("data"), "button press without callback data (a game)"),
+        (lambda q: q["from"].update(is_bot=True), "button press not made by a person"),
+        (
+            lambda q: q["message"].update(chat={"id": -100123, "type": "supergroup", "title": "Shop"}),
+            "button press in a supergroup chat",
+        ),
+    ],
+)
+def test_presses_the_inbox_has_no_use_for_are_ignored(change: Any, reason: str) -> None:
+    update = fixture(PRESS)
+    change(update["callback_query"])
+    assert parse(update) == IgnoredUpdate(226394498, reason)
+
+
+def test_the_inline_mode_docs_sample_in_todays_shape_is_ignored() -> None:
+    update = fixture("update_callback_query_inline_message__telegram_docs.json")
+    update["callback_query"]["from"] = {"id": 1111111, "is_bot": False, "first_name": "Test Firstname"}
+    update["callback_query"]["chat_instance"] = "42"
+    assert parse(update) == IgnoredUpdate(10000, "button press on an inline-mode message")
 
 
 # -------------------------------------------------------------------------------------------------

@@ -1,13 +1,71 @@
-"""Splitting long replies at Telegram's 4096-character limit, where a reader would break them."""
+"""Splitting long replies at Telegram's 4096-character limit, where a reader would break them; a
+reply's buttons as the inline keyboard Telegram accepts."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from integrations.base import DeliveryContext
 from integrations.telegram import TelegramAdapter, split_text
-from integrations.telegram.outbound import MAX_MESSAGE_LENGTH
-from integrations.types import AccountConfig
+from integrations.telegram.outbound import MAX_MESSAGE_LENGTH, keyboard
+from integrations.types import AccountConfig, OutboundMessage
+
+
+def with_buttons(buttons: object) -> OutboundMessage:
+    return OutboundMessage(
+        message_id=9, thread_id=1, recipient_id="42", text="Bedoel je…?", metadata={"buttons": buttons}
+    )
+
+
+def test_buttons_become_one_inline_button_a_row_with_the_payload_as_callback_data() -> None:
+    markup = keyboard(
+        with_buttons(
+            [
+                {"label": "Levertijd", "payload": "bot:rule:delivery-time"},
+                {"label": "Mens", "payload": "bot:person"},
+            ]
+        )
+    )
+    assert markup is not None
+    assert markup.to_dict() == {
+        "inline_keyboard": [
+            [{"text": "Levertijd", "callback_data": "bot:rule:delivery-time"}],
+            [{"text": "Mens", "callback_data": "bot:person"}],
+        ]
+    }
+
+
+def test_a_payload_over_64_bytes_is_left_out_never_cut() -> None:
+    fits = "bot:rule:" + "é" * 27  # 9 + 54 = 63 bytes (é is two)
+    too_long = "bot:rule:" + "é" * 28  # 65 bytes, though only 37 characters
+    markup = keyboard(with_buttons([{"label": "A", "payload": too_long}, {"label": "B", "payload": fits}]))
+    assert markup is not None
+    assert [[b.callback_data for b in row] for row in markup.inline_keyboard] == [[fits]]
+    assert keyboard(with_buttons([{"label": "A", "payload": too_long}])) is None
+
+
+def test_a_long_label_is_shortened_visibly() -> None:
+    markup = keyboard(with_buttons([{"label": "w" * 80, "payload": "p"}]))
+    assert markup is not None
+    assert markup.inline_keyboard[0][0].text == "w" * 63 + "…"
+
+
+@pytest.mark.parametrize(
+    "buttons",
+    [
+        None,
+        "bot:person",
+        [],
+        [{"label": "", "payload": "p"}],
+        [{"label": "x"}],
+        [{"label": 3, "payload": "p"}],
+        ["x"],
+    ],
+)
+def test_no_buttons_or_malformed_ones_give_no_keyboard(buttons: object) -> None:
+    assert keyboard(with_buttons(buttons)) is None
 
 
 def test_short_text_is_one_part_unchanged() -> None:

@@ -66,3 +66,16 @@ async def test_the_limiter_refuses_past_the_limit_and_says_when_to_come_back() -
         await limiter.check("visitor", Limit(3, 10), "slow down")
     assert refused.value.status_code == 429 and 1 <= int(refused.value.headers["Retry-After"]) <= 10
     await limiter.check("another visitor", Limit(3, 10), "slow down")  # counted apart
+
+
+def test_a_pressed_button_keeps_its_payload_next_to_the_label() -> None:
+    inbound = message(text="Retourneren", button_payload="bot:rule:returns")
+    assert inbound.text == "Retourneren"
+    assert inbound.metadata == {"webchat": {"client_id": "client-0001"}, "button_payload": "bot:rule:returns"}
+    assert "button_payload" not in message().metadata
+
+
+@pytest.mark.parametrize("payload", ["", "x" * 201, "bot:\x00"])
+def test_a_bad_button_payload_is_refused_with_the_reason(payload: str) -> None:
+    with pytest.raises(VisitorMessageError, match="button_payload"):
+        message(text="Retourneren", button_payload=payload)

@@ -3,9 +3,14 @@
 Telegram retries any non-2xx answer "a reasonable amount of times", so only requests that are not
 Telegram's (a wrong secret, a body that is not JSON) get a 4xx. Everything Telegram may send is
 acknowledged with 200: a message once stored (a retry of it is stored once, keyed by the bot and
-``update_id``), an update the inbox has no use for (a group chat, a button press) after a log line,
+``update_id``), an update the inbox has no use for (a group chat) after a log line,
 and an update the parser cannot read after a log line with its ``update_id`` — answering that one
 with an error would only bring the same poison update back until Telegram gives up.
+
+A press on one of the bot's inline buttons is stored as the customer's message (keyed by the
+callback query's id, so a retry is stored once) and then answered with ``answerCallbackQuery``,
+which stops the spinner on the customer's button; that call failing is logged, never an error
+for Telegram.
 """
 
 from __future__ import annotations
@@ -30,13 +35,15 @@ from integrations.telegram import (
     CHANNEL,
     SECRET_HEADER,
     IgnoredUpdate,
+    TelegramAdapter,
     UnreadableUpdateError,
     UpdateJSONError,
     bot_id_from_token,
+    callback_query_id,
     parse_update,
     webhook_secret,
 )
-from integrations.types import InboundEdit, InboundMessage
+from integrations.types import AccountConfig, InboundEdit, InboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +120,19 @@ async def telegram_webhook(
     parsed = await _follow_deep_link(services, parsed)
     result = await do_ingest(writer, parsed, max_attachment_bytes=settings.max_attachment_bytes)
     await services.jobs.after_ingest(result)
+    await _answer_button_press(services, account, parsed)
     return UpdateAck(ok=True, message_id=result.message_id, duplicate=result.duplicate)
+
+
+async def _answer_button_press(services: Services, account: AccountConfig, message: InboundMessage) -> None:
+    """A stored button press (a retried one too: the first answer may not have arrived) is
+    answered, so the customer's client stops showing progress on the button."""
+    query_id = callback_query_id(message)
+    if query_id is None or CHANNEL not in services.registry:
+        return
+    adapter = services.registry.get(CHANNEL)
+    if isinstance(adapter, TelegramAdapter):
+        await adapter.answer_callback_query(account, query_id)
 
 
 async def _follow_deep_link(services: Services, message: InboundMessage) -> InboundMessage:

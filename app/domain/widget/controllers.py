@@ -99,6 +99,8 @@ class MessagesOut(msgspec.Struct):
 class MessageIn(msgspec.Struct, forbid_unknown_fields=True):
     text: str
     client_id: str
+    button_payload: str | None = None
+    """Set when the visitor pressed one of the bot's buttons; ``text`` is then its label."""
 
 
 class ReadIn(msgspec.Struct):
@@ -258,8 +260,8 @@ async def list_messages(
 
 async def _message_fields(
     request: Request[Any, Any, Any], limit: int, max_json_bytes: int
-) -> tuple[str, str, list[InboundAttachment]]:
-    """Text, client id and files from a JSON body or a multipart form.
+) -> tuple[str, str, list[InboundAttachment], str | None]:
+    """Text, client id, files and a pressed button's payload from a JSON body or a multipart form.
 
     The route takes bodies as large as a file; a JSON body (text only) gets the ordinary limit.
     """
@@ -271,7 +273,13 @@ async def _message_fields(
             InboundAttachment(filename=f.filename, content_type=f.content_type, size=f.size, data=f.data)
             for f in files
         ]
-        return str(form.get("text") or ""), str(form.get("client_id") or ""), attachments
+        payload = form.get("button_payload")
+        return (
+            str(form.get("text") or ""),
+            str(form.get("client_id") or ""),
+            attachments,
+            payload if isinstance(payload, str) else None,
+        )
     raw = await request.body()
     if len(raw) > max_json_bytes:
         raise PayloadTooLargeError(f"a message body may be at most {max_json_bytes} bytes")
@@ -279,7 +287,7 @@ async def _message_fields(
         body = msgspec.json.decode(raw, type=MessageIn)
     except msgspec.MsgspecError as exc:
         raise invalid_body(exc) from None
-    return body.text, body.client_id, []
+    return body.text, body.client_id, [], body.button_payload
 
 
 @post("/widget/v1/messages", status_code=201, tags=["widget"], summary="The visitor sends a message")
@@ -291,7 +299,7 @@ async def send_message(
     settings = services.settings
     token = await current_visitor(request, services)
     await limits.check_send(services, token, client_address(request))
-    text, client_id, files = await _message_fields(
+    text, client_id, files, button_payload = await _message_fields(
         request, settings.max_attachment_bytes, settings.max_request_bytes
     )
     try:
@@ -305,6 +313,7 @@ async def send_message(
             email=token.email,
             files=tuple(files),
             max_text_chars=settings.max_text_chars,
+            button_payload=button_payload,
         )
     except VisitorMessageError as exc:
         raise InvalidInputError(str(exc), type_slug="invalid-message") from None

@@ -27,6 +27,7 @@ from sqlmodel import col
 from app.db.models import Attachment, Identity, Message, Thread, ThreadRead, pk
 from app.domain.contacts.resolution import find_identity, live_contact
 from app.domain.widget.tokens import VisitorToken, signed_attachment_query
+from integrations.buttons import buttons_of
 
 ATTACHMENTS_PATH = "/widget/v1/attachments"
 WIDGET_CHANNEL = "webchat"
@@ -65,6 +66,8 @@ class WidgetMessage(msgspec.Struct):
     client_id: str | None = None
     edited: bool = False
     buttons: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    """Our answer's reply buttons, ``[{"label", "payload"}]``: the widget draws the newest
+    message's under it; pressing one sends the label with ``button_payload``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +143,8 @@ def widget_message(
     meta = message.meta or {}
     webchat = meta.get("webchat")
     client_id = webchat.get("client_id") if inbound and isinstance(webchat, dict) else None
-    buttons = meta.get("buttons")
-    buttons = [b for b in buttons if isinstance(b, dict)] if isinstance(buttons, list) else []
+    # Only our answers carry buttons, and only their label and payload reach the visitor.
+    buttons = [] if inbound else [{"label": b.label, "payload": b.payload} for b in buttons_of(meta)]
     return WidgetMessage(
         id=pk(message.id),
         direction="in" if inbound else "out",
