@@ -15,11 +15,12 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from app.db.models import BotDecision
+from app.db.models import BotDecision, Message
+from app.domain.accounts.actions import do_create_agent
 from app.domain.bot.rules_yaml import dump_rules_yaml, load_rules_yaml
 from app.domain.bot.store import load_document, load_ruleset
-from tests.console import csrf_from, login
-from tests.helpers import Api
+from tests.console import csrf_from, http_client, login
+from tests.helpers import PASSWORD, Api
 
 RULES_YAML = """\
 default_language: nl
@@ -559,3 +560,72 @@ async def test_admins_find_the_bot_in_the_navigation(admin: Api, client: httpx.A
 def test_the_export_is_the_yaml_dump() -> None:
     rules = load_rules_yaml(RULES_YAML)
     assert load_rules_yaml(dump_rules_yaml(rules)) == rules
+
+
+async def test_the_timeline_says_what_the_bot_did_and_links_the_rule_for_admins(
+    admin: Api, client: httpx.AsyncClient, app: Litestar
+) -> None:
+    shop = await admin.add_api_channel("Shop")
+    created = await admin.inbound(shop, "<b>Hoe lang</b> duurt levering?", contact_id="anna", name="Anna")
+    thread_id = int(created["thread_id"])
+    bot = {"decision_id": 1, "rule_id": "delivery-time", "score": 0.8234}
+    async with app.state.writer.sessionmaker() as session:
+        session.add_all(
+            [
+                Message(
+                    thread_id=thread_id,
+                    direction="out",
+                    channel="api",
+                    author_type="bot",
+                    text="Binnen 2 werkdagen.",
+                    meta={"bot": {**bot, "outcome": "answered"}},
+                ),
+                Message(
+                    thread_id=thread_id,
+                    direction="out",
+                    channel="api",
+                    author_type="bot",
+                    text="Bedoel je een van deze?",
+                    meta={"bot": {**bot, "outcome": "suggested", "score": 0.41}},
+                ),
+                Message(
+                    thread_id=thread_id,
+                    direction="out",
+                    kind="system",
+                    channel="api",
+                    author_type="system",
+                    text="The bot handed the conversation to an agent",
+                    meta={
+                        "event": "handoff",
+                        "bot": {"decision_id": 3, "outcome": "handoff", "reason": "no_match", "score": 0.1},
+                    },
+                ),
+                Message(
+                    thread_id=thread_id,
+                    direction="out",
+                    channel="api",
+                    author_type="bot",
+                    text="odd",
+                    meta={"bot": {"outcome": "<script>", "rule_id": ["x"]}},
+                ),
+            ]
+        )
+        await session.commit()
+
+    page = (await client.get(f"/threads/{thread_id}")).text
+    assert re.search(
+        r'Bot answered with <a href="/bot/rules/delivery-time/edit"><code>delivery-time</code></a>, score 0.82',
+        page,
+    )
+    assert "Bot suggested rules, best" in page and "score 0.41" in page
+    assert "Bot handed off: no rule matched" in page
+    assert page.count('class="bot-note') == 3  # the odd meta shows no note
+    assert "&lt;b&gt;Hoe lang&lt;/b&gt; duurt levering?" in page  # customer text stays escaped
+
+    # An agent who is not an admin reads the same note, without the link to the editor.
+    async with http_client(app) as other:
+        await do_create_agent(app.state.writer, email="ada@example.com", name="Ada Agent", password=PASSWORD)
+        assert (await login(other, "ada@example.com")).status_code == 303
+        agent_page = (await other.get(f"/threads/{thread_id}")).text
+    assert "Bot answered with <code>delivery-time</code>, score 0.82" in agent_page
+    assert "/bot/rules/" not in agent_page

@@ -18,6 +18,7 @@ from app.domain.console import (
     auth_pages,
     bot_frame,
     bot_pages,
+    bot_timeline,
     contact_pages,
     inbox_pages,
     live,
@@ -42,5 +43,6 @@ TEMPLATE_FILTERS: dict[str, Any] = {
     **views.TEMPLATE_FILTERS,
     **contact_pages.TEMPLATE_FILTERS,
     **bot_frame.TEMPLATE_FILTERS,
+    **bot_timeline.TEMPLATE_FILTERS,
 }
 """The console's Jinja filters: the shared display helpers and the contact panel's."""
