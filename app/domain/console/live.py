@@ -214,7 +214,12 @@ class HtmlEventStream(AgentEventStream):
             unread = await unread_thread_ids(session, self.agent.id or 0, [thread])
         moved = frame.type == "message.created"
         row = self.render(
-            "partials/thread_row.html", thread=thread, assignees=assignees, unread=unread, oob=not moved
+            "partials/thread_row.html",
+            thread=thread,
+            assignees=assignees,
+            unread=unread,
+            oob=not moved,
+            handed_off=moved and _is_bot_handoff(frame),
         )
         if moved:
             return f'<li id="{row_id}" hx-swap-oob="delete"></li><ul hx-swap-oob="afterbegin:#thread-list">{row}</ul>'
@@ -386,6 +391,14 @@ class HtmlEventStream(AgentEventStream):
         await self.send_html(
             self.render("partials/live_presence.html", typing=typing, viewing=viewing, customer=customer)
         )
+
+
+def _is_bot_handoff(frame: _Frame) -> bool:
+    """Whether a new message is the bot's handoff line (the row is then highlighted as it arrives)."""
+    message = frame.data.get("message")
+    meta = message.get("meta") if isinstance(message, dict) else None
+    facts = meta.get("bot") if isinstance(meta, dict) else None
+    return isinstance(facts, dict) and facts.get("outcome") == "handoff"
 
 
 def _int_or_none(value: str | None) -> int | None:
