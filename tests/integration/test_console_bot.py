@@ -592,11 +592,11 @@ async def test_the_timeline_says_what_the_bot_did_and_links_the_rule_for_admins(
                     thread_id=thread_id,
                     direction="out",
                     kind="system",
-                    channel="api",
+                    channel="system",
                     author_type="system",
-                    text="The bot handed the conversation to an agent",
+                    text="Bot handed over: no rule matched confidently",
                     meta={
-                        "event": "handoff",
+                        "event": "bot-handoff",
                         "bot": {"decision_id": 3, "outcome": "handoff", "reason": "no_match", "score": 0.1},
                     },
                 ),
@@ -618,8 +618,9 @@ async def test_the_timeline_says_what_the_bot_did_and_links_the_rule_for_admins(
         page,
     )
     assert "Bot suggested rules, best" in page and "score 0.41" in page
-    assert "Bot handed off: no rule matched" in page
-    assert page.count('class="bot-note') == 3  # the odd meta shows no note
+    # The handoff line is said from its facts (the stored English text is not shown twice).
+    assert "Bot handed off: no rule matched" in page and "no rule matched confidently" not in page
+    assert page.count('class="bot-note ') == 3  # the odd meta shows no note
     assert "&lt;b&gt;Hoe lang&lt;/b&gt; duurt levering?" in page  # customer text stays escaped
 
     # An agent who is not an admin reads the same note, without the link to the editor.
@@ -629,3 +630,5 @@ async def test_the_timeline_says_what_the_bot_did_and_links_the_rule_for_admins(
         agent_page = (await other.get(f"/threads/{thread_id}")).text
     assert "Bot answered with <code>delivery-time</code>, score 0.82" in agent_page
     assert "/bot/rules/" not in agent_page
+    dutch = (await client.get(f"/threads/{thread_id}", headers={"Accept-Language": "nl"})).text
+    assert "Bot droeg over: geen regel paste" in dutch
