@@ -178,3 +178,64 @@ async def test_an_admin_imports_edits_and_tries_the_bot_rules(
             assert len(errors) - len(unexpected) == 1 and unexpected == [], "\n".join(errors)
         finally:
             await browser.close()
+
+
+async def test_a_thread_the_bot_hands_over_arrives_in_the_open_view_live(
+    console_server: ConsoleServer, chromium: Path
+) -> None:
+    url, env = console_server.process.url, console_server.env
+    imported = await cli_json(env, "bot", "import", str(DEMO_RULES))
+    assert imported
+    channel = await cli_json(env, "channel", "add", "api", "--name", "Shop")
+
+    async def customer_says(text: str, external_id: str) -> int:
+        async with httpx.AsyncClient(base_url=url) as http:
+            sent = await http.post(
+                f"/api/v1/channels/{channel['id']}/inbound",
+                json={
+                    "external_id": external_id,
+                    "contact": {"external_id": "bram", "name": "Bram"},
+                    "text": text,
+                },
+                headers={"Authorization": f"Bearer {channel['token']}"},
+            )
+        assert sent.status_code == 202, sent.text
+        return int(sent.json()["thread_id"])
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = await browser.new_page(viewport={"width": 1200, "height": 800})
+            errors = watch_errors(page)
+            await log_in(page, url)
+            # The bot answers the first question itself: the thread is the bot's, not in Open.
+            thread_id = await customer_says("Hoe lang duurt de levering?", "m-1")
+            await page.goto(f"{url}/?status=bot")
+            row = page.locator(f"#thread-{thread_id}")
+            await expect(row).to_be_visible(timeout=10_000)
+            await expect(row.locator(".status")).to_have_text("Bot")
+            await page.goto(f"{url}/?status=open")
+            await expect(page.locator("#live .live-status")).to_have_attribute("data-state", "open")
+            await expect(row).to_have_count(0)
+
+            # Asked for a person: the thread arrives in Open, live, highlighted, saying why.
+            await customer_says("Ik wil een medewerker spreken", "m-2")
+            await expect(row).to_be_visible(timeout=10_000)
+            await expect(row).to_have_class(re.compile(r"thread-row--handoff"))
+            await expect(row.locator(".handoff-flag")).to_have_text("Handed over by the bot")
+            await page.screenshot(caret="initial", path=str(SCREENSHOTS / "bot-inbox-handoff.png"))
+
+            # The timeline says what the bot did, with the rule linked for this admin.
+            await row.locator("a.thread-link").click()
+            notes = page.locator(".bot-note")
+            await expect(notes.first).to_contain_text("Bot answered with delivery-time, score")
+            await expect(page.locator(".bot-note--handoff").last).to_contain_text(
+                "Bot handed off: asked for a person"
+            )
+            await expect(notes.first.get_by_role("link", name="delivery-time")).to_have_attribute(
+                "href", "/bot/rules/delivery-time/edit"
+            )
+            await page.screenshot(caret="initial", path=str(SCREENSHOTS / "bot-timeline.png"), full_page=True)
+            assert errors == [], "\n".join(errors)
+        finally:
+            await browser.close()

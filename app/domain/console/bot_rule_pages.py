@@ -125,7 +125,7 @@ async def new_rule_page(
     """An empty rule; ``?question=…&lang=…`` starts it from a customer's question (the unanswered list)."""
     rules = await rules_or_default(db_session)
     question = (request.query_params.get("question") or "").replace("\x00", "")[:500]
-    lang = request.query_params.get("lang") or rules.default_language
+    lang = (request.query_params.get("lang") or rules.default_language).lower()
     form = RuleForm()
     if question and len(lang) <= 3 and lang.isalpha():
         form = form.with_question(lang, question)
