@@ -408,8 +408,8 @@ async def _seed_decisions(app: Litestar, api: Api) -> int:
 async def test_unanswered_questions_become_rules_examples_or_are_dismissed(
     admin: Api, client: httpx.AsyncClient, app: Litestar
 ) -> None:
+    thread_id = await _seed_decisions(app, admin)  # before the rules: the bot leaves the thread alone
     await _apply(client, RULES_YAML)
-    thread_id = await _seed_decisions(app, admin)
     page = await client.get("/bot/unanswered")
     assert page.status_code == 200
     texts = [unescape(t) for t in re.findall(r'<q class="bot-question-text"[^>]*>(.*?)</q>', page.text)]
@@ -472,8 +472,8 @@ async def test_unanswered_questions_become_rules_examples_or_are_dismissed(
 async def test_figures_count_the_seeded_decisions(
     admin: Api, client: httpx.AsyncClient, app: Litestar
 ) -> None:
+    await _seed_decisions(app, admin)  # before the rules: the bot leaves the thread alone
     await _apply(client, RULES_YAML)
-    await _seed_decisions(app, admin)
     page = await client.get("/bot/stats")
     assert page.status_code == 200
 
