@@ -193,33 +193,36 @@ async def unanswered_questions(
     )
     rows = (
         await session.execute(
-            select(BotDecision)
+            select(
+                col(BotDecision.question),
+                col(BotDecision.created_at),
+                col(BotDecision.language),
+                col(BotDecision.thread_id),
+                col(BotDecision.reason),
+                col(BotDecision.feedback),
+            )
             .where(unanswered, col(BotDecision.question) != "", *_in_range(start, end))  # type: ignore[arg-type]
             .order_by(col(BotDecision.created_at).desc(), col(BotDecision.id).desc())
             .limit(UNANSWERED_SCAN)
         )
-    ).scalars()
+    ).all()
+    keyed = [(question_key(row.question), row) for row in rows]
+    dismissed = await dismissals(session, (key for key, _ in keyed if key))
     groups: dict[str, UnansweredQuestion] = {}
-    asks: list[tuple[str, BotDecision]] = []
-    for decision in rows:
-        key = question_key(decision.question)
-        if key:
-            asks.append((key, decision))
-    dismissed = await dismissals(session, (key for key, _ in asks))
-    for key, decision in asks:
+    for key, row in keyed:
         since = dismissed.get(key)
-        if since is not None and _aware(decision.created_at) <= _aware(since):
+        if not key or (since is not None and _aware(row.created_at) <= _aware(since)):
             continue
-        reason = "not_helpful" if decision.feedback == "not_helpful" else str(decision.reason)
+        reason = "not_helpful" if row.feedback == "not_helpful" else str(row.reason)
         group = groups.get(key)
         if group is None:  # rows come newest first: the first one names the group
             group = groups[key] = UnansweredQuestion(
                 key=key,
-                text=decision.question,
+                text=row.question,
                 count=0,
-                last_asked=decision.created_at,
-                language=decision.language,
-                thread_id=decision.thread_id,
+                last_asked=row.created_at,
+                language=row.language,
+                thread_id=row.thread_id,
             )
         group.count += 1
         group.reasons[reason] = group.reasons.get(reason, 0) + 1
