@@ -109,8 +109,9 @@ class RuleForm:
         """The form with ``question`` added to the examples in ``lang`` (when not already there)."""
         key = f"questions_{lang}"
         existing = _lines(self.values.get(key, ""))
-        if question.strip() and question.strip() not in existing:
-            existing.append(" ".join(question.split()))
+        cleaned = " ".join(question.split())
+        if cleaned and cleaned not in existing:
+            existing.append(cleaned)
         return RuleForm(self.id, self.enabled, self.handoff_after, {**self.values, key: "\n".join(existing)})
 
     def document(self, keep: Rule | None = None) -> dict[str, Any]:
