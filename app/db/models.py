@@ -365,6 +365,20 @@ class BotDecision(SQLModel, table=True):
     )
 
 
+class BotDismissal(SQLModel, table=True):
+    """An unanswered question an admin set aside: asks of it up to ``dismissed_at`` leave the list.
+
+    ``key`` is the question as the unanswered list groups it (``bot.queries.question_key``); asked
+    again after the dismissal, it comes back with the new asks only.
+    """
+
+    __tablename__ = "bot_dismissals"
+
+    key: str = Field(primary_key=True, max_length=200)
+    dismissed_at: datetime = _now()
+    agent_id: int | None = Field(default=None, foreign_key="agents.id", nullable=True)
+
+
 # --------------------------------------------------------------------------------------------
 # system
 # --------------------------------------------------------------------------------------------

@@ -16,6 +16,9 @@ from litestar.types import ControllerRouterHandler
 
 from app.domain.console import (
     auth_pages,
+    bot_frame,
+    bot_pages,
+    bot_timeline,
     contact_pages,
     inbox_pages,
     live,
@@ -25,7 +28,7 @@ from app.domain.console import (
     views,
 )
 
-AREAS = (auth_pages, inbox_pages, thread_pages, contact_pages, settings_pages, live)
+AREAS = (auth_pages, inbox_pages, thread_pages, contact_pages, settings_pages, bot_pages, live)
 
 login_submit = auth_pages.login_submit
 exception_handlers: dict[Any, Any] = {**problems.exception_handlers, **auth_pages.exception_handlers}
@@ -36,5 +39,10 @@ route_handlers: list[ControllerRouterHandler] = [h for area in AREAS for h in ar
 ``upload_handlers``, which it mounts under a body limit with room for files."""
 upload_handlers: list[ControllerRouterHandler] = list(thread_pages.upload_handlers)
 
-TEMPLATE_FILTERS: dict[str, Any] = {**views.TEMPLATE_FILTERS, **contact_pages.TEMPLATE_FILTERS}
+TEMPLATE_FILTERS: dict[str, Any] = {
+    **views.TEMPLATE_FILTERS,
+    **contact_pages.TEMPLATE_FILTERS,
+    **bot_frame.TEMPLATE_FILTERS,
+    **bot_timeline.TEMPLATE_FILTERS,
+}
 """The console's Jinja filters: the shared display helpers and the contact panel's."""

@@ -63,6 +63,8 @@ ROW_EVENTS = frozenset({"message.created", "thread.updated", "contact.updated", 
 HEAD_EVENTS = frozenset({"thread.updated", "contact.updated"})
 """Events that redraw an open thread's head: its status and assignee, the customer's name."""
 CATCH_UP_LIMIT = 200
+HANDOFF_FLAG_SECONDS = 120.0
+"""How long an inbox row keeps saying "handed over by the bot" through later updates."""
 
 VIEWING_REFRESH = 10.0
 """Seconds between a viewer's "still here"; a peer not heard from for ``VIEWING_TTL`` has left."""
@@ -165,6 +167,8 @@ class HtmlEventStream(AgentEventStream):
         self._csrf: Callable[[], str] = lambda: csrf
         self.conn = uuid.uuid4().hex
         self.presence = Presence()
+        self.handoffs: dict[int, float] = {}
+        """Threads the bot handed over while this page watched, and when (their rows are flagged)."""
         self._shown_presence: PresenceSummary = ((), (), "")
         self._last_typing = 0.0
         self._decode_frame = msgspec.json.Decoder(_Frame)
@@ -213,8 +217,18 @@ class HtmlEventStream(AgentEventStream):
             assignees = await views.agent_names(session, [thread.assignee_id])
             unread = await unread_thread_ids(session, self.agent.id or 0, [thread])
         moved = frame.type == "message.created"
+        now = time.monotonic()
+        if _is_bot_handoff(frame):
+            self.handoffs[frame.thread_id] = now
+        # The bot's reply to the customer follows its handoff line: the row keeps its flag a while.
+        handed_off = now - self.handoffs.get(frame.thread_id, -HANDOFF_FLAG_SECONDS) < HANDOFF_FLAG_SECONDS
         row = self.render(
-            "partials/thread_row.html", thread=thread, assignees=assignees, unread=unread, oob=not moved
+            "partials/thread_row.html",
+            thread=thread,
+            assignees=assignees,
+            unread=unread,
+            oob=not moved,
+            handed_off=handed_off,
         )
         if moved:
             return f'<li id="{row_id}" hx-swap-oob="delete"></li><ul hx-swap-oob="afterbegin:#thread-list">{row}</ul>'
@@ -386,6 +400,19 @@ class HtmlEventStream(AgentEventStream):
         await self.send_html(
             self.render("partials/live_presence.html", typing=typing, viewing=viewing, customer=customer)
         )
+
+
+def _is_bot_handoff(frame: _Frame) -> bool:
+    """Whether an event is the bot handing the thread over: its handoff line (``meta.bot``) or the
+    thread's update that carries the same facts (``bot``)."""
+    message = frame.data.get("message")
+    meta = message.get("meta") if isinstance(message, dict) else None
+    facts = (
+        meta.get("bot")
+        if isinstance(meta, dict) and frame.type == "message.created"
+        else frame.data.get("bot")
+    )
+    return isinstance(facts, dict) and facts.get("outcome") == "handoff"
 
 
 def _int_or_none(value: str | None) -> int | None:
