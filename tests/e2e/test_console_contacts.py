@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from playwright.async_api import Page, async_playwright, expect
@@ -18,6 +20,8 @@ from playwright.async_api import Page, async_playwright, expect
 from tests.e2e.conftest import CHROMIUM_ARGS, SCREENSHOTS, ConsoleServer, log_in, watch_errors
 from tests.helpers import PASSWORD
 from tests.processes import ServerProcess, cli_json, create_agent
+
+DUTCH_MONTHS = ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec")
 
 
 async def _customers(process: ServerProcess, env: dict[str, str]) -> dict[str, Any]:
@@ -151,7 +155,12 @@ async def test_edit_merge_by_search_undo_and_dutch(console_server: ConsoleServer
             await page.locator(".thread-row a").first.click()
             await expect(page.get_by_role("button", name="Versturen")).to_be_visible()
             await expect(page.get_by_label("Antwoordkanaal")).to_be_visible()
-            await expect(page.locator("#timeline .msg-head time").first).to_contain_text(" nov ")
+            # Times read in Dutch and in the agent's zone: "1 dec 2026, 03:11" for 02:11 UTC in winter.
+            first_time = page.locator("#timeline .msg-head time").first
+            at = datetime.fromisoformat(str(await first_time.get_attribute("datetime")))
+            local = at.astimezone(ZoneInfo("Europe/Amsterdam"))
+            dutch_month = DUTCH_MONTHS[local.month - 1]
+            await expect(first_time).to_contain_text(f"{local.day} {dutch_month} {local.year}, {local:%H:%M}")
             await page.screenshot(caret="initial", path=str(SCREENSHOTS / "thread-dutch.png"), full_page=True)
 
             assert dialogs == []

@@ -92,6 +92,7 @@ def test_only_writer_users_write() -> None:
         "app/domain/widget/actions.py",
         "app/domain/bot/actions.py",
         "app/domain/bot/rule_actions.py",
+        "app/domain/bot/review_actions.py",
     }
     assert writers <= allowed, writers - allowed
 
