@@ -59,15 +59,19 @@ from app.domain.realtime import controllers as realtime_controllers
 from app.domain.realtime.publisher import ChannelsPublisher, RedisPublisher
 from app.domain.realtime.writer import Publisher, Writer
 from app.domain.system import controllers as system_controllers
+from app.domain.system.metrics import http_metrics_config
+from app.domain.system.readiness import Readiness
 from app.domain.system.services import Services
 from app.domain.widget import controllers as widget_controllers
 from app.domain.widget import demo_shop
 from app.domain.widget import pages as widget_pages
 from app.domain.widget import stream as widget_stream
 from app.domain.widget.hub import WidgetHub
+from app.lib import metrics
 from app.lib.assets import STATIC_DIR, STATIC_PREFIX, TEMPLATES_DIR, AssetManifest
 from app.lib.problems import exception_handlers, http_error_handler
 from app.lib.rate_limits import MemoryCounter, RateLimiter, RedisCounter
+from app.lib.request_context import RequestContext
 from app.lib.storage import FileStorage
 from app.settings import Settings
 from integrations.custom import CustomChannelAdapter
@@ -87,6 +91,8 @@ PUBLIC_PATHS = [
     r"^/demo/",
     r"^/schema",
     r"^/health",
+    r"^/ready$",
+    r"^/metrics$",
     r"^/static/",
 ]
 
@@ -95,9 +101,18 @@ PUBLIC_PATHS = [
 # cookie-session alternative does its own check (``CookieSessionRule``). Everything else, the
 # console's forms and HTMX requests, must carry the token.
 # Paths only programs call: their errors stay problem documents whatever the Accept header says.
-MACHINE_PREFIXES = ("/api/", "/webhooks/", "/widget/", "/schema", "/health", "/static/")
+MACHINE_PREFIXES = ("/api/", "/webhooks/", "/widget/", "/schema", "/health", "/ready", "/metrics", "/static/")
 
-CSRF_EXEMPT = [r"^/api/", r"^/webhooks/", r"^/widget/", r"^/schema", r"^/health", r"^/static/"]
+CSRF_EXEMPT = [
+    r"^/api/",
+    r"^/webhooks/",
+    r"^/widget/",
+    r"^/schema",
+    r"^/health",
+    r"^/ready$",
+    r"^/metrics$",
+    r"^/static/",
+]
 
 # htmx 2 swaps no 4xx by default; the console answers a refused send with 409/422 and the form
 # (reason included), which must be swapped in.
@@ -218,7 +233,9 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         sessionmaker, publisher, is_postgres=not settings.is_sqlite, direct_pool_size=settings.db_pool_size
     )
     adapters = registry or default_registry()
+    metrics.initialise(adapter.channel for adapter in adapters)
     jobs = Jobs(settings, writer, adapters)
+    readiness = Readiness.for_settings(settings, sessionmaker)
     limiter = RateLimiter(
         RedisCounter(Redis.from_url(settings.redis_url), f"{settings.redis_prefix}:limits")
         if settings.redis_url
@@ -307,6 +324,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         await adapters.aclose()
         await writer.aclose()
         await limiter.aclose()
+        await readiness.aclose()
         if redis_publisher is not None:
             await redis_publisher.aclose()
 
@@ -361,7 +379,10 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             "widget_hub": Provide(lambda: widget_hub, use_cache=True, sync_to_thread=False),
             "agent": Provide(_current_agent, sync_to_thread=False),
         },
-        middleware=[DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS, cookie_rule=api_cookie_rule)],
+        middleware=[
+            http_metrics_config().middleware,
+            DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS, cookie_rule=api_cookie_rule),
+        ],
         stores={
             "login_rate_limit": _store(settings, "login-rate-limit"),
             console_sessions.SESSION_STORE: _session_store(settings),
@@ -378,9 +399,18 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         on_startup=[start_jobs],
         on_shutdown=[stop_jobs],
         state=State(
-            {"settings": settings, "writer": writer, "jobs": jobs, "registry": adapters, "services": services}
+            {
+                "settings": settings,
+                "writer": writer,
+                "jobs": jobs,
+                "registry": adapters,
+                "services": services,
+                "readiness": readiness,
+            }
         ),
         debug=False,
     )
+    # Outside routing, so unknown paths get a request id too (see request_context).
+    app.asgi_handler = RequestContext(app.asgi_handler)
     logging.getLogger("app").setLevel(logging.INFO)
     return app

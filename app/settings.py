@@ -31,6 +31,12 @@ def _load_or_create_secret(path: Path) -> str:
     return key
 
 
+def _log_format(value: str) -> str:
+    if value.lower() not in ("text", "json"):
+        raise ValueError(f"ONETHREAD_LOG_FORMAT must be text or json, not {value!r}")
+    return value.lower()
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the process needs to know about its environment."""
@@ -77,6 +83,12 @@ class Settings:
     """The Redis stream delivery jobs go through (tests give each run its own)."""
     run_worker_in_process: bool = True
     """The embedded shape runs jobs inside ``serve``; with Redis, ``onethread worker`` runs them."""
+    log_format: str = "text"
+    """``text`` (a person at a terminal) or ``json`` (one object per line, for a log collector)."""
+    metrics_token: str = ""
+    """When set, ``/metrics`` wants it as a bearer token; empty leaves ``/metrics`` open."""
+    worker_metrics_port: int = 0
+    """Where ``onethread worker`` serves ``/metrics``, ``/health`` and ``/ready`` (0: nowhere)."""
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -125,4 +137,7 @@ class Settings:
             job_queue=_env("ONETHREAD_JOB_QUEUE", "onethread:jobs"),
             redis_prefix=_env("ONETHREAD_REDIS_PREFIX", "onethread"),
             run_worker_in_process=_env("ONETHREAD_WORKER_IN_PROCESS", "" if redis_url else "1") == "1",
+            log_format=_log_format(_env("ONETHREAD_LOG_FORMAT", "text")),
+            metrics_token=_env("ONETHREAD_METRICS_TOKEN"),
+            worker_metrics_port=int(_env("ONETHREAD_WORKER_METRICS_PORT", "0") or "0"),
         )

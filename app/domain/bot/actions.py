@@ -41,6 +41,7 @@ from app.domain.inbox.routing import Route, route_reply
 from app.domain.inbox.threads import note_message_on_thread, system_message
 from app.domain.realtime.writer import Transaction, Writer
 from app.domain.widget.settings import BusinessHours, WidgetSettings
+from app.lib import metrics
 from app.lib.errors import ConflictError
 from integrations.registry import AdapterRegistry
 
@@ -110,7 +111,7 @@ async def do_bot_turn(
         )
         return await turn.carry_out(loaded.rules, plan)
 
-    return await writer.run(work)
+    return metrics.bot_turn(await writer.run(work))
 
 
 class _Turn:

@@ -37,6 +37,7 @@ from app.db.models import Attachment, Identity, Message, utcnow
 from app.domain.channels.accounts import account_config
 from app.domain.inbox.schemas import message_out, to_builtins
 from app.domain.realtime.writer import Transaction, Writer
+from app.lib import metrics
 from app.lib.storage import FileStorage, UnknownFileError
 from integrations.base import SENT_PARTS, DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from integrations.registry import AdapterRegistry, UnknownChannelError
@@ -195,10 +196,12 @@ async def _claim(writer: Writer, message_id: int) -> _Claim | None:
             return None
         if message.channel_account_id is None:
             _fail(tx, message, "the message has no channel account to send from")
+            metrics.delivery_failed(message.channel, "unavailable")
             return None
         account = await account_config(tx.session, message.channel_account_id)
         if account is None:
             _fail(tx, message, "the channel account is disabled or removed")
+            metrics.delivery_failed(message.channel, "unavailable")
             return None
         message.delivery_attempts += 1
         message.updated_at = utcnow()
@@ -331,6 +334,7 @@ async def _deliver_owned(
                 status="failed",
                 error=f"no adapter can send on the {claim.account.channel} channel",
             )
+            metrics.delivery_failed(claim.account.channel, "unavailable")
             return "failed"
         try:
             result = await adapter.send(claim.account, await _with_files(claim, files))
@@ -355,6 +359,7 @@ async def _deliver_owned(
             await _record(
                 writer, message_id, status="failed", error=error.reason, sent_parts=error.sent_parts
             )
+            metrics.delivery_failed(claim.account.channel, "permanent")
             return "failed"
         if claim.attempt >= policy.max_attempts:
             await _record(
@@ -364,6 +369,7 @@ async def _deliver_owned(
                 error=f"gave up after {claim.attempt} attempts: {error.reason}",
                 sent_parts=error.sent_parts,
             )
+            metrics.delivery_failed(claim.account.channel, "exhausted")
             return "failed"
         delay = policy.delay(claim.attempt, error.retry_after)
         await _record(
@@ -373,6 +379,7 @@ async def _deliver_owned(
             error=f"attempt {claim.attempt} failed ({error.reason}); retrying in {delay:g}s",
             sent_parts=error.sent_parts,
         )
+        metrics.delivery_failed(claim.account.channel, "temporary")
         if not await pause(delay):
             return "queued"
 
@@ -477,6 +484,7 @@ async def do_apply_bounce(
             return None
         if message.delivery_status != "failed":
             _fail(tx, message, reason)
+            metrics.delivery_failed(message.channel, "bounced")
         return message.id
 
     return await writer.run(work)

@@ -41,6 +41,7 @@ from app.domain.inbox.threads import (
 from app.domain.inbox.uploads import ReplyFile
 from app.domain.realtime.writer import RetryTransaction, Transaction, Writer
 from app.i18n import N_
+from app.lib import metrics
 from app.lib.errors import InvalidInputError, NotFoundError, Reason
 from app.lib.storage import FileStorage
 from integrations.registry import AdapterRegistry
@@ -182,7 +183,7 @@ async def do_ingest(
             writer, inbound, account_uuid, _message_time(inbound.sent_at, received), received
         )
         if fast is not None:
-            return fast
+            return metrics.ingested(inbound.channel, fast)
 
     async def work(tx: Transaction) -> IngestResult:
         session = tx.session
@@ -264,7 +265,7 @@ async def do_ingest(
             thread_status=None if automatic else thread.status,
         )
 
-    return await writer.run(work)
+    return metrics.ingested(inbound.channel, await writer.run(work))
 
 
 # ------------------------------------------------------------------------------------------------
