@@ -47,7 +47,12 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    import logging
+
     import uvicorn
+
+    from app.lib.logs import configure_logging
+    from app.lib.request_context import RequestContext
 
     # The server process reads its settings from the environment: --host/--port go there, so the
     # public URL derived from them (webhook URLs, the console's links) names the port in use.
@@ -59,6 +64,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         from app.db.migrate import upgrade
 
         upgrade(settings)
+    configure_logging(settings.log_format, logging.getLevelName(args.log_level.upper()))
+    logging_options: dict[str, Any] = {}
+    if settings.log_format == "json":
+        # Our own access line (route template, duration, request id) replaces uvicorn's, and
+        # uvicorn's loggers go through the JSON handler instead of its own text ones.
+        RequestContext.access_log_enabled = True
+        logging_options = {"log_config": None, "access_log": False}
     uvicorn.run(
         "app.asgi:create_app",
         factory=True,
@@ -71,6 +83,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         ws_per_message_deflate=False,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         lifespan="on",
+        **logging_options,
     )
 
 

@@ -69,6 +69,7 @@ from app.domain.widget import stream as widget_stream
 from app.domain.widget.hub import WidgetHub
 from app.lib import metrics
 from app.lib.assets import STATIC_DIR, STATIC_PREFIX, TEMPLATES_DIR, AssetManifest
+from app.lib.logs import litestar_logging_config
 from app.lib.problems import exception_handlers, http_error_handler
 from app.lib.rate_limits import MemoryCounter, RateLimiter, RedisCounter
 from app.lib.request_context import RequestContext
@@ -409,6 +410,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             }
         ),
         debug=False,
+        logging_config=litestar_logging_config(),
     )
     # Outside routing, so unknown paths get a request id too (see request_context).
     app.asgi_handler = RequestContext(app.asgi_handler)

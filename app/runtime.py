@@ -21,6 +21,9 @@ from app.db.engine import build_db_config
 from app.domain.channels.jobs import Jobs
 from app.domain.realtime.publisher import RedisPublisher
 from app.domain.realtime.writer import Publisher, Writer
+from app.domain.system.readiness import Readiness
+from app.domain.system.worker_http import WorkerStatus
+from app.lib.logs import configure_logging
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,8 +54,9 @@ async def standalone_writer(settings: Settings) -> AsyncIterator[Writer]:
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """Consume delivery jobs until ``stop`` is set (SIGINT/SIGTERM)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Consume delivery jobs until ``stop`` is set (SIGINT/SIGTERM); with
+    ``worker_metrics_port``, also answer ``/health``, ``/ready`` and ``/metrics`` there."""
+    configure_logging(settings.log_format)
     install = getattr(stop, "install", None)
     if install is not None:
         install()
@@ -60,12 +64,18 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     try:
         async with standalone_writer(settings) as writer:
             jobs = Jobs(settings, writer, registry)
+            readiness = Readiness.for_settings(settings, writer.sessionmaker)
+            status = WorkerStatus(settings, jobs, readiness)
             try:
                 await jobs.start(as_worker=True)
+                if settings.worker_metrics_port:
+                    await status.start(settings.host, settings.worker_metrics_port)
                 log.info("worker started")
                 await stop.wait()
             finally:
+                await status.stop()
                 await jobs.stop()
+                await readiness.aclose()
                 log.info("worker stopped")
     finally:
         await registry.aclose()

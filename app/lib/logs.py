@@ -21,6 +21,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from litestar.logging.config import LoggingConfig
+
 _SECRET_IN_URL = re.compile(r"((?:token|access_token|hub\.verify_token)=)[^&\s\"']+")
 _BOT_TOKEN_IN_PATH = re.compile(r"(/bot)\d+:[A-Za-z0-9_-]+")
 """Telegram puts the bot token in the path: ``/bot<token>/getFile``, ``/file/bot<token>/…``."""
@@ -41,6 +43,8 @@ _SECRET_HEADER_IN_TEXT = re.compile(
     r"(?i)(\b(?:" + "|".join(re.escape(name) for name in sorted(SECRET_HEADERS)) + r")[\"']?\s*[:=]\s*[\"']?)"
     r"[^\"'\r\n,}]+"
 )
+
+_configured = False
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("onethread_request_id", default=None)
 """The id of the request being served in this task (set by ``request_context``)."""
@@ -99,7 +103,12 @@ def install_redaction_below(*prefixes: str) -> None:
 # formats
 # ------------------------------------------------------------------------------------------------
 # What every LogRecord has; anything else on a record came from ``extra=`` and is a field of its own.
-_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "color_message",  # uvicorn's copy of the message with terminal colours
+}
 
 
 class RequestIdFilter(logging.Filter):
@@ -121,6 +130,11 @@ def _field(name: str, value: Any) -> Any:
     return redact(str(value))
 
 
+def _own_id(record: logging.LogRecord) -> str | None:
+    value = getattr(record, "request_id", None)
+    return value if value and value != "-" else None
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request_id and any ``extra`` fields."""
 
@@ -130,7 +144,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": redact(record.getMessage()),
-            "request_id": getattr(record, "request_id", None) or REQUEST_ID.get(),
+            "request_id": REQUEST_ID.get() or _own_id(record),
         }
         for name, value in record.__dict__.items():
             if name not in _STANDARD_ATTRS and not name.startswith("_") and name not in out:
@@ -160,6 +174,8 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     The filters sit on the handler, so they see the records of every logger that propagates to the
     root, libraries' children included (a logger's own filters see only its own records).
     """
+    global _configured
+    _configured = True
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(RedactSecrets())
@@ -169,9 +185,21 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(True)  # library warnings become records, in the same format
     if log_format == "json":
         # uvicorn's loggers propagate to this handler (``serve`` passes it no config of its own).
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
             logger = logging.getLogger(name)
             logger.handlers.clear()
             logger.propagate = True
+
+
+def litestar_logging_config() -> LoggingConfig:
+    """Litestar's logging: its defaults (a root handler of its own) unless ``configure_logging``
+    ran, in which case its logger only propagates to ours and the root is left alone."""
+    if not _configured:
+        return LoggingConfig()
+    return LoggingConfig(
+        configure_root_logger=False,
+        loggers={"litestar": {"level": "INFO", "handlers": [], "propagate": True}},
+    )

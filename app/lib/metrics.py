@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, disable_created_metrics
 
 T = TypeVar("T")
+
+# ``*_created`` series (a timestamp per labelled counter) double what is scraped for no use here.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 INGESTED = Counter(
     "onethread_messages_ingested",

@@ -95,4 +95,5 @@ async def refresh_queue_depth(jobs: Jobs, redis: Redis | None, stream: str) -> N
 
 
 def exposition() -> tuple[bytes, str]:
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    """The text format and its media type (without the charset, which Litestar adds itself)."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
