@@ -60,11 +60,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         os.environ["ONETHREAD_HOST"] = args.host
     if args.port:
         os.environ["ONETHREAD_PORT"] = str(args.port)
+    configure_logging(settings.log_format, logging.getLevelName(args.log_level.upper()))
     if settings.is_sqlite or args.migrate:
         from app.db.migrate import upgrade
 
         upgrade(settings)
-    configure_logging(settings.log_format, logging.getLevelName(args.log_level.upper()))
     logging_options: dict[str, Any] = {}
     if settings.log_format == "json":
         # Our own access line (route template, duration, request id) replaces uvicorn's, and

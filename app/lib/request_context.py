@@ -9,7 +9,7 @@ for unknown paths get an id and a log line too; route middleware would only see 
   response's ``X-Request-ID`` header, so a user's report, the proxy's log and ours meet.
 - **Access log.** With ``access_log`` on (``onethread serve`` in the JSON log format, where it
   replaces uvicorn's line), one ``app.access`` record per request when it ends: method, the route
-  template (``/api/v1/threads/{thread_id:int}``, never ids or the query string, which may hold a
+  template (``/api/v1/threads/{thread_id}``, never ids or the query string, which may hold a
   token), status, duration in ms, client address.
 - **Websockets open** (``onethread_websocket_connections``): counted from the accept to the end.
 """
