@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, get
+from litestar.di import NamedDependency
 from litestar.types import ControllerRouterHandler
 
 from app.domain.system.metrics import exposition, refresh_queue_depth, token_ok
@@ -48,7 +49,9 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/metrics", tags=["system"], summary="Prometheus metrics of this process (text format)")
-async def prometheus_metrics(request: Request[Any, Any, Any], services: Services) -> Response[bytes]:
+async def prometheus_metrics(
+    request: Request[Any, Any, Any], services: NamedDependency[Services]
+) -> Response[bytes]:
     """The text exposition format; ``ONETHREAD_METRICS_TOKEN``, when set, as a bearer token."""
     settings = services.settings
     if not token_ok(settings.metrics_token, request.headers.get("authorization", "")):
