@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from secrets import compare_digest
-from typing import Any
+from typing import Any, ClassVar
 
 from litestar.enums import ScopeType
-from litestar.plugins.prometheus import PrometheusConfig
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
+from litestar.types import Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -31,6 +33,65 @@ log = logging.getLogger(__name__)
 QUEUE_TIMEOUT = 1.0
 
 
+class CachedLabelsMiddleware(PrometheusMiddleware):
+    """The plugin's middleware with the same metrics and labels, at a fraction of its cost.
+
+    The stock one builds a ``Request``, four label dicts and four label lookups per request (~50 µs,
+    a tenth of an ingest on the fast path); this one reads the scope and keeps each route's
+    labelled series in a dict.
+    """
+
+    _series: ClassVar[dict[tuple[str, str, int], tuple[Any, Any, Any]]] = {}
+    _in_progress: ClassVar[dict[tuple[str, str], Any]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope.get("method", "")  # type: ignore[assignment]
+        path: str = scope.get("path_template") or scope["path"]
+        app_name = self._config.app_name
+        labels: dict[str, str | int | float] = {
+            "method": method,
+            "path": path,
+            "status_code": 200,
+            "app_name": app_name,
+        }
+        in_progress = self._in_progress.get((method, path))
+        if in_progress is None:
+            in_progress = self.requests_in_progress(labels).labels(method, path, 200, app_name)
+            self._in_progress[(method, path)] = in_progress
+        status = 200
+        started = time.perf_counter()
+        ended = 0.0
+
+        async def timed_send(message: Message) -> None:
+            nonlocal status, ended
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                ended = time.perf_counter()
+            await send(message)
+
+        in_progress.inc()
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            in_progress.dec()
+            key = (method, path, status)
+            series = self._series.get(key)
+            if series is None:
+                values = (method, path, status, app_name)
+                series = (
+                    self.request_count(labels).labels(*values),
+                    self.request_time(labels).labels(*values),
+                    self.requests_error_count(labels).labels(*values) if status >= 500 else None,
+                )
+                self._series[key] = series
+            count, duration, errors = series
+            count.inc()
+            duration.observe((ended or time.perf_counter()) - started)
+            if errors is not None:
+                errors.inc()
+
+
 def http_metrics_config() -> PrometheusConfig:
     """The plugin's request metrics (``onethread_http_*``): HTTP only (a websocket's "duration" is
     its whole life, counted by ``onethread_websocket_connections`` instead), grouped by route."""
@@ -40,6 +101,7 @@ def http_metrics_config() -> PrometheusConfig:
         group_path=True,
         scopes={ScopeType.HTTP},
         exclude=[r"^/metrics$"],
+        middleware_class=CachedLabelsMiddleware,
         # The default buckets, plus the few-millisecond ones webhook and API answers live in.
         buckets=[0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
     )
