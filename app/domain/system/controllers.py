@@ -7,12 +7,13 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ControllerRouterHandler
 
 from app.domain.system.metrics import exposition, refresh_queue_depth, token_ok
 from app.domain.system.readiness import Readiness
 from app.domain.system.services import Services
-from app.lib.problems import problem
+from app.lib.problems import PROBLEM_MEDIA_TYPE, problem
 
 
 class Health(msgspec.Struct):
@@ -24,13 +25,37 @@ class Ready(msgspec.Struct):
     checks: dict[str, str]
 
 
+class NotReady(msgspec.Struct):
+    """The problem document of a 503 from ``/ready``."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    checks: dict[str, str]
+
+
+class Problem(msgspec.Struct):
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
 @get("/health", tags=["system"], summary="The process is up")
 async def health() -> Health:
     """Liveness: answers without touching the database or Redis (a restart would not fix them)."""
     return Health(status="ok")
 
 
-@get("/ready", tags=["system"], summary="The database (and Redis, in production) answer")
+@get(
+    "/ready",
+    tags=["system"],
+    summary="The database (and Redis, in production) answer",
+    responses={
+        503: ResponseSpec(NotReady, description="A dependency failed", media_type=PROBLEM_MEDIA_TYPE),
+    },
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
     """200 ``{"status": "ok", "checks": {...}}``; 503 problem (``not-ready``) naming what failed."""
     readiness: Readiness = request.app.state["readiness"]
@@ -48,7 +73,17 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
     )
 
 
-@get("/metrics", tags=["system"], summary="Prometheus metrics of this process (text format)")
+@get(
+    "/metrics",
+    tags=["system"],
+    summary="Prometheus metrics of this process (text format)",
+    media_type="text/plain",
+    responses={
+        401: ResponseSpec(
+            Problem, description="ONETHREAD_METRICS_TOKEN is set", media_type=PROBLEM_MEDIA_TYPE
+        ),
+    },
+)
 async def prometheus_metrics(
     request: Request[Any, Any, Any], services: NamedDependency[Services]
 ) -> Response[bytes]:
