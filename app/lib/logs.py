@@ -186,6 +186,7 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)  # library warnings become records, in the same format
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin, each start
     if log_format == "json":
         # uvicorn's loggers propagate to this handler (``serve`` passes it no config of its own).
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
