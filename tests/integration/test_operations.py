@@ -111,9 +111,11 @@ async def silent_server() -> AsyncIterator[int]:
         await server.wait_closed()
 
 
-async def test_ready_answers_503_naming_redis_when_it_is_down_or_hangs(pg_url: str, tmp_path: Path) -> None:
-    async def ready_with(redis_url: str) -> httpx.Response:
-        settings = base_settings(database_url=pg_url, redis_url=redis_url, var_dir=tmp_path / "var")
+async def test_ready_answers_503_naming_what_is_down_or_hangs(
+    pg_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    async def ready_with(redis_url: str, database_url: str = pg_url) -> httpx.Response:
+        settings = base_settings(database_url=database_url, redis_url=redis_url, var_dir=tmp_path / "var")
         app = create_app(settings)  # not started: its jobs would need Redis too
         try:
             transport = httpx.ASGITransport(app=app)
@@ -138,6 +140,16 @@ async def test_ready_answers_503_naming_redis_when_it_is_down_or_hangs(pg_url: s
         assert body["detail"].startswith("redis: ")
     assert down.json()["checks"]["redis"].startswith("unreachable")
     assert hung.json()["checks"]["redis"].startswith("no answer within")
+
+    # And the database's turn: PostgreSQL unreachable, Redis fine.
+    no_database = await ready_with(redis_url, pg_url.rsplit("@", 1)[0] + f"@127.0.0.1:{free_port()}/x")
+    assert no_database.status_code == 503, no_database.text
+    assert no_database.json()["checks"] == {
+        "database": no_database.json()["checks"]["database"],
+        "redis": "ok",
+    }
+    assert no_database.json()["checks"]["database"] != "ok"
+    assert no_database.json()["detail"].startswith("database: ")
 
 
 # ------------------------------------------------------------------------------------------------
