@@ -11,6 +11,7 @@ from typing import Any
 
 from advanced_alchemy.types import BigIntIdentity, DateTimeUTC, EncryptedText, JsonB
 from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import text as sql_text  # ``text`` is also a column name in class bodies
 from sqlmodel import Field, SQLModel
 
 from app.db.crypto import encryption_key
@@ -244,6 +245,43 @@ class Message(SQLModel, table=True):
         Index("ix_messages_timeline", "thread_id", "created_at", "id"),
         Index("ix_messages_delivery", "delivery_status"),
         Index("ix_messages_identity", "identity_id"),
+        # Reports (app/domain/reports/queries.py, migration 0008): a range of days answered from
+        # the index alone on PostgreSQL, and the probes that find conversations and their replies.
+        Index(
+            "ix_messages_created",
+            "created_at",
+            postgresql_include=["channel", "direction", "kind", "author_type", "author_id"],
+        ),
+        Index(
+            "ix_messages_inbound",
+            "thread_id",
+            "created_at",
+            "id",
+            postgresql_include=["channel", "kind", "received_at"],
+            postgresql_where=sql_text("direction = 'in'"),
+            sqlite_where=sql_text("direction = 'in'"),
+        ),
+        Index(
+            "ix_messages_replies",
+            "thread_id",
+            "author_type",
+            "created_at",
+            postgresql_where=sql_text("direction = 'out' AND kind = 'text'"),
+            sqlite_where=sql_text("direction = 'out' AND kind = 'text'"),
+        ),
+        Index(
+            "ix_messages_system",
+            "created_at",
+            postgresql_where=sql_text("kind = 'system'"),
+            sqlite_where=sql_text("kind = 'system'"),
+        ),
+        Index(
+            "ix_messages_system_thread",
+            "thread_id",
+            "created_at",
+            postgresql_where=sql_text("kind = 'system'"),
+            sqlite_where=sql_text("kind = 'system'"),
+        ),
         {"sqlite_autoincrement": True},
     )
 

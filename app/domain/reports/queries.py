@@ -1,0 +1,656 @@
+"""The figures admins run support by, aggregated in the database over a date range.
+
+**Where the figures come from.** The issue asked for reports "computed from the event log", but the
+``events`` table is pruned after ``event_retention_days`` (30 by default), so a year of reports
+cannot come from it. Everything here reads the durable tables instead, which hold the same facts:
+
+- ``messages``: every customer message (``direction='in'``), reply (``out``, ``kind='text'``, by an
+  ``agent`` or the ``bot``), note, phone note and system line. The system lines record the status
+  changes: ``meta.event = 'reopened'`` when a customer writes to a resolved thread (a new
+  conversation starts), ``meta.event = 'thread-change'`` with ``meta.changes`` when an agent changes
+  status or assignee (``do_update_thread`` lists the status change first, so ``changes[0]`` says
+  whether the thread was resolved, and ``meta.agent_id`` who did it).
+- ``bot_decisions``: one row per customer message the bot looked at, with its outcome.
+- ``threads``: who is assigned what now.
+
+**Definitions** (the page's help text says the same):
+
+- *Conversation*: starts with a customer's first message in a thread, or with a customer's
+  message to a resolved thread (the ``reopened`` line); it ends when an agent resolves the thread.
+  Counted in the period its start falls in; its channel is the channel of that first message.
+- *First response*: from the moment the conversation's first message reached OneThread to the first
+  reply stored for the customer (bot or agent) before the conversation was resolved. *First human
+  response*: the same, counting agents' replies only (the bot's time is included in the wait).
+  Conversations started by a phone call have no response time (a call is answered as it happens).
+- *Resolution time*: from the conversation's start to the first time an agent resolved it. Still
+  unresolved conversations are counted, not timed.
+- *Channel switch*: two consecutive messages of one customer in the period, on different channels
+  (web chat → Telegram → web chat is two switches).
+
+Days are the admin's local days (time zone from their preferences). Medians and 90th percentiles
+are computed in Python from the per-conversation times the database returns (one definition, linear
+interpolation, on SQLite and PostgreSQL alike); everything else is grouped in SQL. The indexes that
+keep a year of data under a second on PostgreSQL are in migration 0008 (``bench/reports.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Date, and_, case, cast, func, literal, select, union
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
+
+from app.db.models import Agent, BotDecision, Contact, Message, Thread
+
+VOLUME_KINDS = ("text", "phone")
+"""What counts as a message in the volume figures: customers' and agents' words, calls logged.
+Notes and system lines are the team's bookkeeping, not traffic."""
+OPEN_STATUSES = ("bot", "open", "pending", "snoozed")
+BOT_OUTCOMES = ("answered", "suggested", "handoff", "greeted", "skipped")
+SWITCH_BUCKETS = 4
+"""Customers are grouped by 0, 1, 2, 3 and "4 or more" switches."""
+TOP_CUSTOMERS = 10
+
+
+# --- the period ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Local days ``first``..``last`` (both included) in ``tz``, and an optional channel."""
+
+    first: date
+    last: date
+    tz: ZoneInfo
+    channel: str | None = None
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time.min, self.tz).astimezone(UTC)
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.last + timedelta(days=1), time.min, self.tz).astimezone(UTC)
+
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+    def day_of(self, moment: datetime) -> date:
+        return moment.astimezone(self.tz).date()
+
+
+def _offset_changes(period: Period) -> list[tuple[datetime, int]]:
+    """``(from, offset_minutes)`` pieces covering the period: the zone's offset is constant on each.
+
+    SQLite knows no time zones; the local day of a UTC time there is ``date(t, '+N minutes')`` with
+    the offset of the piece ``t`` falls in (a year has two daylight-saving changes at most).
+    """
+    start, end = period.start, period.end
+
+    def offset(moment: datetime) -> int:
+        delta = moment.astimezone(period.tz).utcoffset() or timedelta()
+        return int(delta.total_seconds() // 60)
+
+    pieces = [(start, offset(start))]
+    step = timedelta(hours=6)
+    cursor = start
+    while cursor < end:
+        following = min(cursor + step, end)
+        if offset(following) != offset(cursor):
+            low, high = cursor, following  # the change is in (low, high]: halve to the second
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                if offset(middle) == offset(low):
+                    low = middle
+                else:
+                    high = middle
+            pieces.append((high.replace(microsecond=0), offset(high)))
+        cursor = following
+    return pieces
+
+
+def local_day(column: Any, period: Period, dialect: str) -> ColumnElement[Any]:
+    """The admin's local day of a UTC timestamp column, in SQL (a ``date`` or ``'YYYY-MM-DD'``)."""
+    if dialect == "postgresql":
+        return cast(func.timezone(str(period.tz.key), column), Date)
+    pieces = _offset_changes(period)
+    if len(pieces) == 1:
+        modifier: Any = literal(f"{pieces[0][1]:+d} minutes")
+    else:
+        modifier = case(
+            *((column < until, f"{minutes:+d} minutes") for (_, minutes), (until, _) in zip(pieces, pieces[1:])),
+            else_=f"{pieces[-1][1]:+d} minutes",
+        )
+    return func.date(column, modifier)
+
+
+def _as_date(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name
+
+
+def _in_period(column: Any, period: Period) -> list[ColumnElement[bool]]:
+    return [column >= period.start, column < period.end]
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q`` quantile of ``values`` by linear interpolation between the closest ranks (what
+    PostgreSQL's ``percentile_cont`` and NumPy's default compute); ``None`` without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# --- volume ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeRow:
+    day: date
+    channel: str
+    inbound: int
+    outbound: int
+
+
+async def volume(session: AsyncSession, period: Period) -> list[VolumeRow]:
+    """Messages per local day and channel, customers' (in) and ours (out), days without any left out."""
+    day = local_day(col(Message.created_at), period, _dialect(session)).label("day")
+    conditions = [*_in_period(col(Message.created_at), period), col(Message.kind).in_(VOLUME_KINDS)]
+    if period.channel:
+        conditions.append(col(Message.channel) == period.channel)
+    rows = await session.execute(
+        select(day, col(Message.channel), col(Message.direction), func.count())
+        .where(*conditions)
+        .group_by(day, col(Message.channel), col(Message.direction))
+    )
+    counts: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0])
+    for raw_day, channel, direction, number in rows.all():
+        counts[(_as_date(raw_day), channel)][0 if direction == "in" else 1] += number
+    return [VolumeRow(d, c, n[0], n[1]) for (d, c), n in sorted(counts.items())]
+
+
+# --- conversations: first response and resolution ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One conversation as the response figures need it (times in UTC)."""
+
+    thread_id: int
+    start: datetime
+    channel: str
+    first_reply: datetime | None
+    first_human_reply: datetime | None
+    resolved: datetime | None
+
+    @property
+    def response_seconds(self) -> float | None:
+        return _seconds(self.start, self.first_reply)
+
+    @property
+    def human_response_seconds(self) -> float | None:
+        return _seconds(self.start, self.first_human_reply)
+
+    @property
+    def resolution_seconds(self) -> float | None:
+        return _seconds(self.start, self.resolved)
+
+
+def _seconds(start: datetime, end: datetime | None) -> float | None:
+    return None if end is None else max(0.0, (end - start).total_seconds())
+
+
+def _resolved_line(line: Any) -> list[ColumnElement[bool]]:
+    """A system line saying an agent resolved the thread (see the module's docstring)."""
+    return [
+        line.kind == "system",
+        line.meta["event"].as_string() == "thread-change",
+        line.meta[("changes", 0, "field")].as_string() == "status",
+        line.meta[("changes", 0, "to")].as_string() == "resolved",
+    ]
+
+
+async def conversations(session: AsyncSession, period: Period) -> list[Conversation]:
+    """Every conversation started in the period, with its first replies and first resolution.
+
+    Starts are found through two small sets — each thread's first customer message (an index probe
+    per thread the customer wrote to in the period) and the ``reopened`` lines in the period — and
+    each start's first replies and resolution are index probes too, so the cost follows the number
+    of conversations, not of messages.
+    """
+    first = aliased(Message)
+    first_in = (
+        select(col(Message.id))
+        .where(
+            col(Message.thread_id) == col(Thread.id),
+            col(Message.direction) == "in",
+            col(Message.kind) == "text",
+        )
+        .order_by(col(Message.created_at), col(Message.id))
+        .limit(1)
+        .correlate(Thread)
+        .scalar_subquery()
+    )
+    openings = (
+        select(
+            first.thread_id.label("thread_id"),
+            first.received_at.label("start_at"),
+            first.channel.label("channel"),
+        )
+        .select_from(Thread)
+        .join(first, first.id == first_in)
+        .where(col(Thread.last_inbound_at) >= period.start, *_in_period(first.received_at, period))
+    )
+    line = aliased(Message)
+    reopenings = select(
+        line.thread_id.label("thread_id"),
+        line.created_at.label("start_at"),
+        line.meta["channel"].as_string().label("channel"),
+    ).where(
+        line.kind == "system",
+        *_in_period(line.created_at, period),
+        line.meta["event"].as_string() == "reopened",
+    )
+    # UNION, not UNION ALL: a thread whose first customer message also reopened it (an agent wrote
+    # first and resolved) has both starts at the same instant, which is one conversation.
+    starts = union(openings, reopenings).subquery("starts")
+
+    def first_reply_by(author: str) -> Any:
+        reply = aliased(Message)
+        return (
+            select(func.min(reply.created_at))
+            .where(
+                reply.thread_id == starts.c.thread_id,
+                reply.direction == "out",
+                reply.kind == "text",
+                reply.author_type == author,
+                reply.created_at >= starts.c.start_at,
+            )
+            .scalar_subquery()
+        )
+
+    resolution = aliased(Message)
+    resolved_at = (
+        select(func.min(resolution.created_at))
+        .where(
+            resolution.thread_id == starts.c.thread_id,
+            resolution.created_at >= starts.c.start_at,
+            *_resolved_line(resolution),
+        )
+        .scalar_subquery()
+    )
+    query = select(
+        starts.c.thread_id,
+        starts.c.start_at,
+        starts.c.channel,
+        first_reply_by("bot"),
+        first_reply_by("agent"),
+        resolved_at,
+    )
+    if period.channel:
+        query = query.where(starts.c.channel == period.channel)
+    rows = await session.execute(query)
+    found: list[Conversation] = []
+    for thread_id, start, channel, bot_at, agent_at, resolved in rows.all():
+        start, bot_at, agent_at, resolved = (_utc(v) for v in (start, bot_at, agent_at, resolved))
+        assert start is not None
+
+        def in_conversation(moment: datetime | None) -> datetime | None:
+            # A reply after the resolution belongs to no conversation of this one's.
+            if moment is None or (resolved is not None and moment > resolved) or channel == "phone":
+                return None
+            return moment
+
+        bot_reply, human_reply = in_conversation(bot_at), in_conversation(agent_at)
+        replies = [m for m in (bot_reply, human_reply) if m is not None]
+        found.append(
+            Conversation(
+                thread_id=thread_id,
+                start=start,
+                channel=channel or "",
+                first_reply=min(replies) if replies else None,
+                first_human_reply=human_reply,
+                resolved=resolved,
+            )
+        )
+    found.sort(key=lambda c: (c.start, c.thread_id))
+    return found
+
+
+def _utc(value: Any) -> datetime | None:
+    """Times from a UNION or an aggregate come back as the driver gives them (SQLite: text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Median and 90th percentile of some seconds, and how many there were."""
+
+    count: int
+    median: float | None
+    p90: float | None
+
+    @classmethod
+    def of(cls, seconds: Iterable[float | None]) -> Timing:
+        values = [s for s in seconds if s is not None]
+        return cls(len(values), percentile(values, 0.5), percentile(values, 0.9))
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRow:
+    """The response figures of one channel's conversations (``channel`` ``""``: all of them)."""
+
+    channel: str
+    conversations: int
+    first_response: Timing
+    first_human_response: Timing
+    resolution: Timing
+
+    @property
+    def unresolved(self) -> int:
+        return self.conversations - self.resolution.count
+
+
+def response_figures(found: Sequence[Conversation]) -> list[ResponseRow]:
+    """All conversations first, then one row per channel (most conversations first)."""
+    by_channel: dict[str, list[Conversation]] = defaultdict(list)
+    for conversation in found:
+        by_channel[conversation.channel].append(conversation)
+
+    def row(channel: str, items: Sequence[Conversation]) -> ResponseRow:
+        return ResponseRow(
+            channel=channel,
+            conversations=len(items),
+            first_response=Timing.of(c.response_seconds for c in items),
+            first_human_response=Timing.of(c.human_response_seconds for c in items),
+            resolution=Timing.of(c.resolution_seconds for c in items),
+        )
+
+    ordered = sorted(by_channel.items(), key=lambda item: (-len(item[1]), item[0]))
+    return [row("", found), *(row(channel, items) for channel, items in ordered)]
+
+
+def daily_medians(found: Sequence[Conversation], period: Period) -> list[tuple[date, float | None, float | None]]:
+    """Per local day of the conversations' start: median first response and first human response."""
+    by_day: dict[date, list[Conversation]] = defaultdict(list)
+    for conversation in found:
+        by_day[period.day_of(conversation.start)].append(conversation)
+    return [
+        (
+            day,
+            percentile([s for c in by_day[day] if (s := c.response_seconds) is not None], 0.5),
+            percentile([s for c in by_day[day] if (s := c.human_response_seconds) is not None], 0.5),
+        )
+        for day in period.days()
+    ]
+
+
+# --- the bot -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BotDay:
+    day: date
+    counts: dict[str, int]
+
+
+async def bot_outcomes(session: AsyncSession, period: Period) -> list[BotDay]:
+    """The bot's decisions per local day and outcome (answered, suggested, handoff, greeted, skipped)."""
+    day = local_day(col(BotDecision.created_at), period, _dialect(session)).label("day")
+    conditions = _in_period(col(BotDecision.created_at), period)
+    if period.channel:
+        conditions.append(col(BotDecision.channel) == period.channel)
+    rows = await session.execute(
+        select(day, col(BotDecision.outcome), func.count())
+        .where(*conditions)
+        .group_by(day, col(BotDecision.outcome))
+    )
+    counts: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(BOT_OUTCOMES, 0))
+    for raw_day, outcome, number in rows.all():
+        counts[_as_date(raw_day)][outcome] = counts[_as_date(raw_day)].get(outcome, 0) + number
+    return [BotDay(d, c) for d, c in sorted(counts.items())]
+
+
+# --- channel switches --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchingCustomer:
+    thread_id: int
+    name: str | None
+    channels: int
+    switches: int
+
+
+@dataclass(slots=True)
+class Switches:
+    """How often continuity mattered: customers who wrote, on how many channels, how often they switched."""
+
+    customers: int = 0
+    multichannel: int = 0
+    switches: int = 0
+    by_switches: list[int] = field(default_factory=lambda: [0] * (SWITCH_BUCKETS + 1))
+    """Customers with 0, 1, 2, 3 and "4 or more" switches."""
+    transitions: list[tuple[str, str, int]] = field(default_factory=list)
+    """``(from, to, count)``, most frequent first."""
+    top: list[SwitchingCustomer] = field(default_factory=list)
+
+
+def _customer_steps(period: Period) -> Any:
+    """The period's customer messages (text and calls) with the channel of the one before, per thread."""
+    return (
+        select(
+            col(Message.thread_id).label("thread_id"),
+            col(Message.channel).label("channel"),
+            func.lag(col(Message.channel))
+            .over(partition_by=col(Message.thread_id), order_by=(col(Message.created_at), col(Message.id)))
+            .label("previous"),
+        )
+        .where(
+            col(Message.direction) == "in",
+            col(Message.kind).in_(VOLUME_KINDS),
+            *_in_period(col(Message.created_at), period),
+        )
+        .subquery("steps")
+    )
+
+
+async def channel_switches(session: AsyncSession, period: Period) -> Switches:
+    """Customers (threads) who wrote in the period, those on two channels or more, and their switches.
+
+    With a channel chosen: the customers who wrote on it at least once, and the switches from or to it.
+    """
+    steps = _customer_steps(period)
+    switched = case((and_(steps.c.previous.is_not(None), steps.c.previous != steps.c.channel), 1), else_=0)
+    per_thread_query = select(
+        steps.c.thread_id,
+        func.count(func.distinct(steps.c.channel)).label("channels"),
+        func.sum(switched).label("switches"),
+    ).group_by(steps.c.thread_id)
+    if period.channel:
+        per_thread_query = per_thread_query.having(
+            func.max(case((steps.c.channel == period.channel, 1), else_=0)) == 1
+        )
+    per_thread = per_thread_query.subquery("per_thread")
+    bucket = case(
+        (per_thread.c.switches >= SWITCH_BUCKETS, SWITCH_BUCKETS), else_=per_thread.c.switches
+    ).label("bucket")
+    result = Switches()
+    rows = await session.execute(
+        select(
+            bucket,
+            func.count(),
+            func.sum(per_thread.c.switches),
+            func.sum(case((per_thread.c.channels >= 2, 1), else_=0)),
+        ).group_by(bucket)
+    )
+    for bucket_value, customers, switches, multichannel in rows.all():
+        result.by_switches[int(bucket_value)] += customers
+        result.customers += customers
+        result.switches += int(switches or 0)
+        result.multichannel += int(multichannel or 0)
+
+    transition_conditions = [steps.c.previous.is_not(None), steps.c.previous != steps.c.channel]
+    if period.channel:
+        transition_conditions.append(
+            (steps.c.previous == period.channel) | (steps.c.channel == period.channel)
+        )
+    transitions = await session.execute(
+        select(steps.c.previous, steps.c.channel, func.count())
+        .where(*transition_conditions)
+        .group_by(steps.c.previous, steps.c.channel)
+    )
+    result.transitions = sorted(
+        ((str(a), str(b), int(n)) for a, b, n in transitions.all()), key=lambda t: (-t[2], t[0], t[1])
+    )
+    if result.switches:
+        top = await session.execute(
+            select(per_thread.c.thread_id, col(Contact.name), per_thread.c.channels, per_thread.c.switches)
+            .join(Thread, col(Thread.id) == per_thread.c.thread_id)
+            .join(Contact, col(Contact.id) == col(Thread.contact_id))
+            .where(per_thread.c.switches > 0)
+            .order_by(per_thread.c.switches.desc(), per_thread.c.thread_id)
+            .limit(TOP_CUSTOMERS)
+        )
+        result.top = [SwitchingCustomer(t, n, int(c), int(s)) for t, n, c, s in top.all()]
+    return result
+
+
+# --- agent workload ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Workload:
+    agent_id: int
+    name: str
+    active: bool = True
+    replies: int = 0
+    notes: int = 0
+    calls: int = 0
+    resolved: int = 0
+    open_assigned: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.replies or self.notes or self.calls or self.resolved or self.open_assigned)
+
+
+async def workload(session: AsyncSession, period: Period) -> list[Workload]:
+    """Per agent: replies, notes and calls logged, threads resolved in the period; open threads
+    assigned to them now. With a channel chosen: replies on it, and resolved/open threads of
+    customers who last wrote on it. Deactivated agents only when they have figures."""
+    agents = {
+        a.id: Workload(agent_id=a.id or 0, name=a.name, active=a.is_active)
+        for a in (await session.execute(select(Agent))).scalars()
+    }
+    conditions = [
+        *_in_period(col(Message.created_at), period),
+        col(Message.author_type) == "agent",
+        col(Message.direction) == "out",
+        col(Message.kind).in_(("text", "note", "phone")),
+    ]
+    if period.channel:
+        conditions.append(col(Message.channel) == period.channel)
+    written = await session.execute(
+        select(col(Message.author_id), col(Message.kind), func.count())
+        .where(*conditions)
+        .group_by(col(Message.author_id), col(Message.kind))
+    )
+    for author_id, kind, number in written.all():
+        if author_id in agents:
+            figures = agents[author_id]
+            if kind == "text":
+                figures.replies += number
+            elif kind == "note":
+                figures.notes += number
+            else:
+                figures.calls += number
+
+    line = aliased(Message)
+    resolver = line.meta["agent_id"].as_integer()
+    resolved_query = select(resolver, func.count()).where(
+        *_in_period(line.created_at, period), *_resolved_line(line)
+    )
+    open_query = select(col(Thread.assignee_id), func.count()).where(
+        col(Thread.status).in_(OPEN_STATUSES), col(Thread.assignee_id).is_not(None)
+    )
+    if period.channel:
+        resolved_query = resolved_query.join(Thread, col(Thread.id) == line.thread_id).where(
+            col(Thread.last_inbound_channel) == period.channel
+        )
+        open_query = open_query.where(col(Thread.last_inbound_channel) == period.channel)
+    for agent_id, number in (await session.execute(resolved_query.group_by(resolver))).all():
+        if agent_id in agents:
+            agents[agent_id].resolved += number
+    for agent_id, number in (await session.execute(open_query.group_by(col(Thread.assignee_id)))).all():
+        if agent_id in agents:
+            agents[agent_id].open_assigned += number
+    shown = [w for w in agents.values() if w.active or not w.empty]
+    return sorted(shown, key=lambda w: (-w.replies, -w.resolved, w.name.casefold(), w.agent_id))
+
+
+# --- everything at once ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    period: Period
+    volume: list[VolumeRow]
+    conversations: list[Conversation]
+    responses: list[ResponseRow]
+    bot: list[BotDay]
+    switches: Switches
+    workload: list[Workload]
+
+    def bot_totals(self) -> dict[str, int]:
+        totals = dict.fromkeys(BOT_OUTCOMES, 0)
+        for day in self.bot:
+            for outcome, number in day.counts.items():
+                totals[outcome] = totals.get(outcome, 0) + number
+        return totals
+
+    def volume_totals(self) -> dict[str, tuple[int, int]]:
+        """``channel: (inbound, outbound)`` over the period, busiest first."""
+        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for row in self.volume:
+            totals[row.channel][0] += row.inbound
+            totals[row.channel][1] += row.outbound
+        return {c: (n[0], n[1]) for c, n in sorted(totals.items(), key=lambda i: (-sum(i[1]), i[0]))}
+
+
+async def build_report(session: AsyncSession, period: Period) -> Report:
+    found = await conversations(session, period)
+    return Report(
+        period=period,
+        volume=await volume(session, period),
+        conversations=found,
+        responses=response_figures(found),
+        bot=await bot_outcomes(session, period),
+        switches=await channel_switches(session, period),
+        workload=await workload(session, period),
+    )
