@@ -58,6 +58,7 @@ from app.domain.inbox.uploads import upload_body_limit
 from app.domain.realtime import controllers as realtime_controllers
 from app.domain.realtime.publisher import ChannelsPublisher, RedisPublisher
 from app.domain.realtime.writer import Publisher, Writer
+from app.domain.reports import controllers as reports_controllers
 from app.domain.system import controllers as system_controllers
 from app.domain.system.metrics import http_metrics_config
 from app.domain.system.readiness import Readiness
@@ -281,6 +282,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         path="/",
         route_handlers=[
             *console_controllers.route_handlers,
+            *reports_controllers.console_handlers,
             Router(
                 path="/",
                 route_handlers=[console_controllers.login_submit],
@@ -349,6 +351,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             ),
             *inbox_downloads.route_handlers,
             *realtime_controllers.route_handlers,
+            *reports_controllers.api_handlers,
             *system_controllers.route_handlers,
             *widget_pages.route_handlers,
             *widget_controllers.route_handlers,

@@ -40,6 +40,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -127,7 +128,7 @@ def local_day(column: Any, period: Period, dialect: str) -> ColumnElement[Any]:
         modifier: Any = literal(f"{pieces[0][1]:+d} minutes")
     else:
         modifier = case(
-            *((column < until, f"{minutes:+d} minutes") for (_, minutes), (until, _) in zip(pieces, pieces[1:])),
+            *((column < until, f"{minutes:+d} minutes") for (_, minutes), (until, _) in pairwise(pieces)),
             else_=f"{pieces[-1][1]:+d} minutes",
         )
     return func.date(column, modifier)
@@ -238,7 +239,7 @@ async def conversations(session: AsyncSession, period: Period) -> list[Conversat
     each start's first replies and resolution are index probes too, so the cost follows the number
     of conversations, not of messages.
     """
-    first = aliased(Message)
+    first: Any = aliased(Message)
     first_in = (
         select(col(Message.id))
         .where(
@@ -261,7 +262,7 @@ async def conversations(session: AsyncSession, period: Period) -> list[Conversat
         .join(first, first.id == first_in)
         .where(col(Thread.last_inbound_at) >= period.start, *_in_period(first.received_at, period))
     )
-    line = aliased(Message)
+    line: Any = aliased(Message)
     reopenings = select(
         line.thread_id.label("thread_id"),
         line.created_at.label("start_at"),
@@ -276,7 +277,7 @@ async def conversations(session: AsyncSession, period: Period) -> list[Conversat
     starts = union(openings, reopenings).subquery("starts")
 
     def first_reply_by(author: str) -> Any:
-        reply = aliased(Message)
+        reply: Any = aliased(Message)
         return (
             select(func.min(reply.created_at))
             .where(
@@ -289,7 +290,7 @@ async def conversations(session: AsyncSession, period: Period) -> list[Conversat
             .scalar_subquery()
         )
 
-    resolution = aliased(Message)
+    resolution: Any = aliased(Message)
     resolved_at = (
         select(func.min(resolution.created_at))
         .where(
@@ -315,13 +316,8 @@ async def conversations(session: AsyncSession, period: Period) -> list[Conversat
         start, bot_at, agent_at, resolved = (_utc(v) for v in (start, bot_at, agent_at, resolved))
         assert start is not None
 
-        def in_conversation(moment: datetime | None) -> datetime | None:
-            # A reply after the resolution belongs to no conversation of this one's.
-            if moment is None or (resolved is not None and moment > resolved) or channel == "phone":
-                return None
-            return moment
-
-        bot_reply, human_reply = in_conversation(bot_at), in_conversation(agent_at)
+        bot_reply = _in_conversation(bot_at, resolved, channel)
+        human_reply = _in_conversation(agent_at, resolved, channel)
         replies = [m for m in (bot_reply, human_reply) if m is not None]
         found.append(
             Conversation(
@@ -335,6 +331,16 @@ async def conversations(session: AsyncSession, period: Period) -> list[Conversat
         )
     found.sort(key=lambda c: (c.start, c.thread_id))
     return found
+
+
+def _in_conversation(
+    moment: datetime | None, resolved: datetime | None, channel: str | None
+) -> datetime | None:
+    """A reply time if it answers the conversation: not after its resolution (a reply then belongs
+    to no conversation), and never for a phone call (answered as it happens)."""
+    if moment is None or (resolved is not None and moment > resolved) or channel == "phone":
+        return None
+    return moment
 
 
 def _utc(value: Any) -> datetime | None:
@@ -393,21 +399,6 @@ def response_figures(found: Sequence[Conversation]) -> list[ResponseRow]:
 
     ordered = sorted(by_channel.items(), key=lambda item: (-len(item[1]), item[0]))
     return [row("", found), *(row(channel, items) for channel, items in ordered)]
-
-
-def daily_medians(found: Sequence[Conversation], period: Period) -> list[tuple[date, float | None, float | None]]:
-    """Per local day of the conversations' start: median first response and first human response."""
-    by_day: dict[date, list[Conversation]] = defaultdict(list)
-    for conversation in found:
-        by_day[period.day_of(conversation.start)].append(conversation)
-    return [
-        (
-            day,
-            percentile([s for c in by_day[day] if (s := c.response_seconds) is not None], 0.5),
-            percentile([s for c in by_day[day] if (s := c.human_response_seconds) is not None], 0.5),
-        )
-        for day in period.days()
-    ]
 
 
 # --- the bot -----------------------------------------------------------------------------------------
@@ -591,7 +582,7 @@ async def workload(session: AsyncSession, period: Period) -> list[Workload]:
             else:
                 figures.calls += number
 
-    line = aliased(Message)
+    line: Any = aliased(Message)
     resolver = line.meta["agent_id"].as_integer()
     resolved_query = select(resolver, func.count()).where(
         *_in_period(line.created_at, period), *_resolved_line(line)

@@ -1,0 +1,219 @@
+"""The reports: a console page (admins), each of its tables as CSV, and the same figures as JSON.
+
+- ``GET /reports?from=&to=&channel=``: the page, charts drawn as SVG on the server.
+- ``GET /reports/csv/{table}?from=&to=&channel=``: one table (``volume``, ``responses``, ``bot``,
+  ``switches``, ``transitions``, ``customers``, ``workload``) as a CSV download.
+- ``GET /api/v1/reports?from=&to=&channel=&tz=``: every figure as JSON (API.md "Reports").
+
+Days are the admin's local days (their time zone preference; ``tz`` on the API). Only admins may
+read them (figures about every agent and customer); agents get 403 on all three.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from babel.dates import format_date
+from litestar import Controller, Request, Response, Router, get
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import QueryParameter
+from litestar.response import Template
+from litestar.types import ControllerRouterHandler
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Agent
+from app.domain.accounts.auth import requires_agent
+from app.domain.console import roles
+from app.domain.console.views import channel_label
+from app.domain.reports import charts
+from app.domain.reports.queries import BOT_OUTCOMES, SWITCH_BUCKETS, Report, build_report
+from app.domain.reports.schemas import CHANNELS, ReportOut, parse_period, report_out, tables, to_csv
+from app.i18n import N_, is_time_zone, language_of, translations
+from app.lib.errors import ForbiddenError, InvalidInputError, NotFoundError, Reason
+
+BOT_LABELS = {
+    "answered": N_("answered"),
+    "suggested": N_("“did you mean”"),
+    "handoff": N_("handed over"),
+    "greeted": N_("greeted"),
+    "skipped": N_("skipped"),
+}
+SPAN_UNITS = ((86_400, N_("%(n)s d")), (3_600, N_("%(n)s h")), (60, N_("%(n)s min")), (1, N_("%(n)s s")))
+
+From = Annotated[str | None, QueryParameter(name="from", max_length=20)]
+To = Annotated[str | None, QueryParameter(name="to", max_length=20)]
+Channel = Annotated[str | None, QueryParameter(max_length=40)]
+
+
+def span(seconds: float | None, language: str = "en") -> str:
+    """A duration in its largest fitting unit: ``45 s``, ``12 min``, ``3.5 h``, ``2.1 d``; ``—`` unknown."""
+    if seconds is None:
+        return "—"
+    catalog = translations(language)
+    for size, unit in SPAN_UNITS:
+        if seconds >= size or size == 1:
+            value = seconds / size
+            shown = f"{value:.0f}" if value >= 10 or size == 1 else f"{value:.1f}"
+            if language == "nl":
+                shown = shown.replace(".", ",")
+            return catalog.gettext(unit) % {"n": shown}
+    return "—"  # pragma: no cover - the loop always returns
+
+
+def _charts(report: Report, language: str) -> dict[str, charts.Chart]:
+    """The page's charts, labels in the reader's language."""
+    catalog = translations(language)
+    days = report.period.days()
+
+    def day_label(day: date) -> str:
+        return format_date(day, "d MMM", locale=language)
+
+    channels = list(report.volume_totals())
+    index = {day: n for n, day in enumerate(days)}
+    volume = [[0] * len(days) for _ in channels]
+    for row in report.volume:
+        volume[channels.index(row.channel)][index[row.day]] += row.inbound + row.outbound
+    bot_series = ("answered", "suggested", "handoff")
+    bot = [[0] * len(days) for _ in bot_series]
+    for bot_day in report.bot:
+        for s, outcome in enumerate(bot_series):
+            bot[s][index[bot_day.day]] = bot_day.counts.get(outcome, 0)
+    medians = [
+        (catalog.gettext(channel_label(r.channel)), (r.first_human_response.median or 0) / 60)
+        for r in report.responses[1:]
+    ]
+    by_switches = [
+        (catalog.gettext(N_("%(n)s switches")) % {"n": f"{n}+" if n == SWITCH_BUCKETS else n}, float(c))
+        for n, c in enumerate(report.switches.by_switches)
+    ]
+    return {
+        "volume": charts.stacked_days(
+            days, [catalog.gettext(channel_label(c)) for c in channels], volume, day_label=day_label
+        ),
+        "bot": charts.stacked_days(
+            days, [catalog.gettext(BOT_LABELS[o]) for o in bot_series], bot, day_label=day_label
+        ),
+        "response": charts.horizontal(medians, unit=" min"),
+        "switches": charts.horizontal(by_switches, series=1),
+        "workload": charts.horizontal([(w.name, float(w.replies)) for w in report.workload], series=2),
+    }
+
+
+async def _report_page(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    agent: Agent,
+    start: str | None,
+    end: str | None,
+    channel: str | None,
+) -> Template:
+    error: Reason | None = None
+    try:
+        period = parse_period(start, end, channel, agent.timezone)
+    except InvalidInputError as refused:
+        error = refused.reason
+        period = parse_period(None, None, None, agent.timezone)
+    report = await build_report(session, period)
+    language = language_of({"request": request, "agent": agent})
+    query = {"from": period.first.isoformat(), "to": period.last.isoformat(), "channel": period.channel or ""}
+    return Template(
+        template_name="pages/reports/index.html",
+        context={
+            "agent": agent,
+            "report": report,
+            "period": period,
+            "channels": CHANNELS,
+            "charts": _charts(report, language),
+            "bot_totals": report.bot_totals(),
+            "bot_outcomes": BOT_OUTCOMES,
+            "bot_labels": BOT_LABELS,
+            "volume_totals": report.volume_totals(),
+            "csv_query": "&".join(f"{k}={v}" for k, v in query.items() if v),
+            "span": lambda seconds: span(seconds, language),
+            "error": error,
+        },
+        status_code=422 if error else 200,
+    )
+
+
+@get("/", include_in_schema=False, name="console:reports")
+async def reports_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    agent: NamedDependency[Agent],
+    start: From = None,
+    end: To = None,
+    channel: Channel = None,
+) -> Template:
+    """Volume, response and resolution times, the bot, channel switches and workload for a period."""
+    return await _report_page(request, db_session, agent, start, end, channel)
+
+
+@get("/csv/{table:str}", include_in_schema=False, name="console:reports-csv")
+async def reports_csv(
+    db_session: NamedDependency[AsyncSession],
+    agent: NamedDependency[Agent],
+    table: str,
+    start: From = None,
+    end: To = None,
+    channel: Channel = None,
+) -> Response[str]:
+    """One of the page's tables as CSV, named after the table and the period."""
+    period = parse_period(start, end, channel, agent.timezone)
+    report = await build_report(db_session, period)
+    found = tables(report).get(table)
+    if found is None:
+        raise NotFoundError(f"there is no report table {table!r}", type_slug="report-table-not-found")
+    suffix = f"-{period.channel}" if period.channel else ""
+    filename = f"onethread-{table}-{period.first.isoformat()}-{period.last.isoformat()}{suffix}.csv"
+    return Response(
+        to_csv(found),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+reports_router = Router(
+    path="/reports",
+    guards=[roles.requires_admin],
+    exception_handlers=roles.exception_handlers,
+    route_handlers=[reports_page, reports_csv],
+)
+
+console_handlers: list[ControllerRouterHandler] = [reports_router]
+"""Mounted in the console router (session authentication, CSRF) by ``app.core``."""
+
+
+def requires_admin_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """The API's twin of the console's admin guard: reports are about every agent and customer."""
+    if not roles.is_admin(connection.scope.get("user")):
+        raise ForbiddenError("only admins can read reports", type_slug="admins-only")
+
+
+class ReportsController(Controller):
+    path = "/api/v1/reports"
+    guards = [requires_agent, requires_admin_token]
+    tags = ["reports"]
+
+    @get("/", summary="Every report figure for a period (admins)")
+    async def report(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        agent: NamedDependency[Agent],
+        start: From = None,
+        end: To = None,
+        channel: Channel = None,
+        tz: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    ) -> ReportOut:
+        """``from``/``to`` are local days (both included, default the last 30 days) in ``tz`` (default
+        the agent's time zone); ``channel`` narrows every figure to one channel."""
+        if tz is not None and not is_time_zone(tz):
+            raise InvalidInputError("tz must be an IANA time zone name", type_slug="invalid-time-zone")
+        period = parse_period(start, end, channel, tz or agent.timezone)
+        return report_out(await build_report(db_session, period))
+
+
+api_handlers: list[ControllerRouterHandler] = [ReportsController]
