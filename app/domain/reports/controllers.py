@@ -19,7 +19,7 @@ from litestar import Controller, Request, Response, Router, get
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import QueryParameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -156,7 +156,7 @@ async def reports_page(
 async def reports_csv(
     db_session: NamedDependency[AsyncSession],
     agent: NamedDependency[Agent],
-    table: str,
+    table: FromPath[str],
     start: From = None,
     end: To = None,
     channel: Channel = None,
