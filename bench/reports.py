@@ -1,0 +1,221 @@
+"""Reports benchmark: each report query's time over a year and over 30 days of data, on PostgreSQL.
+
+    python bench/reports.py [--threads 10000] [--messages-per-conversation 20] [--runs 5] [--explain]
+                            [--keep-db]
+
+Creates a scratch database (``ONETHREAD_BENCH_POSTGRES_URL``, an admin connection), migrates it to
+head, and seeds a year with ``generate_series`` in a few ``INSERT … SELECT`` statements (no Python
+per row): ``--threads`` customers (10,000), each with five conversations spread over the past 365
+days, ``--messages-per-conversation`` (20) customer messages and replies alternating on five
+channels — 1,000,000 messages by default — plus the system lines the actions write (a ``reopened``
+line opening every conversation after the first, a ``thread-change`` line resolving three in
+four), a bot decision per conversation, and ten agents. Then ``VACUUM ANALYZE`` (what autovacuum
+does to a table that is mostly appended to), and each query of ``app/domain/reports/queries.py``
+runs ``--runs`` times for the last 365 and the last 30 days: the table shows the p50 and the
+slowest run, and the whole page's queries together (``build_report``). The goal: a year under a
+second for each. ``--explain`` prints the plans. The database is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.db.migrate import upgrade  # noqa: E402
+from app.domain.reports import queries  # noqa: E402
+from app.domain.reports.queries import Period  # noqa: E402
+from app.settings import Settings  # noqa: E402
+
+CHANNELS = ("webchat", "telegram", "messenger", "email", "api")
+TZ = ZoneInfo("Europe/Amsterdam")
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def _with_database(url: str, name: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+SEED = """
+INSERT INTO agents (email, name, password_hash, role, is_active, language, timezone, created_at)
+SELECT 'agent' || a || '@bench.invalid', 'Agent ' || a, 'x', 'agent', true, '', 'UTC', now()
+FROM generate_series(1, 10) a;
+
+INSERT INTO contacts (name, attributes, created_at, updated_at)
+SELECT 'Customer ' || t, '{}', now() - interval '366 days', now() FROM generate_series(1, {threads}) t;
+
+INSERT INTO threads (contact_id, status, assignee_id, episode, last_inbound_channel, last_inbound_at,
+                     last_message_at, last_message_preview, created_at, updated_at)
+SELECT t, (ARRAY['open','pending','resolved','resolved','bot'])[1 + t % 5], 1 + t % 10, 5,
+       (ARRAY['webchat','telegram','messenger','email','api'])[1 + t % 5], now(), now(), '',
+       now() - interval '366 days', now()
+FROM generate_series(1, {threads}) t;
+
+-- conversation starts: conversation c of thread t starts in the c-th fifth of the year, somewhere
+CREATE TEMP TABLE starts AS
+SELECT t, c, now() - interval '365 days'
+             + (c * 73 + (hashint4(t * 7 + c) & 2147483647) % 70) * interval '1 day'
+             + ((hashint4(t * 13 + c) & 2147483647) % 86400) * interval '1 second' AS at
+FROM generate_series(1, {threads}) t, generate_series(0, 4) c;
+
+INSERT INTO messages (thread_id, direction, kind, channel, author_type, author_id, author_name, text,
+                      meta, delivery_status, delivery_attempts, created_at, received_at, updated_at)
+SELECT s.t,
+       CASE WHEN k % 2 = 0 THEN 'in' ELSE 'out' END,
+       'text',
+       CASE WHEN (hashint4(s.t * 31 + s.c * 7 + k) & 2147483647) % 10 = 0
+            THEN (ARRAY['webchat','telegram','messenger','email','api'])[1 + (s.t + k) % 5]
+            ELSE (ARRAY['webchat','telegram','messenger','email','api'])[1 + (s.t + s.c) % 5] END,
+       CASE WHEN k % 2 = 0 THEN 'customer' WHEN k = 1 THEN 'bot' ELSE 'agent' END,
+       CASE WHEN k % 2 = 1 AND k > 1 THEN 1 + (s.t + s.c) % 10 END,
+       NULL, 'message ' || k, '{}',
+       CASE WHEN k % 2 = 1 THEN 'delivered' END, 0,
+       s.at + k * interval '7 minutes' + CASE WHEN k = 1 THEN interval '5 seconds' ELSE interval '0' END,
+       s.at + k * interval '7 minutes' + CASE WHEN k = 1 THEN interval '5 seconds' ELSE interval '0' END,
+       now()
+FROM starts s, generate_series(0, {per_conversation} - 1) k;
+
+INSERT INTO messages (thread_id, direction, kind, channel, author_type, text, meta, delivery_attempts,
+                      created_at, received_at, updated_at)
+SELECT s.t, 'out', 'system', 'system', 'system', 'Conversation reopened',
+       jsonb_build_object('event', 'reopened', 'episode', s.c + 1,
+                          'channel', (ARRAY['webchat','telegram','messenger','email','api'])[1 + (s.t + s.c) % 5]),
+       0, s.at, s.at, now()
+FROM starts s WHERE s.c > 0;
+
+INSERT INTO messages (thread_id, direction, kind, channel, author_type, text, meta, delivery_attempts,
+                      created_at, received_at, updated_at)
+SELECT s.t, 'out', 'system', 'system', 'system', 'Agent: status → resolved',
+       jsonb_build_object('event', 'thread-change', 'agent_id', 1 + (s.t + s.c) % 10, 'agent_name', 'Agent',
+                          'changes', jsonb_build_array(jsonb_build_object('field', 'status', 'to', 'resolved'))),
+       0, s.at + interval '4 hours', s.at + interval '4 hours', now()
+FROM starts s WHERE (s.t + s.c) % 4 <> 0;
+
+INSERT INTO bot_decisions (thread_id, episode, channel, question, outcome, score, candidates, created_at)
+SELECT s.t, s.c + 1, (ARRAY['webchat','telegram','messenger','email','api'])[1 + (s.t + s.c) % 5], 'question',
+       (ARRAY['answered','answered','answered','handoff','handoff','suggested'])[1 + (s.t + s.c) % 6],
+       0.5, '[]', s.at + interval '2 seconds'
+FROM starts s;
+"""
+
+
+async def seed(url: str, threads: int, per_conversation: int) -> float:
+    started = time.perf_counter()
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        # Two integers formatted in (a utility statement such as CREATE TABLE AS takes no parameters).
+        sql = SEED.replace("{threads}", str(int(threads))).replace("{per_conversation}", str(int(per_conversation)))
+        for statement in (s.strip() for s in sql.split(";\n")):
+            if statement:
+                await conn.execute(statement)
+        await conn.execute("VACUUM ANALYZE")
+        counted = await conn.fetchval("SELECT count(*) FROM messages")
+        print(f"seeded {counted:,} messages in {threads:,} threads in {time.perf_counter() - started:.1f} s")
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+async def measure(url: str, runs: int, explain: bool) -> list[tuple[str, str, float, float]]:
+    from sqlalchemy import event
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    engine = create_async_engine(url)
+    today = datetime.now(TZ).date()
+    periods = {
+        "365 days": Period(today - timedelta(days=364), today, TZ),
+        "30 days": Period(today - timedelta(days=29), today, TZ),
+    }
+    if explain:
+
+        @event.listens_for(engine.sync_engine, "before_cursor_execute", retval=True)
+        def _explain(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> Any:
+            if statement.lstrip().upper().startswith("SELECT") and "EXPLAIN" not in statement:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
+                print("\n".join(row[0] for row in cursor.fetchall()), "\n")
+            return statement, params
+
+    work: dict[str, Callable[[AsyncSession, Period], Awaitable[Any]]] = {
+        "volume per channel per day": queries.volume,
+        "conversations (response, resolution)": queries.conversations,
+        "bot outcomes per day": queries.bot_outcomes,
+        "channel switches": queries.channel_switches,
+        "agent workload": queries.workload,
+        "the whole page (build_report)": queries.build_report,
+    }
+    results: list[tuple[str, str, float, float]] = []
+    try:
+        for label, period in periods.items():
+            for name, query in work.items():
+                times: list[float] = []
+                for _ in range(1 if explain else runs):
+                    async with AsyncSession(engine) as session:
+                        started = time.perf_counter()
+                        await query(session, period)
+                        times.append((time.perf_counter() - started) * 1000)
+                results.append((label, name, statistics.median(times), max(times)))
+    finally:
+        await engine.dispose()
+    return results
+
+
+async def main(args: argparse.Namespace) -> int:
+    admin = args.postgres_url
+    database = f"onethread_bench_reports_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(_dsn(admin))
+    await conn.execute(f'CREATE DATABASE "{database}"')
+    await conn.close()
+    url = _with_database(admin, database)
+    try:
+        await asyncio.to_thread(upgrade, Settings(database_url=url, secret_key="bench-reports"))
+        await seed(url, args.threads, args.messages_per_conversation)
+        results = await measure(url, args.runs, args.explain)
+        print(f"\nreport queries on PostgreSQL, p50 / max of {args.runs} runs (goal: a year < 1000 ms)")
+        print(f"{'range':<9} {'query':<40} {'p50 ms':>8} {'max ms':>8}")
+        for label, name, p50, slowest in results:
+            print(f"{label:<9} {name:<40} {p50:>8.1f} {slowest:>8.1f}")
+        year = [p50 for label, name, p50, _ in results if label == "365 days" and "whole" not in name]
+        return 0 if max(year) < 1000 else 1
+    finally:
+        if args.keep_db:
+            print(f"kept database {database}")
+        else:
+            conn = await asyncpg.connect(_dsn(admin))
+            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await conn.close()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "ONETHREAD_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument("--threads", type=int, default=10_000)
+    parser.add_argument("--messages-per-conversation", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--keep-db", action="store_true")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args())))
