@@ -1,7 +1,7 @@
 """Reports benchmark: each report query's time over a year and over 30 days of data, on PostgreSQL.
 
     python bench/reports.py [--threads 10000] [--messages-per-conversation 20] [--runs 5] [--explain]
-                            [--keep-db]
+                            [--keep-db] [--database NAME]
 
 Creates a scratch database (``ONETHREAD_BENCH_POSTGRES_URL``, an admin connection), migrates it to
 head, and seeds a year with ``generate_series`` in a few ``INSERT … SELECT`` statements (no Python
@@ -35,12 +35,11 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.db.migrate import upgrade  # noqa: E402
-from app.domain.reports import queries  # noqa: E402
-from app.domain.reports.queries import Period  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from app.db.migrate import upgrade
+from app.domain.reports import queries
+from app.domain.reports.queries import Period
+from app.settings import Settings
 
-CHANNELS = ("webchat", "telegram", "messenger", "email", "api")
 TZ = ZoneInfo("Europe/Amsterdam")
 
 
@@ -120,7 +119,9 @@ async def seed(url: str, threads: int, per_conversation: int) -> float:
     conn = await asyncpg.connect(_dsn(url))
     try:
         # Two integers formatted in (a utility statement such as CREATE TABLE AS takes no parameters).
-        sql = SEED.replace("{threads}", str(int(threads))).replace("{per_conversation}", str(int(per_conversation)))
+        sql = SEED.replace("{threads}", str(int(threads))).replace(
+            "{per_conversation}", str(int(per_conversation))
+        )
         for statement in (s.strip() for s in sql.split(";\n")):
             if statement:
                 await conn.execute(statement)
@@ -177,14 +178,16 @@ async def measure(url: str, runs: int, explain: bool) -> list[tuple[str, str, fl
 
 async def main(args: argparse.Namespace) -> int:
     admin = args.postgres_url
-    database = f"onethread_bench_reports_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(_dsn(admin))
-    await conn.execute(f'CREATE DATABASE "{database}"')
-    await conn.close()
+    database = args.database or f"onethread_bench_reports_{secrets.token_hex(4)}"
     url = _with_database(admin, database)
+    if not args.database:
+        conn = await asyncpg.connect(_dsn(admin))
+        await conn.execute(f'CREATE DATABASE "{database}"')
+        await conn.close()
     try:
-        await asyncio.to_thread(upgrade, Settings(database_url=url, secret_key="bench-reports"))
-        await seed(url, args.threads, args.messages_per_conversation)
+        if not args.database:
+            await asyncio.to_thread(upgrade, Settings(database_url=url, secret_key="bench-reports"))
+            await seed(url, args.threads, args.messages_per_conversation)
         results = await measure(url, args.runs, args.explain)
         print(f"\nreport queries on PostgreSQL, p50 / max of {args.runs} runs (goal: a year < 1000 ms)")
         print(f"{'range':<9} {'query':<40} {'p50 ms':>8} {'max ms':>8}")
@@ -193,7 +196,7 @@ async def main(args: argparse.Namespace) -> int:
         year = [p50 for label, name, p50, _ in results if label == "365 days" and "whole" not in name]
         return 0 if max(year) < 1000 else 1
     finally:
-        if args.keep_db:
+        if args.keep_db or args.database:
             print(f"kept database {database}")
         else:
             conn = await asyncpg.connect(_dsn(admin))
@@ -202,7 +205,9 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get(
@@ -214,6 +219,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--database", help="measure an already seeded database (kept afterwards)")
     return parser.parse_args(argv)
 
 

@@ -209,6 +209,13 @@ class CannedResponse(SQLModel, table=True):
     updated_at: datetime = _now()
 
 
+RESOLVED_LINE = (
+    "kind = 'system' AND (meta ->> 'event') = 'thread-change' AND (meta #>> '{changes,0,to}') = 'resolved'"
+)
+"""The system line ``do_update_thread`` writes when an agent resolves a thread (status changes come
+first in its ``changes``): the reports find each conversation's resolution through an index on these."""
+
+
 class Message(SQLModel, table=True):
     """One timeline entry. Inbound rows are deduplicated on ``(channel_account_id, external_id)``."""
 
@@ -276,10 +283,10 @@ class Message(SQLModel, table=True):
             sqlite_where=sql_text("kind = 'system'"),
         ),
         Index(
-            "ix_messages_system_thread",
+            "ix_messages_resolved",
             "thread_id",
             "created_at",
-            postgresql_where=sql_text("kind = 'system'"),
+            postgresql_where=sql_text(RESOLVED_LINE),
             sqlite_where=sql_text("kind = 'system'"),
         ),
         {"sqlite_autoincrement": True},

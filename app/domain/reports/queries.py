@@ -44,13 +44,14 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, and_, case, cast, func, literal, select, union
+from sqlalchemy import Date, String, and_, case, cast, extract, func, literal, select, text, union, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
-from app.db.models import Agent, BotDecision, Contact, Message, Thread
+from app.db.models import Agent, BotDecision, Contact, Message, Thread, pk
 
 VOLUME_KINDS = ("text", "phone")
 """What counts as a message in the volume figures: customers' and agents' words, calls logged.
@@ -146,6 +147,13 @@ def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name
 
 
+async def _tune(session: AsyncSession) -> None:
+    """PostgreSQL compiles these statements' expressions to machine code (JIT) because they read
+    many rows; the compiling costs more than it saves at this size (~50-80 ms a statement)."""
+    if _dialect(session) == "postgresql":
+        await session.execute(text("SET LOCAL jit = off"))
+
+
 def _in_period(column: Any, period: Period) -> list[ColumnElement[bool]]:
     return [column >= period.start, column < period.end]
 
@@ -175,6 +183,7 @@ class VolumeRow:
 
 async def volume(session: AsyncSession, period: Period) -> list[VolumeRow]:
     """Messages per local day and channel, customers' (in) and ours (out), days without any left out."""
+    await _tune(session)
     day = local_day(col(Message.created_at), period, _dialect(session)).label("day")
     conditions = [*_in_period(col(Message.created_at), period), col(Message.kind).in_(VOLUME_KINDS)]
     if period.channel:
@@ -195,30 +204,22 @@ async def volume(session: AsyncSession, period: Period) -> list[VolumeRow]:
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
-    """One conversation as the response figures need it (times in UTC)."""
+    """One conversation as the response figures need it: its channel and how long each step took
+    (seconds from its start; ``None`` when it did not happen, or not within the conversation)."""
 
     thread_id: int
-    start: datetime
     channel: str
-    first_reply: datetime | None
-    first_human_reply: datetime | None
-    resolved: datetime | None
-
-    @property
-    def response_seconds(self) -> float | None:
-        return _seconds(self.start, self.first_reply)
-
-    @property
-    def human_response_seconds(self) -> float | None:
-        return _seconds(self.start, self.first_human_reply)
-
-    @property
-    def resolution_seconds(self) -> float | None:
-        return _seconds(self.start, self.resolved)
+    response_seconds: float | None
+    human_response_seconds: float | None
+    resolution_seconds: float | None
 
 
-def _seconds(start: datetime, end: datetime | None) -> float | None:
-    return None if end is None else max(0.0, (end - start).total_seconds())
+def _elapsed(later: Any, earlier: Any, dialect: str) -> ColumnElement[Any]:
+    """Seconds from ``earlier`` to ``later`` in SQL (so 50,000 conversations come back as numbers,
+    not as 150,000 timestamps for Python to parse)."""
+    if dialect == "postgresql":
+        return extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86_400.0
 
 
 def _resolved_line(line: Any) -> list[ColumnElement[bool]]:
@@ -239,6 +240,7 @@ async def conversations(session: AsyncSession, period: Period) -> list[Conversat
     each start's first replies and resolution are index probes too, so the cost follows the number
     of conversations, not of messages.
     """
+    await _tune(session)
     first: Any = aliased(Message)
     first_in = (
         select(col(Message.id))
@@ -300,57 +302,58 @@ async def conversations(session: AsyncSession, period: Period) -> list[Conversat
         )
         .scalar_subquery()
     )
-    query = select(
+    probed = select(
         starts.c.thread_id,
         starts.c.start_at,
         starts.c.channel,
-        first_reply_by("bot"),
-        first_reply_by("agent"),
-        resolved_at,
+        first_reply_by("bot").label("bot_at"),
+        first_reply_by("agent").label("agent_at"),
+        resolved_at.label("resolved_at"),
     )
     if period.channel:
-        query = query.where(starts.c.channel == period.channel)
-    rows = await session.execute(query)
+        probed = probed.where(starts.c.channel == period.channel)
+    # OFFSET 0 keeps PostgreSQL from pulling the probes up into the outer expressions, where each
+    # would run once per use.
+    times = probed.offset(0).subquery("times")
+    dialect = _dialect(session)
+    rows = await session.execute(
+        select(
+            times.c.thread_id,
+            times.c.channel,
+            _elapsed(times.c.bot_at, times.c.start_at, dialect),
+            _elapsed(times.c.agent_at, times.c.start_at, dialect),
+            _elapsed(times.c.resolved_at, times.c.start_at, dialect),
+        )
+    )
     found: list[Conversation] = []
-    for thread_id, start, channel, bot_at, agent_at, resolved in rows.all():
-        start, bot_at, agent_at, resolved = (_utc(v) for v in (start, bot_at, agent_at, resolved))
-        assert start is not None
-
-        bot_reply = _in_conversation(bot_at, resolved, channel)
-        human_reply = _in_conversation(agent_at, resolved, channel)
+    for thread_id, channel, bot_s, agent_s, resolved_s in rows.all():
+        resolved = _rounded(resolved_s)
+        bot_reply = _in_conversation(_rounded(bot_s), resolved, channel)
+        human_reply = _in_conversation(_rounded(agent_s), resolved, channel)
         replies = [m for m in (bot_reply, human_reply) if m is not None]
         found.append(
             Conversation(
                 thread_id=thread_id,
-                start=start,
                 channel=channel or "",
-                first_reply=min(replies) if replies else None,
-                first_human_reply=human_reply,
-                resolved=resolved,
+                response_seconds=min(replies) if replies else None,
+                human_response_seconds=human_reply,
+                resolution_seconds=resolved,
             )
         )
-    found.sort(key=lambda c: (c.start, c.thread_id))
     return found
 
 
-def _in_conversation(
-    moment: datetime | None, resolved: datetime | None, channel: str | None
-) -> datetime | None:
-    """A reply time if it answers the conversation: not after its resolution (a reply then belongs
-    to no conversation), and never for a phone call (answered as it happens)."""
+def _rounded(seconds: Any) -> float | None:
+    """Milliseconds are plenty (SQLite's julianday arithmetic is not exact below them)."""
+    return None if seconds is None else max(0.0, round(float(seconds), 3))
+
+
+def _in_conversation(moment: float | None, resolved: float | None, channel: str | None) -> float | None:
+    """A reply's delay if it answers the conversation: not after its resolution (a reply then
+    belongs to no conversation), and never for a phone call (answered as it happens)."""
     if moment is None or (resolved is not None and moment > resolved) or channel == "phone":
         return None
     return moment
-
-
-def _utc(value: Any) -> datetime | None:
-    """Times from a UNION or an aggregate come back as the driver gives them (SQLite: text)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    assert isinstance(value, datetime)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,6 +415,7 @@ class BotDay:
 
 async def bot_outcomes(session: AsyncSession, period: Period) -> list[BotDay]:
     """The bot's decisions per local day and outcome (answered, suggested, handoff, greeted, skipped)."""
+    await _tune(session)
     day = local_day(col(BotDecision.created_at), period, _dialect(session)).label("day")
     conditions = _in_period(col(BotDecision.created_at), period)
     if period.channel:
@@ -452,22 +456,18 @@ class Switches:
     top: list[SwitchingCustomer] = field(default_factory=list)
 
 
-def _customer_steps(period: Period) -> Any:
+def _customer_steps(period: Period) -> Select[Any]:
     """The period's customer messages (text and calls) with the channel of the one before, per thread."""
-    return (
-        select(
-            col(Message.thread_id).label("thread_id"),
-            col(Message.channel).label("channel"),
-            func.lag(col(Message.channel))
-            .over(partition_by=col(Message.thread_id), order_by=(col(Message.created_at), col(Message.id)))
-            .label("previous"),
-        )
-        .where(
-            col(Message.direction) == "in",
-            col(Message.kind).in_(VOLUME_KINDS),
-            *_in_period(col(Message.created_at), period),
-        )
-        .subquery("steps")
+    return select(
+        col(Message.thread_id).label("thread_id"),
+        col(Message.channel).label("channel"),
+        func.lag(col(Message.channel))
+        .over(partition_by=col(Message.thread_id), order_by=(col(Message.created_at), col(Message.id)))
+        .label("previous"),
+    ).where(
+        col(Message.direction) == "in",
+        col(Message.kind).in_(VOLUME_KINDS),
+        *_in_period(col(Message.created_at), period),
     )
 
 
@@ -476,7 +476,10 @@ async def channel_switches(session: AsyncSession, period: Period) -> Switches:
 
     With a channel chosen: the customers who wrote on it at least once, and the switches from or to it.
     """
-    steps = _customer_steps(period)
+    await _tune(session)
+    # One statement, so the window over the period's customer messages runs once: PostgreSQL
+    # materializes a CTE that is read more than once. Its three parts are told apart by ``part``.
+    steps = _customer_steps(period).cte("steps")
     switched = case((and_(steps.c.previous.is_not(None), steps.c.previous != steps.c.channel), 1), else_=0)
     per_thread_query = select(
         steps.c.thread_id,
@@ -487,48 +490,72 @@ async def channel_switches(session: AsyncSession, period: Period) -> Switches:
         per_thread_query = per_thread_query.having(
             func.max(case((steps.c.channel == period.channel, 1), else_=0)) == 1
         )
-    per_thread = per_thread_query.subquery("per_thread")
-    bucket = case(
-        (per_thread.c.switches >= SWITCH_BUCKETS, SWITCH_BUCKETS), else_=per_thread.c.switches
-    ).label("bucket")
-    result = Switches()
-    rows = await session.execute(
-        select(
-            bucket,
-            func.count(),
-            func.sum(per_thread.c.switches),
-            func.sum(case((per_thread.c.channels >= 2, 1), else_=0)),
-        ).group_by(bucket)
-    )
-    for bucket_value, customers, switches, multichannel in rows.all():
-        result.by_switches[int(bucket_value)] += customers
-        result.customers += customers
-        result.switches += int(switches or 0)
-        result.multichannel += int(multichannel or 0)
-
+    per_thread = per_thread_query.cte("per_thread")
+    bucket = case((per_thread.c.switches >= SWITCH_BUCKETS, SWITCH_BUCKETS), else_=per_thread.c.switches)
+    buckets = select(
+        literal("bucket").label("part"),
+        cast(bucket, String).label("a"),
+        cast(literal(None), String).label("b"),
+        func.count().label("n"),
+        func.sum(per_thread.c.switches).label("s"),
+        func.sum(case((per_thread.c.channels >= 2, 1), else_=0)).label("m"),
+    ).group_by(bucket)
     transition_conditions = [steps.c.previous.is_not(None), steps.c.previous != steps.c.channel]
     if period.channel:
         transition_conditions.append(
             (steps.c.previous == period.channel) | (steps.c.channel == period.channel)
         )
-    transitions = await session.execute(
-        select(steps.c.previous, steps.c.channel, func.count())
+    moves = (
+        select(
+            literal("move"),
+            steps.c.previous,
+            steps.c.channel,
+            func.count(),
+            literal(0),
+            literal(0),
+        )
         .where(*transition_conditions)
         .group_by(steps.c.previous, steps.c.channel)
     )
-    result.transitions = sorted(
-        ((str(a), str(b), int(n)) for a, b, n in transitions.all()), key=lambda t: (-t[2], t[0], t[1])
+    most = (
+        select(per_thread.c.thread_id, per_thread.c.channels, per_thread.c.switches)
+        .where(per_thread.c.switches > 0)
+        .order_by(per_thread.c.switches.desc(), per_thread.c.thread_id)
+        .limit(TOP_CUSTOMERS)
+        .subquery("most")
     )
-    if result.switches:
-        top = await session.execute(
-            select(per_thread.c.thread_id, col(Contact.name), per_thread.c.channels, per_thread.c.switches)
-            .join(Thread, col(Thread.id) == per_thread.c.thread_id)
+    top = select(
+        literal("top"),
+        cast(most.c.thread_id, String),
+        cast(literal(None), String),
+        most.c.channels,
+        most.c.switches,
+        literal(0),
+    )
+    result = Switches()
+    leaders: list[tuple[int, int, int]] = []
+    for part, a, b, n, switches, multichannel in (
+        await session.execute(union_all(buckets, moves, top))
+    ).all():
+        if part == "bucket":
+            result.by_switches[int(a)] += n
+            result.customers += n
+            result.switches += int(switches or 0)
+            result.multichannel += int(multichannel or 0)
+        elif part == "move":
+            result.transitions.append((str(a), str(b), int(n)))
+        else:
+            leaders.append((int(a), int(n), int(switches)))
+    result.transitions.sort(key=lambda t: (-t[2], t[0], t[1]))
+    if leaders:
+        found = await session.execute(
+            select(col(Thread.id), col(Contact.name))
             .join(Contact, col(Contact.id) == col(Thread.contact_id))
-            .where(per_thread.c.switches > 0)
-            .order_by(per_thread.c.switches.desc(), per_thread.c.thread_id)
-            .limit(TOP_CUSTOMERS)
+            .where(col(Thread.id).in_([t for t, _, _ in leaders]))
         )
-        result.top = [SwitchingCustomer(t, n, int(c), int(s)) for t, n, c, s in top.all()]
+        names: dict[int, str | None] = {pk(thread_id): name for thread_id, name in found.all()}
+        leaders.sort(key=lambda t: (-t[2], t[0]))
+        result.top = [SwitchingCustomer(t, names.get(t), c, n) for t, c, n in leaders]
     return result
 
 
@@ -555,6 +582,7 @@ async def workload(session: AsyncSession, period: Period) -> list[Workload]:
     """Per agent: replies, notes and calls logged, threads resolved in the period; open threads
     assigned to them now. With a channel chosen: replies on it, and resolved/open threads of
     customers who last wrote on it. Deactivated agents only when they have figures."""
+    await _tune(session)
     agents = {
         a.id: Workload(agent_id=a.id or 0, name=a.name, active=a.is_active)
         for a in (await session.execute(select(Agent))).scalars()

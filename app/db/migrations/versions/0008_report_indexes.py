@@ -8,7 +8,8 @@ The reports (app/domain/reports/queries.py) read the durable tables, not the pru
 range of days of messages (answered from ``ix_messages_created`` alone on PostgreSQL, whose INCLUDE
 columns are all a volume or workload figure needs), each thread's first customer message and
 consecutive customer messages (``ix_messages_inbound``), each conversation's first replies
-(``ix_messages_replies``) and the status lines (``ix_messages_system*``, a few percent of the rows).
+(``ix_messages_replies``), the status lines (``ix_messages_system``, a few percent of the rows) and
+the resolutions among them (``ix_messages_resolved``).
 """
 
 import sqlalchemy as sa
@@ -24,8 +25,13 @@ INDEXES = (
     ('ix_messages_inbound', ['thread_id', 'created_at', 'id'], "direction = 'in'", ['channel', 'kind', 'received_at']),
     ('ix_messages_replies', ['thread_id', 'author_type', 'created_at'], "direction = 'out' AND kind = 'text'", None),
     ('ix_messages_system', ['created_at'], "kind = 'system'", None),
-    ('ix_messages_system_thread', ['thread_id', 'created_at'], "kind = 'system'", None),
+    ('ix_messages_resolved', ['thread_id', 'created_at'], "kind = 'system'", None),
 )
+RESOLVED_LINE = (
+    "kind = 'system' AND (meta ->> 'event') = 'thread-change' AND (meta #>> '{changes,0,to}') = 'resolved'"
+)
+"""PostgreSQL's predicate for ``ix_messages_resolved`` (SQLite, which keeps no such figures at this
+size, indexes every system line there)."""
 
 
 def upgrade() -> None:
@@ -36,7 +42,7 @@ def upgrade() -> None:
             'messages',
             columns,
             unique=False,
-            postgresql_where=predicate,
+            postgresql_where=sa.text(RESOLVED_LINE) if name == 'ix_messages_resolved' else predicate,
             sqlite_where=predicate,
             postgresql_include=include or [],
         )
