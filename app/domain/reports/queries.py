@@ -223,11 +223,12 @@ def _elapsed(later: Any, earlier: Any, dialect: str) -> ColumnElement[Any]:
 
 
 def _resolved_line(line: Any) -> list[ColumnElement[bool]]:
-    """A system line saying an agent resolved the thread (see the module's docstring)."""
+    """A system line saying an agent resolved the thread (see the module's docstring): what
+    ``ix_messages_resolved`` indexes (``models.RESOLVED_LINE``; only a status change says
+    ``resolved``, an assignment's ``to`` is an agent id)."""
     return [
         line.kind == "system",
         line.meta["event"].as_string() == "thread-change",
-        line.meta[("changes", 0, "field")].as_string() == "status",
         line.meta[("changes", 0, "to")].as_string() == "resolved",
     ]
 
@@ -241,28 +242,32 @@ async def conversations(session: AsyncSession, period: Period) -> list[Conversat
     of conversations, not of messages.
     """
     await _tune(session)
-    first: Any = aliased(Message)
-    first_in = (
-        select(col(Message.id))
-        .where(
-            col(Message.thread_id) == col(Thread.id),
-            col(Message.direction) == "in",
-            col(Message.kind) == "text",
+
+    def first_customer_message(column: str) -> Any:
+        # Read from ix_messages_inbound alone (its INCLUDE columns); a join back to the row made
+        # PostgreSQL hash every message of the period instead.
+        first: Any = aliased(Message)
+        return (
+            select(getattr(first, column))
+            .where(first.thread_id == col(Thread.id), first.direction == "in", first.kind == "text")
+            .order_by(first.created_at, first.id)
+            .limit(1)
+            .correlate(Thread)
+            .scalar_subquery()
         )
-        .order_by(col(Message.created_at), col(Message.id))
-        .limit(1)
-        .correlate(Thread)
-        .scalar_subquery()
-    )
-    openings = (
+
+    firsts = (
         select(
-            first.thread_id.label("thread_id"),
-            first.received_at.label("start_at"),
-            first.channel.label("channel"),
+            col(Thread.id).label("thread_id"),
+            first_customer_message("received_at").label("start_at"),
+            first_customer_message("channel").label("channel"),
         )
-        .select_from(Thread)
-        .join(first, first.id == first_in)
-        .where(col(Thread.last_inbound_at) >= period.start, *_in_period(first.received_at, period))
+        .where(col(Thread.last_inbound_at) >= period.start)
+        .offset(0)
+        .subquery("firsts")
+    )
+    openings = select(firsts.c.thread_id, firsts.c.start_at, firsts.c.channel).where(
+        *_in_period(firsts.c.start_at, period)
     )
     line: Any = aliased(Message)
     reopenings = select(
