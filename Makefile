@@ -21,7 +21,7 @@ ONETHREAD_BENCH_REDIS_URL    ?= redis://127.0.0.1:6379/0
 export ONETHREAD_BENCH_POSTGRES_URL ONETHREAD_BENCH_REDIS_URL
 
 .DEFAULT_GOAL := help
-.PHONY: help run install install-dev test lint typecheck pytest fmt messages bench bench-webhooks bench-email bench-console bench-widget bench-bot clean distclean
+.PHONY: help run install install-dev test lint typecheck pytest fmt messages bench bench-webhooks bench-email bench-console bench-widget bench-bot bench-reports clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -112,6 +112,9 @@ bench-widget: $(STAMP_DEV) ## 5,000 widget sockets on one server: RSS per socket
 
 bench-bot: $(STAMP_DEV) ## FAQ bot decision time, p50/p99 with 1,000 rules, against a floor (BENCH_ARGS)
 	$(PY) bench/bot.py $(BENCH_ARGS)
+
+bench-reports: $(STAMP_DEV) ## report queries over a year of data (1,000,000 messages) on PostgreSQL (BENCH_ARGS)
+	$(PY) bench/reports.py $(BENCH_ARGS)
 
 # --- cleaning -------------------------------------------------------------------------------------
 

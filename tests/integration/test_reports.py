@@ -20,7 +20,7 @@ from litestar import Litestar
 
 from app.db.models import BotDecision, Contact, Message, Thread, pk
 from app.domain.accounts.actions import do_create_agent
-from app.domain.realtime.writer import Transaction
+from app.domain.realtime.writer import Transaction, Writer
 from tests.console import login
 from tests.helpers import PASSWORD, Api
 
@@ -35,7 +35,7 @@ def _s(seconds: float) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-async def seed(app: Litestar, admin_id: int) -> dict[str, int]:
+async def seed(writer: Writer, admin_id: int) -> dict[str, int]:
     """Four customers (see the figures each test expects):
 
     - Anna: web chat → Telegram → web chat (2 switches); bot reply after 60 s, Ada after 300 s,
@@ -45,7 +45,7 @@ async def seed(app: Litestar, admin_id: int) -> dict[str, int]:
       Telegram (reopened), Ada replies after 100 s (1 switch).
     - Dora: web chat twice, nobody answered yet.
     """
-    eve = await do_create_agent(app.state.writer, email="eve@example.com", name=EVE, password=PASSWORD)
+    eve = await do_create_agent(writer, email="eve@example.com", name=EVE, password=PASSWORD)
     eve_id = pk(eve.id)
     ids: dict[str, int] = {"eve": eve_id}
 
@@ -131,13 +131,13 @@ async def seed(app: Litestar, admin_id: int) -> dict[str, int]:
         for row in (anna, bob, carl, dora):
             row.last_inbound_at = T0 + 5 * DAY
 
-    await app.state.writer.run(work)
+    await writer.run(work)
     return ids
 
 
 @pytest.fixture
 async def seeded(api: Api, app: Litestar) -> dict[str, int]:
-    return await seed(app, api.agent_id)
+    return await seed(app.state.writer, api.agent_id)
 
 
 def _row(report: dict[str, Any], channel: str | None) -> dict[str, Any]:

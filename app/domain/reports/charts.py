@@ -118,7 +118,7 @@ def stacked_days(
 def horizontal(items: Sequence[tuple[str, float]], *, unit: str = "", series: int = 0) -> Chart:
     """One bar per ``(label, value)``, in the given order."""
     height = TOP + len(items) * (BAR_HEIGHT + BAR_GAP) + BOTTOM
-    plot_width = WIDTH - LABEL_WIDTH - 16
+    plot_width = WIDTH - LABEL_WIDTH - 40  # room for the last tick label
     top = nice_ceiling(max((v for _, v in items), default=0))
     rects: list[Rect] = []
     labels: list[Tick] = []
