@@ -85,7 +85,7 @@ def stacked_days(
     """One column per day, stacked by series; ``values[s][d]`` is series ``s`` on day ``d``."""
     plot_width, plot_height = WIDTH - LEFT - 8, HEIGHT - TOP - BOTTOM
     totals = [sum(v[d] for v in values) for d in range(len(days))]
-    top = nice_ceiling(max(totals, default=0))
+    top = max(nice_ceiling(max(totals, default=0)), 2.0)  # counts: no half ticks
     slot = plot_width / max(len(days), 1)
     bar = max(slot * 0.8, 1.0)
     rects: list[Rect] = []
@@ -119,7 +119,7 @@ def horizontal(items: Sequence[tuple[str, float]], *, unit: str = "", series: in
     """One bar per ``(label, value)``, in the given order."""
     height = TOP + len(items) * (BAR_HEIGHT + BAR_GAP) + BOTTOM
     plot_width = WIDTH - LABEL_WIDTH - 40  # room for the last tick label
-    top = nice_ceiling(max((v for _, v in items), default=0))
+    top = max(nice_ceiling(max((v for _, v in items), default=0)), 2.0)
     rects: list[Rect] = []
     labels: list[Tick] = []
     for n, (label, value) in enumerate(items):

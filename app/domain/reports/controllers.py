@@ -86,7 +86,11 @@ def _charts(report: Report, language: str) -> dict[str, charts.Chart]:
         for r in report.responses[1:]
     ]
     by_switches = [
-        (catalog.gettext(N_("%(n)s switches")) % {"n": f"{n}+" if n == SWITCH_BUCKETS else n}, float(c))
+        (
+            catalog.ngettext("%(n)s switch", "%(n)s switches", 2 if n == SWITCH_BUCKETS else n)
+            % {"n": f"{n}+" if n == SWITCH_BUCKETS else n},
+            float(c),
+        )
         for n, c in enumerate(report.switches.by_switches)
     ]
     return {
