@@ -258,6 +258,11 @@ async def test_the_page_and_its_csv_say_the_same_and_escape_names(
     assert "'" + BOB in [r["customer"] for r in customers]  # a formula in a spreadsheet no more
     assert (await client.get("/reports/csv/nothing", params=RANGE)).status_code == 404
 
+    refused = await client.get("/reports", params={"from": "2026-03-31", "to": "2026-03-01"})
+    assert refused.status_code == 422 and "The first day must not be after the last." in refused.text
+    bad_csv = await client.get("/reports/csv/volume", params={"from": "yesterday"})
+    assert bad_csv.status_code == 422
+
     dutch = await client.get("/reports", params=RANGE, headers={"Accept-Language": "nl"})
     assert "Gesprekken" in dutch.text
 
