@@ -55,6 +55,7 @@ from app.domain.contacts import controllers as contacts_controllers
 from app.domain.inbox import controllers as inbox_controllers
 from app.domain.inbox import downloads as inbox_downloads
 from app.domain.inbox.uploads import upload_body_limit
+from app.domain.privacy import controllers as privacy_controllers
 from app.domain.realtime import controllers as realtime_controllers
 from app.domain.realtime.publisher import ChannelsPublisher, RedisPublisher
 from app.domain.realtime.writer import Publisher, Writer
@@ -350,6 +351,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
                 request_max_body_size=settings.max_mail_bytes,
             ),
             *inbox_downloads.route_handlers,
+            *privacy_controllers.route_handlers,
             *realtime_controllers.route_handlers,
             *reports_controllers.api_handlers,
             *system_controllers.route_handlers,

@@ -37,6 +37,17 @@ def _log_format(value: str) -> str:
     return value.lower()
 
 
+ERASE_MODES = ("anonymize", "delete")
+
+
+def _erase_mode(value: str) -> str:
+    """A mistyped mode must not silently pick one: refuse to start instead."""
+    mode = value.lower() or "anonymize"
+    if mode not in ERASE_MODES:
+        raise ValueError(f"ONETHREAD_ERASE_MODE must be anonymize or delete, not {value!r}")
+    return mode
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the process needs to know about its environment."""
@@ -68,6 +79,13 @@ class Settings:
     max_text_chars: int = 65_536
     """Longest message text accepted from any source, in characters."""
     event_retention_days: int = 30
+    """Realtime events older than this are pruned (``onethread retention prune``); a client resuming
+    from a cursor before what is left gets ``resync`` and reloads its state."""
+    retention_interval_hours: float = 24.0
+    """How often the job worker runs the retention prune by itself (0: never; use cron instead)."""
+    erase_mode: str = "anonymize"
+    """What ``contact erase`` does without ``--mode``: ``anonymize`` (keep the thread's shape for
+    statistics, no personal data) or ``delete`` (remove the contact and its thread outright)."""
     delivery_max_attempts: int = 8
     delivery_backoff_base: float = 2.0
     """Seconds before the first retry; each further retry waits twice as long (capped)."""
@@ -128,6 +146,9 @@ class Settings:
             default_phone_region=_env("ONETHREAD_DEFAULT_PHONE_REGION", "NL").upper(),
             delivery_backoff_base=float(_env("ONETHREAD_DELIVERY_BACKOFF_BASE", "2.0")),
             delivery_max_attempts=int(_env("ONETHREAD_DELIVERY_MAX_ATTEMPTS", "8")),
+            event_retention_days=int(_env("ONETHREAD_EVENT_RETENTION_DAYS", "30")),
+            retention_interval_hours=float(_env("ONETHREAD_RETENTION_INTERVAL_HOURS", "24")),
+            erase_mode=_erase_mode(_env("ONETHREAD_ERASE_MODE", "anonymize")),
             db_pool_size=int(_env("ONETHREAD_DB_POOL_SIZE", "10")),
             db_max_overflow=int(_env("ONETHREAD_DB_MAX_OVERFLOW", "5")),
             delivery_backoff_cap=float(_env("ONETHREAD_DELIVERY_BACKOFF_CAP", "300")),

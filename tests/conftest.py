@@ -45,6 +45,7 @@ T = TypeVar("T")
 RUN_ID = uuid.uuid4().hex[:8]
 SECRET = "test-secret-key-not-for-production"
 TABLES = [
+    "audit_log",
     "bot_dismissals",
     "bot_decisions",
     "bot_rules",

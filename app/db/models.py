@@ -89,6 +89,8 @@ class Contact(SQLModel, table=True):
     merged_into_id: int | None = Field(
         default=None, sa_column=Column(ForeignKey("contacts.id"), nullable=True, index=True)
     )
+    erased_at: datetime | None = _maybe_ts()
+    """Set when the contact was erased (GDPR, anonymize mode): what is left is statistics only."""
     created_at: datetime = _now()
     updated_at: datetime = _now()
 
@@ -427,6 +429,24 @@ class BotDismissal(SQLModel, table=True):
 # --------------------------------------------------------------------------------------------
 # system
 # --------------------------------------------------------------------------------------------
+class AuditEntry(SQLModel, table=True):
+    """One privileged action (a GDPR export or erase, a retention prune): who, what, on what, when.
+
+    ``actor`` is ``agent:<id>`` for a person, ``cli`` or ``system`` otherwise. ``details`` holds counts
+    and modes, never the personal data the action touched (an erase must not be undone by its log).
+    """
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _now(index=True)
+    actor: str = Field(max_length=40)
+    action: str = Field(max_length=60)
+    subject_type: str | None = Field(default=None, max_length=40)
+    subject_id: str | None = Field(default=None, max_length=80)
+    details: dict[str, Any] = _json()
+
+
 class Event(SQLModel, table=True):
     """The durable, append-only event log. ``id`` is the cursor every live client resumes from."""
 

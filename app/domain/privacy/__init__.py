@@ -1,0 +1,1 @@
+"""Privacy: the audit log, retention, and a customer's GDPR export and erasure (API.md "Privacy")."""
