@@ -467,6 +467,113 @@ def cmd_bot_export(settings: Settings, _: argparse.Namespace) -> None:
     sys.stdout.write(dump_rules_yaml(rules))
 
 
+def cmd_contact_export(settings: Settings, args: argparse.Namespace) -> None:
+    """Write a customer's data (``contact.json`` and their files) to a ZIP; audited."""
+    from app.domain.privacy.actions import do_export_contact
+    from app.lib.storage import FileStorage
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists; pass --force to overwrite it")
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        with partial.open("wb") as file:
+            summary = _run(
+                settings,
+                lambda writer: do_export_contact(
+                    writer, FileStorage(settings.files_dir), contact_id=args.contact, actor="cli", out=file
+                ),
+            )
+        partial.replace(out)
+    except OSError as error:
+        raise UsageError(f"{out}: cannot write it ({error.__class__.__name__}: {error})") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    print(
+        f"contact {summary.contact_id} exported to {out}: {summary.messages} messages,"
+        f" {summary.attachments} attachments ({summary.files} files)"
+    )
+
+
+def cmd_contact_erase(settings: Settings, args: argparse.Namespace) -> None:
+    """Erase a customer for good (anonymize or delete); refused without ``--yes``."""
+    from app.domain.privacy.actions import do_erase_contact, erase_mode
+    from app.lib.storage import FileStorage
+
+    if not args.yes:
+        raise UsageError("erasing cannot be undone; pass --yes to confirm")
+    mode = erase_mode(args.mode, settings.erase_mode)
+    erasure = _run(
+        settings,
+        lambda writer: do_erase_contact(
+            writer, FileStorage(settings.files_dir), contact_id=args.contact, mode=mode, actor="cli"
+        ),
+    )
+    if args.json:
+        print(json.dumps(erasure.as_dict()))
+        return
+    print(
+        f"contact {erasure.contact_id} erased ({erasure.mode}): {erasure.messages} messages,"
+        f" {erasure.identities} identities, {erasure.attachments} attachments,"
+        f" {erasure.events} events, {erasure.files_deleted} files deleted"
+    )
+
+
+def cmd_retention_prune(settings: Settings, args: argparse.Namespace) -> None:
+    """Apply the retention policy now (the worker also does it every ``retention_interval_hours``)."""
+    from app.domain.privacy.actions import do_prune
+    from app.lib.storage import FileStorage
+
+    report = _run(
+        settings,
+        lambda writer: do_prune(
+            writer,
+            FileStorage(settings.files_dir),
+            retention_days=settings.event_retention_days,
+            actor="cli",
+            dry_run=args.dry_run,
+        ),
+    )
+    if args.json:
+        print(json.dumps(report.as_dict()))
+        return
+    verb = "would delete" if report.dry_run else "deleted"
+    print(
+        f"{verb}: {report.events} events older than {report.retention_days} days,"
+        f" {report.erased_attachments} attachments of erased contacts,"
+        f" {report.orphan_files} unreferenced files"
+        + ("" if report.dry_run else f" ({report.files_deleted} files removed from disk)")
+    )
+
+
+def cmd_audit_list(settings: Settings, args: argparse.Namespace) -> None:
+    """The audit log, newest first."""
+    import msgspec
+
+    from app.domain.privacy.queries import audit_page
+
+    if not 1 <= args.limit <= 1000:
+        raise UsageError("--limit must be between 1 and 1000")
+
+    async def load(writer: Any) -> Any:
+        async with writer.sessionmaker() as session:
+            return await audit_page(session, before_id=args.before, limit=args.limit)
+
+    items, next_cursor = _run(settings, load)
+    if args.json:
+        print(json.dumps({"items": msgspec.to_builtins(items), "next_cursor": next_cursor}))
+        return
+    for item in items:
+        subject = f" {item.subject_type} {item.subject_id}" if item.subject_type else ""
+        details = " ".join(f"{k}={v}" for k, v in item.details.items())
+        actor = f"{item.actor} ({item.actor_name})" if item.actor_name else item.actor
+        print(
+            f"{item.id}\t{item.at.isoformat(timespec='seconds')}\t{actor}\t{item.action}{subject}\t{details}"
+        )
+    if next_cursor:
+        print(f"(older entries: --before {next_cursor})")
+
+
 def cmd_demo(settings: Settings, _: argparse.Namespace) -> None:
     from app.db.migrate import upgrade
     from app.demo import load_demo
@@ -508,6 +615,40 @@ def build_parser() -> argparse.ArgumentParser:
     bot_import.add_argument("file", metavar="FILE.yaml")
     bot_import.set_defaults(handler=cmd_bot_import)
     bot.add_parser("export", help="print the rules and settings as YAML").set_defaults(handler=cmd_bot_export)
+
+    contact = commands.add_parser("contact", help="a customer's data (GDPR)").add_subparsers(
+        dest="contact_command", required=True
+    )
+    export = contact.add_parser("export", help="write a customer's data and files to a ZIP")
+    export.add_argument("contact", metavar="CONTACT_ID", type=int)
+    export.add_argument("--out", required=True, metavar="FILE.zip")
+    export.add_argument("--force", action="store_true", help="overwrite FILE.zip if it exists")
+    export.set_defaults(handler=cmd_contact_export)
+    erase = contact.add_parser("erase", help="erase a customer for good")
+    erase.add_argument("contact", metavar="CONTACT_ID", type=int)
+    erase.add_argument(
+        "--mode", choices=["anonymize", "delete"], help="default: ONETHREAD_ERASE_MODE (anonymize)"
+    )
+    erase.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    erase.add_argument("--json", action="store_true")
+    erase.set_defaults(handler=cmd_contact_erase)
+
+    retention = commands.add_parser("retention", help="the retention policy").add_subparsers(
+        dest="retention_command", required=True
+    )
+    prune = retention.add_parser("prune", help="delete old events, erased customers' files, orphaned files")
+    prune.add_argument("--dry-run", action="store_true", help="count only")
+    prune.add_argument("--json", action="store_true")
+    prune.set_defaults(handler=cmd_retention_prune)
+
+    audit = commands.add_parser("audit", help="the audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    audit_list = audit.add_parser("list", help="print the audit log, newest first")
+    audit_list.add_argument("--limit", type=int, default=50)
+    audit_list.add_argument("--before", type=int, help="only entries older than this id")
+    audit_list.add_argument("--json", action="store_true")
+    audit_list.set_defaults(handler=cmd_audit_list)
 
     agent = commands.add_parser("agent", help="manage agents").add_subparsers(
         dest="agent_command", required=True

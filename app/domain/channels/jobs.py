@@ -6,6 +6,10 @@ runs them. A Redis stream keeps unacknowledged jobs, so a worker that dies mid-j
 be claimed again; the message row's status makes a repeated job a no-op once delivered, and the
 per-message delivery lock (see ``delivery``) keeps two copies of a job from sending twice.
 
+A worker also applies the retention policy (``privacy.actions.do_prune``) every
+``retention_interval_hours``, the first time an hour after it starts (a worker restarted daily
+still prunes, a test's short-lived app never does).
+
 A worker also looks after messages no job is carrying any more (the process died between commit
 and enqueue, Redis was down when the reply was stored): it re-enqueues every queued message when it
 starts, and every ``sweep_interval`` seconds those no delivery has touched for a while.
@@ -43,6 +47,7 @@ from app.domain.channels.email_inbound import MailStore
 from app.domain.channels.email_polling import MailboxPoller
 from app.domain.channels.messenger_profile import MessengerProfiles
 from app.domain.inbox.actions import IngestResult
+from app.domain.privacy.actions import do_prune
 from app.domain.realtime.writer import Writer
 from app.lib.logs import install_redaction_below
 from app.lib.storage import FileStorage
@@ -119,6 +124,7 @@ class Jobs:
         self._receiver: asyncio.Task[Any] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._pruner: asyncio.Task[None] | None = None
 
         async def deliver(message_id: int) -> str | None:
             task = asyncio.current_task()
@@ -225,6 +231,8 @@ class Jobs:
         self._sweeper = asyncio.create_task(self._sweep_forever())
         poller = MailboxPoller(MailStore(self.writer, self.settings, self.files, self.after_ingest))
         self._poller = asyncio.create_task(poller.run(self._stopping))
+        if self.settings.retention_interval_hours > 0:
+            self._pruner = asyncio.create_task(self._prune_forever())
 
     async def requeue_waiting(self, *, stale_only: bool = False) -> int:
         """Enqueue a delivery for queued messages (only those untouched for a while with ``stale_only``)."""
@@ -264,6 +272,25 @@ class Jobs:
             except Exception:
                 log.exception("re-enqueueing stranded attachment fetches failed")
 
+    async def _prune_forever(self) -> None:
+        interval = self.settings.retention_interval_hours * 3600
+        delay = min(interval, 3600.0)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+                return
+            delay = interval
+            try:
+                report = await do_prune(
+                    self.writer,
+                    self.files,
+                    retention_days=self.settings.event_retention_days,
+                    actor="system",
+                )
+                log.info("retention prune: %s", report.as_dict())
+            except Exception:
+                log.exception("the retention prune failed; it runs again in %.0f h", interval / 3600)
+
     async def _pause(self, delay: float) -> bool:
         """Wait ``delay`` seconds before a retry; ``False`` (at once) when the process is stopping."""
         if self._stopping.is_set():
@@ -276,14 +303,14 @@ class Jobs:
     async def stop(self) -> None:
         self._stopping.set()
         lingering: set[asyncio.Task[Any]] = set()
-        for background in (self._sweeper, self._receiver, self._poller):
+        for background in (self._sweeper, self._receiver, self._poller, self._pruner):
             if background is not None:
                 background.cancel()
                 # taskiq's receiver, cancelled while its listener waits in a blocking stream read,
                 # may wait for a next job that never comes; closing the broker below ends that read.
                 _, late_background = await asyncio.wait({background}, timeout=self.shutdown_grace)
                 lingering |= late_background
-        self._sweeper = self._receiver = self._poller = None
+        self._sweeper = self._receiver = self._poller = self._pruner = None
         running = set(self._active)
         if isinstance(self.broker, InMemoryBroker):
             running |= set(self.broker._running_tasks)

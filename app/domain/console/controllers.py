@@ -22,13 +22,23 @@ from app.domain.console import (
     contact_pages,
     inbox_pages,
     live,
+    privacy_pages,
     problems,
     settings_pages,
     thread_pages,
     views,
 )
 
-AREAS = (auth_pages, inbox_pages, thread_pages, contact_pages, settings_pages, bot_pages, live)
+AREAS = (
+    auth_pages,
+    inbox_pages,
+    thread_pages,
+    contact_pages,
+    settings_pages,
+    privacy_pages,
+    bot_pages,
+    live,
+)
 
 login_submit = auth_pages.login_submit
 exception_handlers: dict[Any, Any] = {**problems.exception_handlers, **auth_pages.exception_handlers}

@@ -59,7 +59,11 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ROW_EVENTS = frozenset({"message.created", "thread.updated", "contact.updated", "contact.merged"})
+ROW_EVENTS = frozenset(
+    {"message.created", "thread.updated", "contact.updated", "contact.merged", "contact.erased"}
+)
+ERASED = "contact.erased"
+"""An admin erased the customer: their row is redrawn or dropped, an open thread page reloads."""
 HEAD_EVENTS = frozenset({"thread.updated", "contact.updated"})
 """Events that redraw an open thread's head: its status and assignee, the customer's name."""
 CATCH_UP_LIMIT = 200
@@ -188,6 +192,10 @@ class HtmlEventStream(AgentEventStream):
         frame = self._decode_frame.decode(raw)
         html = ""
         if frame.thread_id is not None:
+            if frame.type == ERASED and self.thread_id == frame.thread_id:
+                # Nothing on the page may stay: reload it (anonymized, or gone).
+                await self.send_html(oob_state(frame.id, resync=True))
+                return
             if self.filters is not None and frame.type in ROW_EVENTS:
                 html = await self._inbox_row(frame)
             elif self.thread_id == frame.thread_id:

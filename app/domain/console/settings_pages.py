@@ -64,6 +64,7 @@ SECTIONS = (
     ("agents", "/settings/agents", N_("Agents"), True),
     ("channels", "/settings/channels", N_("Channel accounts"), True),
     ("canned", "/settings/canned", N_("Canned responses"), True),
+    ("audit", "/settings/audit", N_("Audit log"), True),
 )
 """(key, path, label, admins only) — the settings navigation, in order."""
 

@@ -1,0 +1,152 @@
+"""Privacy in the console, for admins: the audit log, and a customer's export and erasure.
+
+``/settings/audit`` lists the audit log, newest first, a page at a time. The contact panel shows an
+admin "Download data" (the GDPR export's ZIP) and "Erase contact…", which opens a page naming the
+customer and what will go, with the mode to use; only its form's post erases. Every route here sits
+behind ``requires_admin`` (one router), so an agent gets the "Admins only" page (403).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from litestar import Request, Response, Router, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
+from litestar.plugins.htmx import ClientRedirect, HTMXRequest
+from litestar.response import Redirect, Template
+from litestar.types import ControllerRouterHandler
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.db.models import Agent, Identity, Message
+from app.domain.console import roles
+from app.domain.console.forms import FORM
+from app.domain.console.settings_pages import SECTIONS
+from app.domain.privacy import queries
+from app.domain.privacy.actions import actor_of, do_erase_contact, erase_mode
+from app.domain.privacy.controllers import export_response
+from app.domain.privacy.customer import customer_group
+from app.domain.system.services import Services
+from app.lib.errors import DomainError
+
+AUDIT_PAGE = 50
+
+
+@dataclass
+class EraseForm:
+    mode: Literal["anonymize", "delete"] = "anonymize"
+    confirm: Literal["", "1"] = ""
+
+
+@get("/settings/audit", include_in_schema=False)
+async def audit_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    before: Annotated[int | None, QueryParameter(ge=1)] = None,
+) -> Template:
+    """The audit log, newest first; "Older" follows ``before``."""
+    items, next_cursor = await queries.audit_page(db_session, before_id=before, limit=AUDIT_PAGE)
+    agent = request.scope.get("user")
+    nav = [(key, path, label) for key, path, label, _ in SECTIONS]
+    return Template(
+        template_name="pages/settings/audit.html",
+        context={
+            "agent": agent,
+            "settings_section": "audit",
+            "settings_nav": nav,
+            "entries": items,
+            "next_cursor": next_cursor,
+            "paged": before is not None,
+        },
+    )
+
+
+@get("/contacts/{contact_id:int}/export", include_in_schema=False)
+async def export_contact(
+    services: NamedDependency[Services], agent: NamedDependency[Agent], contact_id: FromPath[int]
+) -> Response[Any]:
+    """The customer's ZIP, downloaded (the same as the API's)."""
+    return await export_response(services, agent, contact_id)
+
+
+async def _erase_context(session: AsyncSession, contact_id: int, **extra: Any) -> dict[str, Any]:
+    """The customer to name on the confirmation page and what would go with them."""
+    customer = await customer_group(session, contact_id, follow_merges=False)
+    messages = (
+        await session.execute(
+            select(func.count(col(Message.id))).where(col(Message.thread_id).in_(customer.thread_ids))
+        )
+    ).scalar() or 0
+    identities = list(
+        (
+            await session.execute(
+                select(Identity)
+                .where(col(Identity.contact_id).in_(customer.contact_ids))
+                .order_by(col(Identity.id))
+            )
+        ).scalars()
+    )
+    return {
+        "contact": customer.contact,
+        "thread_id": customer.thread_ids[0] if customer.thread_ids else None,
+        "messages": int(messages),
+        "identities": identities,
+        **extra,
+    }
+
+
+@get("/contacts/{contact_id:int}/erase", include_in_schema=False)
+async def erase_page(
+    db_session: NamedDependency[AsyncSession],
+    services: NamedDependency[Services],
+    agent: NamedDependency[Agent],
+    contact_id: FromPath[int],
+) -> Template:
+    """The confirmation step: who is erased, what goes, in which mode."""
+    context = await _erase_context(db_session, contact_id, mode=services.settings.erase_mode)
+    return Template(template_name="pages/contact_erase.html", context={"agent": agent, **context})
+
+
+@post("/contacts/{contact_id:int}/erase", include_in_schema=False, status_code=303)
+async def erase_contact(
+    request: HTMXRequest,
+    db_session: NamedDependency[AsyncSession],
+    services: NamedDependency[Services],
+    agent: NamedDependency[Agent],
+    contact_id: FromPath[int],
+    data: Annotated[EraseForm, FORM],
+) -> Response[Any]:
+    """Erase, then back to the inbox (the thread is gone or holds nothing to read)."""
+    try:
+        if data.confirm != "1":
+            raise DomainError("tick the box to confirm the erasure", type_slug="erase-unconfirmed")
+        await do_erase_contact(
+            services.writer,
+            services.files,
+            contact_id=contact_id,
+            mode=erase_mode(data.mode, services.settings.erase_mode),
+            actor=actor_of(agent.id),
+        )
+    except DomainError as exc:
+        status = exc.status_code if exc.status_code in (404, 409) else 422
+        context = await _erase_context(db_session, contact_id, mode=data.mode, error=exc.reason)
+        return Template(
+            template_name="pages/contact_erase.html", context={"agent": agent, **context}, status_code=status
+        )
+    if request.htmx:
+        return ClientRedirect("/")
+    return Redirect("/", status_code=303)
+
+
+admin_router = Router(
+    path="/",
+    guards=[roles.requires_admin],
+    exception_handlers=roles.exception_handlers,
+    route_handlers=[audit_page, export_contact, erase_page, erase_contact],
+)
+"""Every page here is an admin's: the guard sits on the router so none can forget it."""
+
+route_handlers: list[ControllerRouterHandler] = [admin_router]
