@@ -191,7 +191,8 @@ async def _claim(writer: Writer, message_id: int) -> _Claim | None:
     """Read what to send and count the attempt; ``None`` when there is nothing (left) to send."""
 
     async def work(tx: Transaction) -> _Claim | None:
-        message = await tx.session.get(Message, message_id)
+        # Locked: an erase that changed the row meanwhile is read, never written back in an event.
+        message = await tx.session.get(Message, message_id, with_for_update=True)
         if message is None or message.delivery_status not in PENDING:
             return None
         if message.channel_account_id is None:
@@ -266,7 +267,8 @@ async def _record(
     sent_parts: tuple[str, ...] = (),
 ) -> None:
     async def work(tx: Transaction) -> None:
-        message = await tx.session.get(Message, message_id)
+        # Locked: an erase that changed the row meanwhile is read, never written back in an event.
+        message = await tx.session.get(Message, message_id, with_for_update=True)
         if message is None:
             return
         if sent_parts:

@@ -110,7 +110,7 @@ async def erase_page(
     return Template(template_name="pages/contact_erase.html", context={"agent": agent, **context})
 
 
-@post("/contacts/{contact_id:int}/erase", include_in_schema=False, status_code=303)
+@post("/contacts/{contact_id:int}/erase", include_in_schema=False, status_code=200)
 async def erase_contact(
     request: HTMXRequest,
     db_session: NamedDependency[AsyncSession],

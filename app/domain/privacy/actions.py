@@ -181,11 +181,14 @@ async def do_erase_contact(
 ) -> Erasure:
     """Erase a customer (the contact and every contact merged into it): see the module's docstring."""
     released_keys: list[str] = []
+    erased: list[Customer] = []
 
     async def work(tx: Transaction) -> Erasure:
         session = tx.session
         released_keys.clear()
+        erased.clear()
         customer = await customer_group(session, contact_id, follow_merges=False)
+        erased.append(customer)
         # Lock the threads first, as merges and ingest do, so a message arriving meanwhile waits.
         if customer.thread_ids:
             await session.execute(
@@ -283,6 +286,13 @@ async def do_erase_contact(
         return erasure
 
     erasure = await writer.run(work)
+
+    async def purge_late(tx: Transaction) -> None:
+        # A writer that read the customer's rows before the erase committed (a delivery, a file
+        # fetch) may have appended an event quoting them just after it: those go too.
+        await _purge_events(tx.session, erased[0], keep=ERASED_EVENT)
+
+    await writer.run(purge_late)
     deleted = await release_files(writer, files, released_keys)
     return Erasure(**{**erasure.as_dict(), "files_deleted": deleted})
 
@@ -314,6 +324,12 @@ async def _anonymize(
             .where(col(Message.id).in_(batch), col(Message.author_type).not_in(("agent", "bot")))
             .values(author_name=None)
         )
+        # A reply still waiting to go must not reach the customer as "[erased]".
+        await session.execute(
+            update(Message)
+            .where(col(Message.id).in_(batch), col(Message.delivery_status) == "queued")
+            .values(delivery_status="failed", delivery_error="the customer was erased")
+        )
     await session.execute(
         update(BotDecision).where(col(BotDecision.id).in_(decision_ids)).values(question="")
     )
@@ -330,15 +346,15 @@ async def _anonymize(
     )
 
 
-async def _purge_events(session: AsyncSession, customer: Customer) -> int:
+async def _purge_events(session: AsyncSession, customer: Customer, *, keep: str | None = None) -> int:
     """Delete every event about the customer (message frames carry their text and name)."""
-    result = await session.execute(
-        delete(Event).where(
-            or_(
-                col(Event.thread_id).in_(customer.thread_ids), col(Event.contact_id).in_(customer.contact_ids)
-            )
-        )
+    about = or_(
+        col(Event.thread_id).in_(customer.thread_ids), col(Event.contact_id).in_(customer.contact_ids)
     )
+    query = delete(Event).where(about)
+    if keep is not None:
+        query = query.where(col(Event.type) != keep)
+    result = await session.execute(query)
     return int(getattr(result, "rowcount", 0) or 0)
 
 
