@@ -589,3 +589,27 @@ async def test_a_customers_edit_redraws_the_message_in_place(embedded: Site, ada
         assert '<details class="msg-earlier">' in fragment and "meet at 10" in fragment
     finally:
         await page.close()
+
+
+async def test_an_erased_customer_leaves_the_open_pages(embedded: Site, ada: Browser) -> None:
+    """An admin erases the customer (GDPR): the inbox redraws or drops their row, an open thread reloads."""
+    await inbound(embedded, "deliver to Elmstraat 5 please", contact="live-erase", name="Erin Erase")
+    thread_id = await thread_id_of(ada, "Erin Erase")
+    thread_page = await ada.socket(await ada.live_url(f"/threads/{thread_id}"))
+    inbox_page = await ada.socket(await ada.live_url("/"))
+    try:
+        await thread_page.ready()
+        await inbox_page.ready()
+        token = await login(ada.server, "ada@example.com", PASSWORD)
+        async with httpx.AsyncClient(base_url=ada.server.url, timeout=15) as http:
+            auth = {"Authorization": f"Bearer {token}"}
+            detail = (await http.get(f"/api/v1/threads/{thread_id}", headers=auth)).json()
+            contact_id = detail["thread"]["contact"]["id"]
+            erased = await http.post(f"/api/v1/contacts/{contact_id}/erase", json={}, headers=auth)
+        assert erased.status_code == 200, erased.text
+        await thread_page.until(lambda t: 'data-resync="1"' in t)
+        row = await inbox_page.until(lambda t: f'id="thread-{thread_id}"' in t)
+        assert "Erin Erase" not in row and "Elmstraat" not in row
+    finally:
+        await thread_page.close()
+        await inbox_page.close()
