@@ -460,4 +460,14 @@ class Event(SQLModel, table=True):
     data: dict[str, Any] = _json()
     created_at: datetime = _now(index=True)
 
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    __table_args__ = (
+        # Events about a contact but no thread (a contact edited) are few: a partial index finds
+        # them for an erase without scanning the log, and costs the ingest path nothing.
+        Index(
+            "ix_events_contact_unthreaded",
+            "contact_id",
+            postgresql_where=text("thread_id IS NULL"),
+            sqlite_where=text("thread_id IS NULL"),
+        ),
+        {"sqlite_autoincrement": True},
+    )

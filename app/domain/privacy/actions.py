@@ -29,7 +29,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -348,8 +348,10 @@ async def _anonymize(
 
 async def _purge_events(session: AsyncSession, customer: Customer, *, keep: str | None = None) -> int:
     """Delete every event about the customer (message frames carry their text and name)."""
+    # Every event naming one of their contacts has one of their threads, or none (both indexed).
     about = or_(
-        col(Event.thread_id).in_(customer.thread_ids), col(Event.contact_id).in_(customer.contact_ids)
+        col(Event.thread_id).in_(customer.thread_ids),
+        and_(col(Event.thread_id).is_(None), col(Event.contact_id).in_(customer.contact_ids)),
     )
     query = delete(Event).where(about)
     if keep is not None:

@@ -34,9 +34,18 @@ def upgrade() -> None:
     op.create_index('ix_audit_log_at', 'audit_log', ['at'])
     with op.batch_alter_table('contacts') as batch:
         batch.add_column(sa.Column('erased_at', DateTimeUTC(timezone=True), nullable=True))
+    # An erase finds a contact's thread-less events (contact edits) without scanning the log.
+    op.create_index(
+        'ix_events_contact_unthreaded',
+        'events',
+        ['contact_id'],
+        postgresql_where=sa.text('thread_id IS NULL'),
+        sqlite_where=sa.text('thread_id IS NULL'),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index('ix_events_contact_unthreaded', table_name='events')
     with op.batch_alter_table('contacts') as batch:
         batch.drop_column('erased_at')
     op.drop_index('ix_audit_log_at', table_name='audit_log')
