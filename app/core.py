@@ -21,7 +21,6 @@ from litestar.datastructures import CacheControlHeader, ResponseHeader, State
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.middleware import DefineMiddleware
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.middleware.session.server_side import ServerSideSessionBackend
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -252,16 +251,8 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         limiter=limiter,
     )
 
-    login_limit = RateLimitConfig(
-        rate_limit=("minute", settings.login_rate_limit_per_minute),
-        store="login_rate_limit",
-        set_rate_limit_headers=True,
-    )
-    auth_router = Router(
-        path="/", route_handlers=[accounts_controllers.issue_token], middleware=[login_limit.middleware]
-    )
-    # The console: session-authenticated pages. The login form shares the token endpoint's rate
-    # limit (the limiter keys on the client address), so two doors do not double an attacker's budget.
+    # The console: session-authenticated pages. The login form and the token endpoint share one
+    # rate limit per client address and per account (``accounts.login_limits``).
     console_auth = SessionAuth[Agent, ServerSideSessionBackend](
         retrieve_user_handler=console_sessions.agent_from_session,
         session_backend_config=console_sessions.session_config(
@@ -283,11 +274,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         route_handlers=[
             *console_controllers.route_handlers,
             *reports_controllers.console_handlers,
-            Router(
-                path="/",
-                route_handlers=[console_controllers.login_submit],
-                middleware=[login_limit.middleware],
-            ),
+            console_controllers.login_submit,
             Router(
                 path="/",
                 route_handlers=console_controllers.upload_handlers,
@@ -333,7 +320,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
 
     app = Litestar(
         route_handlers=[
-            auth_router,
+            accounts_controllers.issue_token,
             accounts_controllers.me,
             *bot_controllers.route_handlers,
             *channels_controllers.route_handlers,
@@ -388,7 +375,6 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS, cookie_rule=api_cookie_rule),
         ],
         stores={
-            "login_rate_limit": _store(settings, "login-rate-limit"),
             console_sessions.SESSION_STORE: _session_store(settings),
         },
         exception_handlers={**exception_handlers, NotFoundException: _not_found},
