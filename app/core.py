@@ -69,6 +69,7 @@ from app.domain.widget import stream as widget_stream
 from app.domain.widget.hub import WidgetHub
 from app.lib import metrics
 from app.lib.assets import STATIC_DIR, STATIC_PREFIX, TEMPLATES_DIR, AssetManifest
+from app.lib.body_limits import refuse_declared_oversize
 from app.lib.logs import litestar_logging_config
 from app.lib.problems import exception_handlers, http_error_handler
 from app.lib.rate_limits import MemoryCounter, RateLimiter, RedisCounter
@@ -379,6 +380,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         },
         exception_handlers={**exception_handlers, NotFoundException: _not_found},
         request_max_body_size=settings.max_request_bytes,
+        before_request=refuse_declared_oversize,
         openapi_config=OpenAPIConfig(
             title="OneThread",
             version="0.1.0",

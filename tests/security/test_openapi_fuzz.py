@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from tests.security.world import World
 
 # Sized so that the two tests send a few thousand requests in well under a minute on two cores.
-EXAMPLES = {"admin": 30, "anonymous": 12}
+EXAMPLES = {"admin": 20, "anonymous": 8}
 # The token endpoint runs Argon2 at full cost for an unknown address: fewer cases there.
 SLOW = {"POST /api/v1/auth/token": 8}
 MAX_GENERATED_LENGTH = 300
