@@ -322,6 +322,9 @@ XSS = [
 SHORT = "\"'><img src=x onerror=alert(1)><svg onload=alert(1)>"
 
 
+URL_ATTRIBUTES = ("href", "src", "action", "formaction", "xlink:href", "data")
+
+
 class _MarkupAudit(HTMLParser):
     """Collects what would run: inline scripts, on* handlers, javascript: URLs, srcdoc frames."""
 
@@ -334,13 +337,9 @@ class _MarkupAudit(HTMLParser):
         for name, value in attrs:
             if name.startswith("on"):
                 self.problems.append(f"<{tag} {name}=…>")
-            if name in ("href", "src", "action", "formaction", "xlink:href", "data") and value:
-                if (
-                    re.sub(r"[\s\x00-\x1f]", "", value)
-                    .lower()
-                    .startswith(("javascript:", "vbscript:", "data:text"))
-                ):
-                    self.problems.append(f"<{tag} {name}={value!r}>")
+            scheme = re.sub(r"[\s\x00-\x1f]", "", value or "").lower()
+            if name in URL_ATTRIBUTES and scheme.startswith(("javascript:", "vbscript:", "data:text")):
+                self.problems.append(f"<{tag} {name}={value!r}>")
             if name == "srcdoc":
                 self.problems.append(f"<{tag} srcdoc>")
         # A data block (``<script type="application/json">``) is never run; any other inline script is.
