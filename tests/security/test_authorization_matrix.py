@@ -79,6 +79,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/phone-notes"): AGENT_API,
     ("GET", "/api/v1/search"): AGENT_API,
     ("GET", "/api/v1/attachments/{attachment_id:int}"): AGENT_API,
+    ("GET", "/api/v1/reports"): ADMIN_API,
     ("WS", "/api/v1/events"): AGENT_API,
     # Platforms and other programs, each proving itself its own way
     ("POST", "/api/v1/channels/{account_id:str}/inbound"): SIGNED,
@@ -100,6 +101,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/demo/shop"): PUBLIC,
     # Machinery
     ("GET", "/health"): PUBLIC,
+    ("GET", "/ready"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,  # Prometheus scrapes it; keep it off the public proxy (docker/)
     ("GET", "/static/{file_path:path}"): PUBLIC,
     ("HEAD", "/static/{file_path:path}"): PUBLIC,
     ("GET", "/schema"): PUBLIC,
@@ -132,6 +135,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/settings/preferences"): AGENT_PAGE,
     ("POST", "/settings/preferences"): AGENT_PAGE,
     ("WS", "/live"): AGENT_PAGE,
+    ("GET", "/reports"): ADMIN_PAGE,
+    ("GET", "/reports/csv/{table:str}"): ADMIN_PAGE,
     ("GET", "/settings/agents"): ADMIN_PAGE,
     ("POST", "/settings/agents/{agent_id:int}/active"): ADMIN_PAGE,
     ("GET", "/settings/channels"): ADMIN_PAGE,
@@ -182,6 +187,7 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "{site:str}": lambda w: w.ids["site_a"],
     "{file_path:path}": lambda _: "console.css",
     "{path:str}": lambda _: "openapi.yaml",
+    "{table:str}": lambda _: "volume",
 }
 ACCOUNT_FOR = {
     "/api/v1/channels/": "api",
@@ -233,6 +239,7 @@ ABSENT = {
     ("POST", "/bot/rules/{rule_id:str}/delete"),
     ("GET", "/demo/shop"),
     ("GET", "/schema/{path:str}"),
+    ("GET", "/reports/csv/{table:str}"),
 }
 
 

@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from tests.security.world import World
 
 # Sized so that the two tests send a few thousand requests in well under a minute on two cores.
-EXAMPLES = {"admin": 20, "anonymous": 8}
+EXAMPLES = {"admin": 25, "anonymous": 10}
 # The token endpoint runs Argon2 at full cost for an unknown address: fewer cases there.
 SLOW = {"POST /api/v1/auth/token": 8}
 MAX_GENERATED_LENGTH = 300
@@ -156,5 +156,5 @@ def test_no_server_error_and_no_schema_violation(
 ) -> None:
     sent, failures = _fuzz(world, role, modes)
     print(f"schemathesis as {role}: {sent} cases, {len(failures)} distinct failures")
-    assert sent > 600, sent
+    assert sent > 400, sent
     assert not failures, f"{len(failures)} distinct failures in {sent} cases:\n\n" + "\n\n".join(failures)
