@@ -288,7 +288,7 @@ def _messenger_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[
     """A Messenger page's config and secrets: the app secret signs webhooks (``X-Hub-Signature-256``),
     the verify token answers Meta's subscription handshake, the page token sends replies."""
     page_id = args.page_id.strip()
-    if not page_id.isdigit():
+    if not (page_id.isascii() and page_id.isdigit()):
         raise UsageError("--page-id must be the page's numeric id")
     for flag, value in (
         ("--page-token", args.page_token),

@@ -21,7 +21,6 @@ from litestar.datastructures import CacheControlHeader, ResponseHeader, State
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.middleware import DefineMiddleware
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.middleware.session.server_side import ServerSideSessionBackend
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -71,6 +70,7 @@ from app.domain.widget import stream as widget_stream
 from app.domain.widget.hub import WidgetHub
 from app.lib import metrics
 from app.lib.assets import STATIC_DIR, STATIC_PREFIX, TEMPLATES_DIR, AssetManifest
+from app.lib.body_limits import refuse_declared_oversize
 from app.lib.logs import litestar_logging_config
 from app.lib.problems import exception_handlers, http_error_handler
 from app.lib.rate_limits import MemoryCounter, RateLimiter, RedisCounter
@@ -253,16 +253,8 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         limiter=limiter,
     )
 
-    login_limit = RateLimitConfig(
-        rate_limit=("minute", settings.login_rate_limit_per_minute),
-        store="login_rate_limit",
-        set_rate_limit_headers=True,
-    )
-    auth_router = Router(
-        path="/", route_handlers=[accounts_controllers.issue_token], middleware=[login_limit.middleware]
-    )
-    # The console: session-authenticated pages. The login form shares the token endpoint's rate
-    # limit (the limiter keys on the client address), so two doors do not double an attacker's budget.
+    # The console: session-authenticated pages. The login form and the token endpoint share one
+    # rate limit per client address and per account (``accounts.login_limits``).
     console_auth = SessionAuth[Agent, ServerSideSessionBackend](
         retrieve_user_handler=console_sessions.agent_from_session,
         session_backend_config=console_sessions.session_config(
@@ -284,11 +276,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         route_handlers=[
             *console_controllers.route_handlers,
             *reports_controllers.console_handlers,
-            Router(
-                path="/",
-                route_handlers=[console_controllers.login_submit],
-                middleware=[login_limit.middleware],
-            ),
+            console_controllers.login_submit,
             Router(
                 path="/",
                 route_handlers=console_controllers.upload_handlers,
@@ -334,7 +322,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
 
     app = Litestar(
         route_handlers=[
-            auth_router,
+            accounts_controllers.issue_token,
             accounts_controllers.me,
             *bot_controllers.route_handlers,
             *channels_controllers.route_handlers,
@@ -390,11 +378,11 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
             DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS, cookie_rule=api_cookie_rule),
         ],
         stores={
-            "login_rate_limit": _store(settings, "login-rate-limit"),
             console_sessions.SESSION_STORE: _session_store(settings),
         },
         exception_handlers={**exception_handlers, NotFoundException: _not_found},
         request_max_body_size=settings.max_request_bytes,
+        before_request=refuse_declared_oversize,
         openapi_config=OpenAPIConfig(
             title="OneThread",
             version="0.1.0",

@@ -91,6 +91,8 @@ class Settings:
     """Seconds before the first retry; each further retry waits twice as long (capped)."""
     delivery_backoff_cap: float = 300.0
     login_rate_limit_per_minute: int = 10
+    """Login attempts allowed per client address, and per account, in each window."""
+    login_rate_window_seconds: int = 60
     forwarded_allow_ips: str = "127.0.0.1"
     """Proxies whose X-Forwarded-For is believed (uvicorn); behind compose's nginx, ``*``."""
     ws_heartbeat_seconds: float = 25.0
@@ -153,6 +155,7 @@ class Settings:
             db_max_overflow=int(_env("ONETHREAD_DB_MAX_OVERFLOW", "5")),
             delivery_backoff_cap=float(_env("ONETHREAD_DELIVERY_BACKOFF_CAP", "300")),
             login_rate_limit_per_minute=int(_env("ONETHREAD_LOGIN_RATE_LIMIT", "10")),
+            login_rate_window_seconds=int(_env("ONETHREAD_LOGIN_RATE_WINDOW", "60")),
             forwarded_allow_ips=_env("ONETHREAD_FORWARDED_ALLOW_IPS", "127.0.0.1"),
             ws_heartbeat_seconds=float(_env("ONETHREAD_WS_HEARTBEAT_SECONDS", "25")),
             job_queue=_env("ONETHREAD_JOB_QUEUE", "onethread:jobs"),

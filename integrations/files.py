@@ -127,7 +127,7 @@ async def _open_stream(
 
 
 def _int_or_none(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
+    if value is None or not (value.strip().isascii() and value.strip().isdigit()):
         return None
     return int(value.strip())
 

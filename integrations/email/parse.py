@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -124,12 +125,27 @@ def _header(message: Message, name: str) -> str:
     try:
         value = message.get(name)
     except (ValueError, IndexError, TypeError):
-        raw = message.get_all(name, failobj=[])
-        value = raw[0] if raw else None
+        # get_all() parses with the same policy (an encoded word hiding CR/LF in a display name
+        # fails it again): read the header as sent, its encoded words as plain words.
+        raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
+        value = _ENCODED_WORD.sub(_plain_words, raw) if raw is not None else None
     if value is None:
         return ""
     # Folded or injected line breaks never survive into a single-line field.
     return " ".join(str(value).split())
+
+
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+
+
+def _plain_words(match: re.Match[str]) -> str:
+    """An encoded word's text without what address syntax gives meaning to (``:<>@,;"``, line
+    breaks): decoded as is, a display name could spell out another address for the parser."""
+    try:
+        text = str(make_header(decode_header(match.group(0))))
+    except (ValueError, LookupError, UnicodeError):
+        return ""
+    return re.sub(r'[\s:<>@,;"\\()\[\]]+', " ", text).strip()
 
 
 def _addresses(message: Message, *names: str) -> list[tuple[str, str]]:

@@ -309,7 +309,7 @@ def _time(raw: Any) -> datetime | None:
     """A Meta timestamp: milliseconds in production, seconds as a string in test notifications."""
     if isinstance(raw, bool):
         return None
-    if isinstance(raw, str) and raw.strip().isdigit():
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
         raw = int(raw.strip())
     if not isinstance(raw, int | float):
         return None

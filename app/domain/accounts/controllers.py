@@ -13,7 +13,9 @@ from litestar.types import ControllerRouterHandler
 from app.db.models import Agent
 from app.domain.accounts.actions import do_issue_token
 from app.domain.accounts.auth import requires_agent
+from app.domain.accounts.login_limits import check_login_attempt
 from app.domain.realtime.writer import Writer
+from app.domain.system.services import Services
 from app.lib.fields import text
 
 
@@ -34,7 +36,13 @@ class AgentOut(msgspec.Struct):
 
 
 @post("/api/v1/auth/token", status_code=200, tags=["auth"], summary="Exchange email and password for a token")
-async def issue_token(writer: NamedDependency[Writer], request: Request, data: JSONBody[TokenIn]) -> TokenOut:  # type: ignore[type-arg]
+async def issue_token(
+    writer: NamedDependency[Writer],
+    services: NamedDependency[Services],
+    request: Request,  # type: ignore[type-arg]
+    data: JSONBody[TokenIn],
+) -> TokenOut:
+    await check_login_attempt(services, request, data.email)
     return TokenOut(token=await do_issue_token(writer, email=data.email, password=data.password))
 
 

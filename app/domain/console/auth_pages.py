@@ -2,7 +2,7 @@
 
 Sessions are server-side (see ``sessions``); a login mints a fresh session id, so an id planted
 before login never becomes an authenticated one. The login form shares the token endpoint's rate
-limit (wired in ``app.core``).
+limit (``app.domain.accounts.login_limits``).
 """
 
 from __future__ import annotations
@@ -13,18 +13,21 @@ from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
+from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 
 from app.domain.accounts.auth import check_credentials
+from app.domain.accounts.login_limits import check_login_attempt
 from app.domain.console.forms import FORM, PUBLIC
 from app.domain.console.sessions import AGENT_KEY, renew_session_id
 from app.domain.realtime.writer import Writer
+from app.domain.system.services import Services
 from app.i18n import N_
 from app.lib.errors import AuthenticationError
 from app.lib.fields import text
+from app.lib.rate_limits import RateLimitedError
 
 WRONG_CREDENTIALS = N_("Wrong email or password.")
 TOO_MANY_ATTEMPTS = N_("Too many login attempts. Wait a minute and try again.")
@@ -47,12 +50,18 @@ def safe_next(target: str | None) -> str:
 
 
 def _login_page(
-    *, error: str | None = None, email: str = "", next_: str = "/", status: int = 200
+    *,
+    error: str | None = None,
+    email: str = "",
+    next_: str = "/",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Template:
     return Template(
         template_name="pages/login.html",
         context={"error": error, "email": email, "next": safe_next(next_)},
         status_code=status,
+        headers=headers,
     )
 
 
@@ -68,9 +77,16 @@ async def login_form(request: Request[Any, Any, Any], next: FromQuery[str | None
 async def login_submit(
     request: Request[Any, Any, Any],
     writer: NamedDependency[Writer],
+    services: NamedDependency[Services],
     data: Annotated[LoginForm, FORM],
 ) -> Response[Any]:
     """Check the credentials, then start a session under a new id (no fixation)."""
+    try:
+        await check_login_attempt(services, request, data.email)
+    except RateLimitedError as exc:
+        return _login_page(
+            error=TOO_MANY_ATTEMPTS, email=data.email, next_=data.next, status=429, headers=exc.headers
+        )
     try:
         agent = await check_credentials(writer, email=data.email, password=data.password)
     except AuthenticationError:
@@ -98,14 +114,8 @@ def login_required(request: Request[Any, Any, Any], _: NotAuthorizedException) -
     return Redirect(location, status_code=303)
 
 
-def too_many_attempts(request: Request[Any, Any, Any], _: TooManyRequestsException) -> Response[Any]:
-    """The login rate limit, said on the form rather than as a bare 429 body."""
-    return _login_page(error=TOO_MANY_ATTEMPTS, status=429)
-
-
 exception_handlers: dict[Any, Any] = {
     NotAuthorizedException: login_required,
-    TooManyRequestsException: too_many_attempts,
 }
 
 route_handlers: list[ControllerRouterHandler] = [login_form, logout]

@@ -45,7 +45,7 @@ exception_handlers: dict[Any, Any] = {**problems.exception_handlers, **auth_page
 """The console's answers to what it cannot serve: pages and form messages (never problem JSON)."""
 
 route_handlers: list[ControllerRouterHandler] = [h for area in AREAS for h in area.route_handlers]
-"""Everything but ``login_submit``, which core mounts behind the login rate limit, and the
+"""Everything but ``login_submit`` (rate limited in the handler, see ``accounts.login_limits``) and the
 ``upload_handlers``, which it mounts under a body limit with room for files."""
 upload_handlers: list[ControllerRouterHandler] = list(thread_pages.upload_handlers)
 

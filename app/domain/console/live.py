@@ -424,7 +424,7 @@ def _is_bot_handoff(frame: _Frame) -> bool:
 
 
 def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and len(value) < 19 else None
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 @websocket("/live", include_in_schema=False, name="console:live")

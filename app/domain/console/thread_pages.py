@@ -628,7 +628,7 @@ async def assign(
         if choice == "none":
             await actions.do_update_thread(writer, agent=agent, thread_id=thread_id, unassign=True)
         else:
-            if choice != "me" and not (choice.isdigit() and int(choice) < 2**31):
+            if choice != "me" and not (choice.isascii() and choice.isdigit() and int(choice) < 2**31):
                 raise InvalidInputError(UNKNOWN_AGENT, type_slug="agent-not-found")
             assignee_id = agent.id if choice == "me" else int(choice)
             await actions.do_update_thread(writer, agent=agent, thread_id=thread_id, assignee_id=assignee_id)

@@ -63,7 +63,7 @@ def _inbox_query(
     elif assignee in ("none", "unassigned"):
         query = query.where(col(Thread.assignee_id).is_(None))
     elif assignee and assignee != "all":
-        if not assignee.isdigit():
+        if not (assignee.isascii() and assignee.isdigit()):  # "²".isdigit(), yet int() refuses it
             raise InvalidInputError(
                 "assignee must be me, none, all or an agent id", type_slug="invalid-filter"
             )
