@@ -68,6 +68,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/contacts/{contact_id:int}"): AGENT_API,
     ("POST", "/api/v1/contacts/{contact_id:int}/merge"): AGENT_API,
     ("POST", "/api/v1/merges/{merge_id:int}/undo"): AGENT_API,
+    ("GET", "/api/v1/contacts/{contact_id:int}/export"): ADMIN_API,
+    ("POST", "/api/v1/contacts/{contact_id:int}/erase"): ADMIN_API,
+    ("GET", "/api/v1/audit-log"): ADMIN_API,
     ("GET", "/api/v1/merge-suggestions"): AGENT_API,
     ("POST", "/api/v1/merge-suggestions/{suggestion_id:int}/dismiss"): AGENT_API,
     ("GET", "/api/v1/threads"): AGENT_API,
@@ -130,6 +133,10 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/contacts/{contact_id:int}/merge-preview"): AGENT_PAGE,
     ("POST", "/contacts/{contact_id:int}/merge"): AGENT_PAGE,
     ("POST", "/contacts/{contact_id:int}/suggestions/{suggestion_id:int}/dismiss"): AGENT_PAGE,
+    ("GET", "/contacts/{contact_id:int}/export"): ADMIN_PAGE,
+    ("GET", "/contacts/{contact_id:int}/erase"): ADMIN_PAGE,
+    ("POST", "/contacts/{contact_id:int}/erase"): ADMIN_PAGE,
+    ("GET", "/settings/audit"): ADMIN_PAGE,
     ("POST", "/merges/{merge_id:int}/undo"): AGENT_PAGE,
     ("GET", "/settings"): AGENT_PAGE,
     ("GET", "/settings/preferences"): AGENT_PAGE,
@@ -240,11 +247,16 @@ ABSENT = {
     ("GET", "/demo/shop"),
     ("GET", "/schema/{path:str}"),
     ("GET", "/reports/csv/{table:str}"),
+    # The first admin erase of the erasable contact succeeds; the other door then finds it gone.
+    ("POST", "/api/v1/contacts/{contact_id:int}/erase"),
+    ("POST", "/contacts/{contact_id:int}/erase"),
 }
 
 
 def _url(world: World, path: str) -> str:
     url = path
+    if path.endswith("/erase"):
+        url = url.replace("{contact_id:int}", str(world.ids["erasable_contact"]))
     for placeholder, value in PARAMS.items():
         url = url.replace(placeholder, str(value(world)))
     if "{account_id:str}" in url:

@@ -221,6 +221,8 @@ def _seed(world: World) -> None:
     victim = _visitor(client, site_a.account.id, SITE_ORIGIN, VICTIM_SECRET, file=True)
     other_a = _visitor(client, site_a.account.id, SITE_ORIGIN, OTHER_A_TEXT)
     other_site = _visitor(client, site_b.account.id, SITE_B_ORIGIN, OTHER_SITE_TEXT)
+    # The admin's erase cells erase someone: never the victim the other cells aim at.
+    erasable = _visitor(client, site_b.account.id, SITE_B_ORIGIN, "erase me")
     attachment = victim["message"]["attachments"][0]
     world.ids.update(
         admin_id=admin.id,
@@ -235,6 +237,7 @@ def _seed(world: World) -> None:
         canned=canned.id,
         thread=victim["thread_id"],
         contact=victim["contact_id"],
+        erasable_contact=erasable["contact_id"],
         message=victim["message"]["id"],
         attachment=attachment["id"],
         attachment_url=attachment["url"],
