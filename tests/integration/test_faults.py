@@ -1,0 +1,306 @@
+"""Faults on the production shape: parts of the deployment fail under load, users notice nothing
+they would mind (DESIGN.md "Failure behaviour").
+
+The shape (``tests.services``): two ``onethread serve`` behind nginx, one ``onethread worker``, a
+PostgreSQL and a Redis of this module's own (they are stopped and killed here, the shared ones
+never are). Each test drives a steady stream of customer messages through nginx into the custom
+channel's inbound endpoint, retrying like a platform does (a 503 or a dropped connection means
+"try again"), while an agent's live socket, reconnecting with its cursor whenever it drops, counts
+what it hears. It breaks one part mid-stream, brings it back, and ends with a count:
+
+    sent N, stored N, delivered N, duplicates 0
+
+- sent: distinct messages the load sent; stored: of those, rows in the database (every one that
+  got a 2xx must be there, and with the platform's retries, all of them end up there);
+- delivered: distinct messages the agent's socket received (``message.created``), or for outbound
+  the messages the fake platform received; duplicates: any of those received twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import WebSocketException
+
+from app.domain.accounts.actions import do_create_agent
+from app.domain.channels.accounts import do_add_channel_account
+from app.runtime import standalone_writer
+from app.settings import Settings
+from tests.conftest import RUN_ID, SECRET
+from tests.helpers import PASSWORD
+from tests.services import ProductionShape
+
+RATE = 60
+"""Customer messages a second during each fault."""
+
+
+@dataclass
+class Deployment:
+    shape: ProductionShape
+    agent_token: str
+    channel_id: str
+    channel_token: str
+
+
+@pytest.fixture(scope="module")
+async def deployment(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Deployment]:
+    tmp = tmp_path_factory.mktemp("faults")
+    env = {
+        "ONETHREAD_SECRET_KEY": SECRET,
+        "ONETHREAD_LOGIN_RATE_LIMIT": "10000",
+        "ONETHREAD_WS_HEARTBEAT_SECONDS": "1",
+        "ONETHREAD_JOB_QUEUE": f"onethread:faults:{RUN_ID}",
+        "ONETHREAD_DELIVERY_BACKOFF_BASE": "0.2",
+        "ONETHREAD_DELIVERY_BACKOFF_CAP": "1",
+        "ONETHREAD_DELIVERY_LEASE_SECONDS": "2",
+    }
+    shape = await ProductionShape.start(tmp, env)
+    try:
+        settings = Settings(database_url=shape.postgres.url, redis_url=shape.redis.url, secret_key=SECRET)
+        async with standalone_writer(settings) as writer:
+            await do_create_agent(
+                writer, email="agent@example.com", name="Agnes Agent", password=PASSWORD, role="agent"
+            )
+            created = await do_add_channel_account(writer, channel="api", name="Order system", config={})
+        async with httpx.AsyncClient(base_url=shape.url, timeout=10) as http:
+            response = await http.post(
+                "/api/v1/auth/token", json={"email": "agent@example.com", "password": PASSWORD}
+            )
+            assert response.status_code == 200, response.text
+        yield Deployment(
+            shape, response.json()["token"], str(created.account.id), created.secrets["inbound_token"]
+        )
+    finally:
+        shape.stop()
+
+
+@pytest.fixture
+async def live(deployment: Deployment) -> AsyncIterator[Deployment]:
+    """The deployment with every part running again (whatever the previous test broke)."""
+    await deployment.shape.heal()
+    yield deployment
+
+
+@pytest.fixture(autouse=True)
+def _logs_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The processes' log tails, printed after each test (pytest shows them when it failed)."""
+    yield
+    if "deployment" in request.fixturenames:
+        print(request.getfixturevalue("deployment").shape.logs())
+
+
+# --- the customers' side: a steady stream, retried like a platform retries -----------------------
+
+
+@dataclass
+class Load:
+    """What the stream sent and what it was answered."""
+
+    tag: str
+    sent: list[str] = field(default_factory=list)
+    """External ids, one per message."""
+    acknowledged: set[str] = field(default_factory=set)
+    """Those answered 2xx (the message is stored, says the answer)."""
+    statuses: Counter[int | str] = field(default_factory=Counter)
+    """Every answer: HTTP status, or the transport error's name."""
+    retry_after: set[str] = field(default_factory=set)
+    """``Retry-After`` values of the 503 answers."""
+
+    def text(self, external_id: str) -> str:
+        return f"{self.tag} message {external_id.rsplit('-', 1)[1]}"
+
+
+async def stream_messages(deployment: Deployment, load: Load, count: int, rate: int = RATE) -> None:
+    """POST ``count`` messages through nginx at ``rate`` a second; each is retried until it gets a
+    2xx (a 503 or a lost connection: after a short pause, as Telegram or a shop's system would)."""
+    headers = {"Authorization": f"Bearer {deployment.channel_token}"}
+    url = f"{deployment.shape.url}/api/v1/channels/{deployment.channel_id}/inbound"
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+
+    async def one(http: httpx.AsyncClient, number: int) -> None:
+        external_id = f"{load.tag}-{number}"
+        body = {
+            "external_id": external_id,
+            "contact": {"external_id": f"{load.tag}-customer-{number % 12}"},
+            "text": load.text(external_id),
+        }
+        for _ in range(200):
+            try:
+                response = await http.post(url, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                load.statuses[type(exc).__name__] += 1
+            else:
+                load.statuses[response.status_code] += 1
+                if response.is_success:
+                    load.acknowledged.add(external_id)
+                    return
+                if response.status_code == 503:
+                    load.retry_after.add(response.headers.get("retry-after", ""))
+                elif response.status_code not in (502, 504):
+                    return  # an answer a platform would not retry: counted, and the test fails on it
+            await asyncio.sleep(0.25)
+
+    async with httpx.AsyncClient(timeout=15, limits=limits) as http:
+        tasks = []
+        start = time.monotonic()
+        for number in range(count):
+            load.sent.append(f"{load.tag}-{number}")
+            tasks.append(asyncio.create_task(one(http, number)))
+            await asyncio.sleep(max(0.0, start + (number + 1) / rate - time.monotonic()))
+        await asyncio.gather(*tasks)
+
+
+async def stored_external_ids(deployment: Deployment, tag: str) -> Counter[str]:
+    """How many rows each of the load's messages has in the database."""
+    connection = await asyncpg.connect(deployment.shape.postgres.url.replace("+asyncpg", ""))
+    try:
+        rows = await connection.fetch(
+            "SELECT external_id FROM messages WHERE direction = 'in' AND external_id LIKE $1", f"{tag}-%"
+        )
+    finally:
+        await connection.close()
+    return Counter(row["external_id"] for row in rows)
+
+
+# --- the agent's side: a live socket through nginx that reconnects with its cursor --------------
+
+
+@dataclass
+class LiveClient:
+    """An agent's ``WS /api/v1/events`` through nginx, as the console keeps it: on any close it
+    reconnects (after 0.2 s) with ``last_event_id`` = the last event it got."""
+
+    deployment: Deployment
+    last_event_id: int | None = None
+    texts: Counter[str] = field(default_factory=Counter)
+    ids: list[int] = field(default_factory=list)
+    connections: int = 0
+    resyncs: int = 0
+    _task: asyncio.Task[None] | None = None
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self._ready.wait(), 20)
+
+    async def _run(self) -> None:
+        while True:
+            query = f"token={self.deployment.agent_token}"
+            if self.last_event_id is not None:
+                query += f"&last_event_id={self.last_event_id}"
+            try:
+                async with connect(f"{self.deployment.shape.ws_url}/api/v1/events?{query}", open_timeout=5) as ws:
+                    self.connections += 1
+                    async for raw in ws:
+                        self._on(json.loads(raw))
+            except (OSError, TimeoutError, WebSocketException):
+                pass
+            await asyncio.sleep(0.2)
+
+    def _on(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind in ("ready", "resync"):
+            self.resyncs += kind == "resync"
+            self.last_event_id = frame["last_event_id"]
+            self._ready.set()
+            return
+        if not isinstance(frame.get("id"), int):
+            return  # ping, presence
+        self.ids.append(frame["id"])
+        self.last_event_id = frame["id"]
+        if kind == "message.created":
+            self.texts[frame["data"]["message"]["text"]] += 1
+
+    async def wait_for(self, texts: list[str], within: float = 30) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline and any(text not in self.texts for text in texts):
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+@contextlib.asynccontextmanager
+async def agent_socket(deployment: Deployment) -> AsyncIterator[LiveClient]:
+    client = LiveClient(deployment)
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+async def count_line(deployment: Deployment, load: Load, client: LiveClient) -> tuple[int, int, int, int]:
+    """Wait for the socket to hear every message, then print and return the count."""
+    texts = [load.text(external_id) for external_id in load.sent]
+    await client.wait_for(texts)
+    rows = await stored_external_ids(deployment, load.tag)
+    stored = sum(1 for external_id in load.sent if rows[external_id] >= 1)
+    delivered = sum(1 for text in texts if client.texts[text] >= 1)
+    duplicates = sum(count - 1 for count in rows.values()) + sum(
+        client.texts[text] - 1 for text in texts if client.texts[text] > 1
+    )
+    print(
+        f"sent {len(load.sent)}, stored {stored}, delivered {delivered}, duplicates {duplicates} "
+        f"(answers {dict(load.statuses)}, socket connections {client.connections})"
+    )
+    return len(load.sent), stored, delivered, duplicates
+
+
+def assert_event_ids_in_order_once(client: LiveClient) -> None:
+    assert all(a < b for a, b in itertools.pairwise(client.ids)), "event ids repeated or out of order"
+
+
+def every_acknowledged_is_stored(load: Load, rows: Counter[str]) -> None:
+    missing = sorted(load.acknowledged - {external_id for external_id, n in rows.items() if n})
+    assert not missing, f"answered 2xx but not stored: {missing[:10]}"
+
+
+# --- the tests -----------------------------------------------------------------------------------
+
+
+async def test_the_shape_serves_through_nginx(live: Deployment) -> None:
+    """Sanity: nginx spreads requests over both apps; a message reaches the agent's socket."""
+    load = Load(f"smoke{uuid.uuid4().hex[:4]}")
+    async with agent_socket(live) as client:
+        await stream_messages(live, load, 20)
+        sent, stored, delivered, duplicates = await count_line(live, load, client)
+    assert (sent, stored, delivered, duplicates) == (20, 20, 20, 0)
+    assert set(load.statuses) == {202}
+    assert all("POST /api/v1/channels" in server.log_text() for server in live.shape.servers)
+
+
+async def test_an_app_process_killed_mid_load(live: Deployment) -> None:
+    load = Load(f"kill{uuid.uuid4().hex[:4]}")
+    victim = live.shape.servers[0]
+    async with agent_socket(live) as client:
+        stream = asyncio.create_task(stream_messages(live, load, RATE * 6))
+        await asyncio.sleep(2)
+        victim.kill()
+        await stream
+        sent, stored, delivered, duplicates = await count_line(live, load, client)
+
+    assert (stored, delivered, duplicates) == (sent, sent, 0)
+    # nginx passed every request the dead process had taken (or refused) to the other one.
+    assert set(load.statuses) == {202}, load.statuses
+    assert client.connections >= 1
+    assert_event_ids_in_order_once(client)
+    assert not victim.running
