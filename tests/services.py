@@ -281,7 +281,8 @@ def nginx_conf(directory: Path, listen: int, upstreams: list[int]) -> str:
     servers = "\n".join(f"        server {HOST}:{port} max_fails=1 fail_timeout=2s;" for port in upstreams)
     user = "user root root;\n" if os.geteuid() == 0 else ""
     temp = "\n".join(
-        f"    {kind}_temp_path {directory / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        f"    {kind}_temp_path {directory / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     return f"""{user}worker_processes 1;
 pid {directory / "nginx.pid"};
@@ -423,7 +424,9 @@ class ProductionShape:
             **dict(extra_env),
         }
         shape = cls(tmp, postgres, redis, ServerGroup(tmp / "logs"), env)
-        shape.servers = list(await asyncio.gather(*(shape.group.start(env, name=n) for n in ("app-a", "app-b"))))
+        shape.servers = list(
+            await asyncio.gather(*(shape.group.start(env, name=n) for n in ("app-a", "app-b")))
+        )
         shape.nginx = Nginx(tmp / "nginx", [server.port for server in shape.servers])
         shape.worker = WorkerProcess(env, tmp / "logs" / "worker.log")
         await asyncio.gather(shape.nginx.start(), shape.worker.start())
@@ -454,7 +457,10 @@ class ProductionShape:
         async with httpx.AsyncClient(timeout=5) as http:
             for server in self.servers:
                 await _until(
-                    lambda s=server: _ok(http, f"{s.url}/health"), f"{server.name} /health", 30, server.log_path
+                    lambda s=server: _ok(http, f"{s.url}/health"),
+                    f"{server.name} /health",
+                    30,
+                    server.log_path,
                 )
         await asyncio.sleep(2.1)  # nginx's fail_timeout: a server marked down is tried again
 

@@ -22,13 +22,11 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -204,7 +202,9 @@ class LiveClient:
             if self.last_event_id is not None:
                 query += f"&last_event_id={self.last_event_id}"
             try:
-                async with connect(f"{self.deployment.shape.ws_url}/api/v1/events?{query}", open_timeout=5) as ws:
+                async with connect(
+                    f"{self.deployment.shape.ws_url}/api/v1/events?{query}", open_timeout=5
+                ) as ws:
                     self.connections += 1
                     async for raw in ws:
                         self._on(json.loads(raw))
@@ -304,3 +304,23 @@ async def test_an_app_process_killed_mid_load(live: Deployment) -> None:
     assert client.connections >= 1
     assert_event_ids_in_order_once(client)
     assert not victim.running
+
+
+async def test_redis_stopped_mid_load_and_restarted(live: Deployment) -> None:
+    load = Load(f"redis{uuid.uuid4().hex[:4]}")
+    async with agent_socket(live) as client:
+        stream = asyncio.create_task(stream_messages(live, load, RATE * 7))
+        await asyncio.sleep(2)
+        live.shape.redis.stop()
+        await asyncio.sleep(2.5)
+        await live.shape.redis.start()  # empty: no subscriptions, no job stream, no locks
+        await stream
+        sent, stored, delivered, duplicates = await count_line(live, load, client)
+        rows = await stored_external_ids(live, load.tag)
+
+    every_acknowledged_is_stored(load, rows)
+    assert (stored, delivered, duplicates) == (sent, sent, 0)
+    # The database is the record: a message is answered 2xx once stored, whatever Redis does;
+    # a refusal is a 503 the platform retries, never a 500.
+    assert set(load.statuses) <= {202, 503}, load.statuses
+    assert_event_ids_in_order_once(client)

@@ -23,12 +23,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from redis.asyncio import Redis
-from taskiq import AsyncBroker, InMemoryBroker
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from taskiq import AckableMessage, AsyncBroker, InMemoryBroker
 from taskiq.api import run_receiver_task
 from taskiq_redis import RedisStreamBroker
 
@@ -63,6 +66,42 @@ BOT_TURN_TASK = "onethread.bot_turn"
 CONSUMER_GROUP = "onethread-workers"
 STREAM_MAX_LENGTH = 100_000
 """Acknowledged jobs stay in a Redis stream until trimmed; keep roughly this many."""
+
+
+class _ResilientStreamBroker(RedisStreamBroker):
+    """taskiq's Redis stream broker, made to outlive a Redis outage or restart.
+
+    taskiq's receiver starts ``listen`` again at once whenever it raises, in a tight loop, and a
+    Redis that restarted empty has no consumer group, so every read fails (``NOGROUP``). Here a
+    failed read waits (backing off) and declares the group again before reading on; once reads
+    work again, ``on_recovered`` runs (the jobs Redis held may be gone: the worker re-enqueues
+    what the database still says is queued).
+    """
+
+    on_recovered: Callable[[], Awaitable[None]] | None = None
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        delay = 0.2
+        while True:
+            try:
+                await self._declare_group()
+                if delay > 0.2 and self.on_recovered is not None:
+                    log.warning("the job queue is reachable again")
+                    await self.on_recovered()
+                delay = 0.2
+                async for message in super().listen():
+                    yield message
+            except (RedisConnectionError, RedisTimeoutError, ResponseError, OSError) as exc:
+                log.warning("the job queue failed (%s); retrying in %gs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _declare_group(self) -> None:
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
+                await redis.xgroup_create(
+                    self.queue_name, self.consumer_group_name, id=self.consumer_id, mkstream=True
+                )
 
 
 class Jobs:
@@ -103,7 +142,7 @@ class Jobs:
         self._redis: Redis | None = None
         self.locks: DeliveryLocks
         if settings.redis_url:
-            self.broker = RedisStreamBroker(
+            self.broker = _ResilientStreamBroker(
                 url=settings.redis_url,
                 queue_name=settings.job_queue,
                 consumer_group_name=CONSUMER_GROUP,
@@ -113,6 +152,7 @@ class Jobs:
                 maxlen=STREAM_MAX_LENGTH,
                 approximate=True,
             )
+            self.broker.on_recovered = self._requeue_after_outage
             self._redis = Redis.from_url(settings.redis_url)
             self.locks = RedisLocks(self._redis, f"{settings.job_queue}:delivering", lease=lock_lease)
         else:
@@ -247,6 +287,15 @@ class Jobs:
         for message_id in pending:
             await self.enqueue_delivery(message_id)
         return len(pending)
+
+    async def _requeue_after_outage(self) -> None:
+        """Redis was away (and may have come back empty): the jobs it held may be lost, and
+        enqueues failed meanwhile. The database still knows what is queued."""
+        try:
+            await self.requeue_waiting()
+            await self.requeue_fetches()
+        except Exception:
+            log.exception("re-enqueueing after a job queue outage failed; the sweep will retry")
 
     async def requeue_fetches(self, *, stale_only: bool = False) -> int:
         """Enqueue a fetch for attachments left pending (the job was lost with a stopped process,
