@@ -324,3 +324,35 @@ async def test_redis_stopped_mid_load_and_restarted(live: Deployment) -> None:
     # a refusal is a 503 the platform retries, never a 500.
     assert set(load.statuses) <= {202, 503}, load.statuses
     assert_event_ids_in_order_once(client)
+
+
+async def test_postgres_stopped_then_started(live: Deployment) -> None:
+    load = Load(f"pg{uuid.uuid4().hex[:4]}")
+    postgres = live.shape.postgres
+    readiness: list[tuple[int, dict[str, Any]]] = []
+    async with agent_socket(live) as client, httpx.AsyncClient(base_url=live.shape.url, timeout=10) as http:
+        stream = asyncio.create_task(stream_messages(live, load, RATE * 7))
+        await asyncio.sleep(2)
+        await asyncio.to_thread(postgres.stop)
+        down = await http.get("/ready")
+        readiness.append((down.status_code, down.json()))
+        threads = await http.get("/api/v1/threads", headers={"Authorization": f"Bearer {live.agent_token}"})
+        await asyncio.sleep(2)
+        await postgres.start()
+        await stream
+        sent, stored, delivered, duplicates = await count_line(live, load, client)
+        rows = await stored_external_ids(live, load.tag)
+        up = await http.get("/ready")
+        readiness.append((up.status_code, up.json()))
+
+    every_acknowledged_is_stored(load, rows)
+    assert (stored, delivered, duplicates) == (sent, sent, 0)
+    # While the database was down: 503 with Retry-After, never a 500, never a hang (the client's
+    # 15 s timeout would show as ReadTimeout); afterwards the same processes serve again.
+    assert 503 in load.statuses and set(load.statuses) <= {202, 503}, load.statuses
+    assert load.retry_after == {"5"}
+    assert threads.status_code in (401, 503), threads.text  # no agent can be looked up: not a 500
+    assert readiness[0] == (503, {"status": "unavailable", "database": "down", "redis": "ok"})
+    assert readiness[1] == (200, {"status": "ready", "database": "ok", "redis": "ok"})
+    assert all(server.running for server in live.shape.servers)
+    assert_event_ids_in_order_once(client)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
+from asyncpg.exceptions import OperatorInterventionError
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -151,8 +152,14 @@ class Writer:
         caller takes the general ORM path. Used where the ORM's per-statement cost dominates.
         """
         pool = await self._direct()
-        async with pool.acquire() as connection:
-            outcome = await work(connection)
+        try:
+            async with pool.acquire() as connection:
+                outcome = await work(connection)
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OperatorInterventionError):
+            # The server went away (a restart, a failover): every pooled connection is dead, not
+            # only this one. Replace them all on their next use instead of failing once each.
+            await pool.expire_connections()
+            raise
         if outcome is None:
             return None
         result, frames = outcome
