@@ -40,6 +40,7 @@ from app.domain.channels.accounts import do_add_channel_account
 from app.runtime import standalone_writer
 from app.settings import Settings
 from tests.conftest import RUN_ID, SECRET
+from tests.fakes.telegram_bot_api import TelegramBotAPI
 from tests.helpers import PASSWORD
 from tests.services import ProductionShape
 
@@ -356,3 +357,120 @@ async def test_postgres_stopped_then_started(live: Deployment) -> None:
     assert readiness[1] == (200, {"status": "ready", "database": "ok", "redis": "ok"})
     assert all(server.running for server in live.shape.servers)
     assert_event_ids_in_order_once(client)
+
+
+TELEGRAM_TOKEN = "7000042:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+TELEGRAM_SECRET = "tg-faults-secret-0123456789"
+
+
+async def final_statuses(deployment: Deployment, ids: list[int], within: float = 60) -> list[asyncpg.Record]:
+    """The replies' rows once none is queued any more."""
+    connection = await asyncpg.connect(deployment.shape.postgres.url.replace("+asyncpg", ""))
+    try:
+        deadline = time.monotonic() + within
+        while True:
+            rows = await connection.fetch(
+                "SELECT id, delivery_status, delivery_error FROM messages WHERE id = ANY($1::int[])", ids
+            )
+            if all(row["delivery_status"] != "queued" for row in rows) or time.monotonic() > deadline:
+                return list(rows)
+            await asyncio.sleep(0.2)
+    finally:
+        await connection.close()
+
+
+async def test_worker_killed_while_delivering(live: Deployment) -> None:
+    tag = uuid.uuid4().hex[:4]
+    shape = live.shape
+    assert shape.worker is not None
+    agent = {"Authorization": f"Bearer {live.agent_token}"}
+    async with TelegramBotAPI() as telegram, httpx.AsyncClient(base_url=shape.url, timeout=15) as http:
+        settings = Settings(database_url=shape.postgres.url, redis_url=shape.redis.url, secret_key=SECRET)
+        async with standalone_writer(settings) as writer:
+            account = await do_add_channel_account(
+                writer,
+                channel="telegram",
+                name=f"Shop bot {tag}",
+                config={"api_url": telegram.url},
+                secrets={"bot_token": TELEGRAM_TOKEN, "webhook_secret": TELEGRAM_SECRET},
+            )
+        threads = []
+        for number, customer in enumerate(range(4)):
+            chat = 880_000_000 + customer
+            update = {
+                "update_id": 700_000 + number,
+                "message": {
+                    "message_id": 10 + number,
+                    "from": {"id": chat, "is_bot": False, "first_name": f"Customer {customer}"},
+                    "chat": {"id": chat, "type": "private", "first_name": f"Customer {customer}"},
+                    "date": 1_764_000_000,
+                    "text": f"Where is order {tag}-{customer}?",
+                },
+            }
+            response = await http.post(
+                f"/webhooks/telegram/{account.account.id}",
+                json=update,
+                headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET},
+            )
+            assert response.status_code == 200, response.text
+            threads.append(await thread_of(live, response.json()["message_id"]))
+
+        # The platform answers the first 40 sends (a little slowly), then holds every later one:
+        # the worker is killed with all its sends in flight, at the platform, unanswered.
+        telegram.latency = 0.05
+        telegram.hold(after=40)
+        texts = [f"{tag} reply {number}" for number in range(200)]
+        semaphore = asyncio.Semaphore(20)
+
+        async def reply(number: int) -> int:
+            async with semaphore:
+                response = await http.post(
+                    f"/api/v1/threads/{threads[number % 4]}/messages", json={"text": texts[number]}, headers=agent
+                )
+            assert response.status_code == 202, response.text
+            return int(response.json()["id"])
+
+        ids = list(await asyncio.gather(*(reply(number) for number in range(200))))
+        await settled(lambda: len(telegram.calls_to("sendMessage")), above=40)
+        in_flight = len(telegram.calls_to("sendMessage")) - 40
+        shape.worker.kill()
+        telegram.release()
+        await shape.worker.start()  # a new worker: its start and its sweep find what is left
+        rows = await final_statuses(live, ids)
+
+    shown = telegram.shown()
+    delivered = sum(1 for text in texts if any(t == text for _, t in shown))
+    duplicates = sum(count - 1 for (_, text), count in shown.items() if text in texts)
+    unconfirmed = sum(1 for row in rows if (row["delivery_error"] or "").startswith("unconfirmed"))
+    statuses = Counter(row["delivery_status"] for row in rows)
+    print(
+        f"sent {len(ids)}, stored {len(rows)}, delivered {delivered}, duplicates {duplicates} "
+        f"(in flight at the kill {in_flight}, marked unconfirmed {unconfirmed}, statuses {dict(statuses)})"
+    )
+    assert (len(rows), delivered, duplicates) == (200, 200, 0)
+    assert statuses == {"sent": 200}
+    # Exactly the sends the dead worker had in flight are the ones it could not confirm.
+    assert in_flight > 0 and unconfirmed == in_flight
+
+
+async def thread_of(deployment: Deployment, message_id: int) -> int:
+    """The thread a stored message is in."""
+    connection = await asyncpg.connect(deployment.shape.postgres.url.replace("+asyncpg", ""))
+    try:
+        return int(await connection.fetchval("SELECT thread_id FROM messages WHERE id = $1", message_id))
+    finally:
+        await connection.close()
+
+
+async def settled(count: Any, *, above: int, quiet: float = 1.0, within: float = 30) -> None:
+    """Wait until ``count()`` is above ``above`` and has not changed for ``quiet`` seconds."""
+    deadline = time.monotonic() + within
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = count()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif now > above and time.monotonic() - since >= quiet:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the count never settled above {above} (last {last})")

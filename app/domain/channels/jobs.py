@@ -113,10 +113,10 @@ class Jobs:
         writer: Writer,
         registry: AdapterRegistry,
         *,
-        sweep_interval: float = 60.0,
+        sweep_interval: float | None = None,
         stale_after: float | None = None,
         shutdown_grace: float = 5.0,
-        lock_lease: float = 30.0,
+        lock_lease: float | None = None,
         stream_idle_timeout: float = 120.0,
         files: FileStorage | None = None,
         fetchers: Mapping[str, FileFetcher] | None = None,
@@ -134,7 +134,9 @@ class Jobs:
             base_delay=settings.delivery_backoff_base,
             max_delay=settings.delivery_backoff_cap,
         )
-        self.sweep_interval = sweep_interval
+        lock_lease = settings.delivery_lease_seconds if lock_lease is None else lock_lease
+        # A delivery whose worker died is found by the sweep once its lock's lease has run out.
+        self.sweep_interval = lock_lease if sweep_interval is None else sweep_interval
         self.stale_after = self.policy.max_delay + 60.0 if stale_after is None else stale_after
         """A queued message no delivery wrote to for this long has probably lost its job (sweep)."""
         self.shutdown_grace = shutdown_grace
