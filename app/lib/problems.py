@@ -12,6 +12,7 @@ from typing import Any
 from asyncpg.exceptions import DataError as AsyncpgDataError
 from asyncpg.exceptions import PostgresError
 from asyncpg import InterfaceError as AsyncpgInterfaceError
+from asyncpg.exceptions import InternalClientError as AsyncpgInternalClientError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -111,6 +112,7 @@ def _is_unavailable(exc: BaseException) -> bool:
             ConnectionError
             | TimeoutError
             | AsyncpgInterfaceError
+            | AsyncpgInternalClientError
             | RedisConnectionError
             | RedisTimeoutError
             | PoolTimeoutError,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
-from asyncpg.exceptions import OperatorInterventionError
+from asyncpg.exceptions import InternalClientError, OperatorInterventionError
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -155,7 +155,13 @@ class Writer:
         try:
             async with pool.acquire() as connection:
                 outcome = await work(connection)
-        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OperatorInterventionError):
+        except (
+            OSError,
+            asyncpg.InterfaceError,
+            asyncpg.PostgresConnectionError,
+            OperatorInterventionError,
+            InternalClientError,  # a connection left mid-protocol by a server that went away
+        ):
             # The server went away (a restart, a failover): every pooled connection is dead, not
             # only this one. Replace them all on their next use instead of failing once each.
             await pool.expire_connections()
