@@ -230,7 +230,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         subscriber_backlog_strategy="dropleft",
     )
     sessionmaker = cast("async_sessionmaker[AsyncSession]", db_config.create_session_maker())
-    redis_publisher = RedisPublisher(Redis.from_url(settings.redis_url)) if settings.redis_url else None
+    redis_publisher = RedisPublisher.from_url(settings.redis_url) if settings.redis_url else None
     publisher: Publisher = redis_publisher or ChannelsPublisher(channels)
     writer = Writer(
         sessionmaker, publisher, is_postgres=not settings.is_sqlite, direct_pool_size=settings.db_pool_size

@@ -176,8 +176,8 @@ class Writer:
             routed += widget_doorbells(frames, self.channel_namespace)
             try:
                 await self._publisher.publish(routed)
-            except Exception:
-                log.exception("publishing %d event(s) failed", len(routed))
+            except Exception as exc:
+                _publish_failed(exc, len(routed))
         return result
 
     async def aclose(self) -> None:
@@ -275,9 +275,9 @@ class Writer:
             try:
                 routed = [self.routed_frame(event) for event in tx.events]
                 await self._publisher.publish(routed + widget_doorbells(routed, self.channel_namespace))
-            except Exception:
+            except Exception as exc:
                 # The database is the record: clients catch up from their cursor on reconnect.
-                log.exception("publishing %d event(s) failed", len(tx.events))
+                _publish_failed(exc, len(tx.events))
         for callback in tx.after_commit:
             try:
                 await callback()
@@ -298,6 +298,15 @@ _APPEND_EVENTS = text(
     RETURNING id
     """
 ).bindparams(bindparam("rows", type_=JSONB), bindparam("now", type_=DateTimeUTC(timezone=True)))
+
+
+def _publish_failed(exc: Exception, count: int) -> None:
+    """Log a failed publish: one line while the bus is unreachable (every write hits it), a
+    traceback for anything else."""
+    if isinstance(exc, ConnectionError):
+        log.warning("publishing %d event(s) failed: %s; clients catch up from the event log", count, exc)
+    else:
+        log.exception("publishing %d event(s) failed", count)
 
 
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
