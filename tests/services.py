@@ -59,6 +59,9 @@ PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 """Debian keeps the server binaries (initdb, postgres) off PATH, one folder per major version."""
 
 
+INITDB_FLAGS = ("--locale=C", "--no-sync", "--no-instructions")
+
+
 def require_binary(name: str, package: str, *, search: list[Path] | None = None) -> str:
     """The path of ``name`` (on PATH or in ``search``); fails the test when it is not installed."""
     for folder in search or []:
@@ -191,8 +194,18 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             shutil.chown(directory, "postgres", "postgres")
         done = subprocess.run(
-            [initdb, "-D", str(directory / "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8"]
-            + ["--locale=C", "--no-sync", "--no-instructions"],
+            [
+                initdb,
+                "-D",
+                str(directory / "data"),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                *INITDB_FLAGS,
+            ],
             capture_output=True,
             text=True,
             check=False,

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from asyncpg.exceptions import DataError as AsyncpgDataError
-from asyncpg.exceptions import PostgresError
 from asyncpg import InterfaceError as AsyncpgInterfaceError
+from asyncpg.exceptions import DataError as AsyncpgDataError
 from asyncpg.exceptions import InternalClientError as AsyncpgInternalClientError
+from asyncpg.exceptions import PostgresError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR

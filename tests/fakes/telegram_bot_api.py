@@ -228,7 +228,10 @@ class TelegramBotAPI(CallbackServer):
         """How many times each ``(chat_id, text)`` was sent with ``sendMessage``: what the customer's
         chat shows. Telegram keeps no idempotency key, so a count above 1 is a duplicate the
         customer sees (tests give each reply a distinct text)."""
-        return Counter((call.params.get("chat_id", ""), call.params.get("text", "")) for call in self.calls_to("sendMessage"))
+        return Counter(
+            (call.params.get("chat_id", ""), call.params.get("text", ""))
+            for call in self.calls_to("sendMessage")
+        )
 
     @property
     def downloads(self) -> list[str]:

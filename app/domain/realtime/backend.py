@@ -72,7 +72,7 @@ class ResilientRedisPubSubBackend(RedisChannelsPubSubBackend):
         while True:
             await asyncio.sleep(delay)
             try:
-                await self._pub_sub.connect()
+                await self._pub_sub.connect()  # type: ignore[no-untyped-call]
             except REDIS_DOWN:
                 delay = min(delay * 2, RECONNECT_MAX)
                 continue

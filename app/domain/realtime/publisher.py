@@ -140,9 +140,7 @@ class RedisPublisher:
         """A publisher with its own client: one immediate retry (a pooled connection that died
         with a restarted Redis is replaced), short timeouts."""
         return cls(
-            Redis.from_url(
-                url, retry=Retry(NoBackoff(), 1), socket_timeout=2.0, socket_connect_timeout=1.0
-            )
+            Redis.from_url(url, retry=Retry(NoBackoff(), 1), socket_timeout=2.0, socket_connect_timeout=1.0)
         )
 
     async def publish(self, frames: list[dict[str, Any]]) -> None:

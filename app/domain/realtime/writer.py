@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
-from asyncpg.exceptions import InternalClientError, OperatorInterventionError
 from advanced_alchemy.types import DateTimeUTC
+from asyncpg.exceptions import InternalClientError, OperatorInterventionError
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, IntegrityError
