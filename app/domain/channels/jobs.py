@@ -11,8 +11,10 @@ A worker also applies the retention policy (``privacy.actions.do_prune``) every
 still prunes, a test's short-lived app never does).
 
 A worker also looks after messages no job is carrying any more (the process died between commit
-and enqueue, Redis was down when the reply was stored): it re-enqueues every queued message when it
-starts, and every ``sweep_interval`` seconds those no delivery has touched for a while.
+and enqueue, Redis was down when the reply was stored, a worker died mid-delivery): it re-enqueues
+every queued message when it starts and when the job queue comes back after an outage, and every
+``sweep_interval`` seconds (by default the delivery lock's lease) those no delivery has touched for
+a while or whose delivery started and holds no lock any more (its worker died).
 
 Stopping is orderly: no new jobs are taken, deliveries waiting to retry end at once (the message
 stays ``queued`` for the next start), sends in flight get ``shutdown_grace`` seconds to finish.
