@@ -268,7 +268,7 @@ class PrivatePostgres:
         _end(self.popen, signal.SIGINT, timeout=30)
 
     def destroy(self) -> None:
-        self.stop()
+        _end(self.popen, signal.SIGQUIT)  # immediate shutdown: the cluster is thrown away
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -311,6 +311,7 @@ http {{
     }}
     server {{
         listen {HOST}:{listen};
+        keepalive_requests 100000;
         client_max_body_size 64m;
         proxy_http_version 1.1;
         proxy_set_header Host $http_host;
@@ -478,11 +479,13 @@ class ProductionShape:
         await asyncio.sleep(2.1)  # nginx's fail_timeout: a server marked down is tried again
 
     def stop(self) -> None:
+        """Everything ends at once (SIGKILL, PostgreSQL's immediate shutdown): nothing is kept."""
         if self.nginx is not None:
             self.nginx.stop()
         if self.worker is not None:
-            self.worker.stop()
-        self.group.stop_all()
+            self.worker.kill()
+        for server in self.group.servers:
+            server.kill()
         self.redis.stop()
         self.postgres.destroy()
 

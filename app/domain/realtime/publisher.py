@@ -113,7 +113,11 @@ class ChannelsPublisher:
 
 
 class RedisUnavailableError(ConnectionError):
-    """Publishing is paused after a failure (see ``RedisPublisher``)."""
+    """Redis did not take the frames."""
+
+
+class PublishingPausedError(RedisUnavailableError):
+    """Not even tried: publishing is paused after a failure (see ``RedisPublisher``)."""
 
 
 class RedisPublisher:
@@ -145,7 +149,7 @@ class RedisPublisher:
 
     async def publish(self, frames: list[dict[str, Any]]) -> None:
         if time.monotonic() < self._paused_until:
-            raise RedisUnavailableError("publishing paused after a Redis failure")
+            raise PublishingPausedError("publishing paused after a Redis failure")
         try:
             await self._publish(frames)
         except (RedisError, OSError) as exc:

@@ -27,7 +27,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.models import Event, utcnow
-from app.domain.realtime.publisher import frame_channels, log_namespace, widget_doorbells
+from app.domain.realtime.publisher import (
+    PublishingPausedError,
+    frame_channels,
+    log_namespace,
+    widget_doorbells,
+)
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +308,9 @@ _APPEND_EVENTS = text(
 def _publish_failed(exc: Exception, count: int) -> None:
     """Log a failed publish: one line while the bus is unreachable (every write hits it), a
     traceback for anything else."""
-    if isinstance(exc, ConnectionError):
+    if isinstance(exc, PublishingPausedError):
+        log.debug("publishing %d event(s) skipped: %s", count, exc)
+    elif isinstance(exc, ConnectionError):
         log.warning("publishing %d event(s) failed: %s; clients catch up from the event log", count, exc)
     else:
         log.exception("publishing %d event(s) failed", count)
