@@ -30,6 +30,8 @@ from datetime import timedelta
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -155,6 +157,9 @@ class Jobs:
                 idle_timeout=int(stream_idle_timeout * 1000),
                 maxlen=STREAM_MAX_LENGTH,
                 approximate=True,
+                # A pooled connection that died with a restarted Redis is replaced at once instead
+                # of failing the enqueue (the reply would wait for the sweep).
+                retry=Retry(NoBackoff(), 2),
             )
             self.broker.on_recovered = self._requeue_after_outage
             self._redis = Redis.from_url(settings.redis_url)
