@@ -366,8 +366,10 @@ async def test_postgres_stopped_then_started(live: Deployment) -> None:
     assert 503 in load.statuses and set(load.statuses) <= {202, 503}, load.statuses
     assert load.retry_after == {"5"}
     assert threads.status_code == 503, threads.text
-    assert readiness[0] == (503, {"status": "unavailable", "database": "down", "redis": "ok"})
-    assert readiness[1] == (200, {"status": "ready", "database": "ok", "redis": "ok"})
+    status, body = readiness[0]
+    assert status == 503 and body["checks"]["redis"] == "ok", body
+    assert body["checks"]["database"] != "ok" and "database" in body["detail"], body
+    assert readiness[1] == (200, {"status": "ok", "checks": {"database": "ok", "redis": "ok"}})
     assert all(server.running for server in live.shape.servers)
     assert_event_ids_in_order_once(client)
 
