@@ -15,7 +15,6 @@ from litestar import Litestar, Request, Response, Router
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
-from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, ResponseHeader, State
 from litestar.di import Provide
@@ -56,6 +55,7 @@ from app.domain.inbox import downloads as inbox_downloads
 from app.domain.inbox.uploads import upload_body_limit
 from app.domain.privacy import controllers as privacy_controllers
 from app.domain.realtime import controllers as realtime_controllers
+from app.domain.realtime.backend import ResilientRedisPubSubBackend
 from app.domain.realtime.publisher import ChannelsPublisher, RedisPublisher
 from app.domain.realtime.writer import Publisher, Writer
 from app.domain.reports import controllers as reports_controllers
@@ -166,7 +166,7 @@ def default_registry() -> AdapterRegistry:
 
 def channels_backend(settings: Settings) -> ChannelsBackend:
     if settings.redis_url:
-        return RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis_url), key_prefix="ONETHREAD")
+        return ResilientRedisPubSubBackend(redis=Redis.from_url(settings.redis_url), key_prefix="ONETHREAD")
     return MemoryChannelsBackend()
 
 
@@ -230,7 +230,7 @@ def create_app(settings: Settings | None = None, *, registry: AdapterRegistry | 
         subscriber_backlog_strategy="dropleft",
     )
     sessionmaker = cast("async_sessionmaker[AsyncSession]", db_config.create_session_maker())
-    redis_publisher = RedisPublisher(Redis.from_url(settings.redis_url)) if settings.redis_url else None
+    redis_publisher = RedisPublisher.from_url(settings.redis_url) if settings.redis_url else None
     publisher: Publisher = redis_publisher or ChannelsPublisher(channels)
     writer = Writer(
         sessionmaker, publisher, is_postgres=not settings.is_sqlite, direct_pool_size=settings.db_pool_size

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core import configure, default_registry
@@ -38,7 +37,7 @@ class _NoSubscribers:
 async def standalone_writer(settings: Settings) -> AsyncIterator[Writer]:
     configure(settings)
     db_config = build_db_config(settings)
-    redis_publisher = RedisPublisher(Redis.from_url(settings.redis_url)) if settings.redis_url else None
+    redis_publisher = RedisPublisher.from_url(settings.redis_url) if settings.redis_url else None
     publisher: Publisher = redis_publisher or _NoSubscribers()
     try:
         sessionmaker = cast("async_sessionmaker[AsyncSession]", db_config.create_session_maker())

@@ -90,6 +90,9 @@ class Settings:
     delivery_backoff_base: float = 2.0
     """Seconds before the first retry; each further retry waits twice as long (capped)."""
     delivery_backoff_cap: float = 300.0
+    delivery_lease_seconds: float = 30.0
+    """How long a delivery's per-message lock outlives its holder: a worker that dies mid-delivery
+    leaves its messages to another worker after this long (the sweep runs this often too)."""
     login_rate_limit_per_minute: int = 10
     """Login attempts allowed per client address, and per account, in each window."""
     login_rate_window_seconds: int = 60
@@ -154,6 +157,7 @@ class Settings:
             db_pool_size=int(_env("ONETHREAD_DB_POOL_SIZE", "10")),
             db_max_overflow=int(_env("ONETHREAD_DB_MAX_OVERFLOW", "5")),
             delivery_backoff_cap=float(_env("ONETHREAD_DELIVERY_BACKOFF_CAP", "300")),
+            delivery_lease_seconds=float(_env("ONETHREAD_DELIVERY_LEASE_SECONDS", "30")),
             login_rate_limit_per_minute=int(_env("ONETHREAD_LOGIN_RATE_LIMIT", "10")),
             login_rate_window_seconds=int(_env("ONETHREAD_LOGIN_RATE_WINDOW", "60")),
             forwarded_allow_ips=_env("ONETHREAD_FORWARDED_ALLOW_IPS", "127.0.0.1"),

@@ -97,6 +97,11 @@ class ChannelAdapter(ABC):
     capabilities: ClassVar[Capabilities] = Capabilities()
     max_text_length: ClassVar[int | None] = None
     """Longest text one platform message may carry; longer replies are split or refused."""
+    idempotent_sends: ClassVar[bool] = False
+    """Whether sending the same message twice shows it once (the receiver dedupes on our
+    idempotency key, or the "send" only records what we already store). Decides what happens to
+    a message whose sender died mid-send: sent again when this is true, else not (no duplicate
+    for the customer; the message is marked sent, unconfirmed)."""
 
     def unavailable_reason(self, account: AccountConfig, context: DeliveryContext) -> str | None:
         """Why a reply cannot go out on this channel now, or ``None`` when it can."""

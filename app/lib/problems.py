@@ -9,12 +9,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asyncpg import InterfaceError as AsyncpgInterfaceError
 from asyncpg.exceptions import DataError as AsyncpgDataError
+from asyncpg.exceptions import InternalClientError as AsyncpgInternalClientError
 from asyncpg.exceptions import PostgresError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.lib.errors import DomainError
 
@@ -88,7 +93,56 @@ def _is_data_error(exc: BaseException) -> bool:
     return False
 
 
+RETRY_AFTER_SECONDS = 5
+"""What a 503 asks the client to wait: about as long as a database restart or failover takes."""
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "40001", "40P01", "55P03")
+"""Connection exceptions, the server shutting down or starting up, and lost races (serialization
+failure, deadlock, lock timeout) that outlived the writer's own retries: try again later."""
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    """The database (or Redis) cannot be reached or answered "not now": a 503 the client may retry,
+    not a bug. Walks the chain of causes (SQLAlchemy wraps the driver's error)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(
+            current,
+            ConnectionError
+            | TimeoutError
+            | AsyncpgInterfaceError
+            | AsyncpgInternalClientError
+            | RedisConnectionError
+            | RedisTimeoutError
+            | PoolTimeoutError,
+        ):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
+def unavailable(request: Request[Any, Any, Any], exc: BaseException) -> Response[dict[str, Any]]:
+    """503 with ``Retry-After``: webhooks' platforms and API clients retry; nothing was half-done
+    that a retry would repeat (a unit of work either committed or did not)."""
+    log.warning("service unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem(
+        503,
+        "unavailable",
+        "Service unavailable",
+        "the database or the message bus cannot be reached right now; try again shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if _is_unavailable(exc):
+        return unavailable(request, exc)
     if _is_data_error(exc):
         return problem(
             422,
@@ -100,6 +154,8 @@ def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if _is_unavailable(exc):
+        return unavailable(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(
         HTTP_500_INTERNAL_SERVER_ERROR,

@@ -56,6 +56,7 @@ class CustomChannelAdapter(ChannelAdapter):
     channel: ClassVar[str] = "api"  # type: ignore[misc]
     capabilities: ClassVar[Capabilities] = Capabilities()
     max_text_length: ClassVar[int | None] = None
+    idempotent_sends: ClassVar[bool] = True  # receivers dedupe on the Idempotency-Key header (API.md)
 
     def __init__(self, client: httpx.AsyncClient | None = None, timeout: float = 10.0) -> None:
         self._client = client or httpx.AsyncClient(timeout=timeout)

@@ -18,6 +18,7 @@ class WebchatAdapter(ChannelAdapter):
     channel: ClassVar[str] = "webchat"
     capabilities: ClassVar[Capabilities] = Capabilities(attachments=True, buttons=True, typing=True)
     max_text_length: ClassVar[int | None] = None
+    idempotent_sends: ClassVar[bool] = True  # the widget reads the stored message: nothing goes twice
 
     async def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
         return SendResult(external_id=f"webchat:{message.message_id}", status="sent")

@@ -134,6 +134,9 @@ class CallbackServer:
         self._server: asyncio.Server | None = None
         self._arrived = asyncio.Condition()
         self._handlers: set[asyncio.Task[None]] = set()
+        self._hold_after: int | None = None
+        self._answering = asyncio.Event()
+        self._answering.set()
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> CallbackServer:
@@ -181,6 +184,17 @@ class CallbackServer:
         hits a later request (the second part of a split message, say)."""
         self._script.extend(None for _ in range(count))
 
+    def hold(self, after: int) -> None:
+        """Receive (and record) requests as usual, but answer none after the first ``after`` until
+        ``release``: a platform that has the requests and has not answered yet (fault tests)."""
+        self._hold_after = after
+        self._answering.clear()
+
+    def release(self) -> None:
+        """Answer the held requests (to senders still there) and every later one."""
+        self._hold_after = None
+        self._answering.set()
+
     async def wait_for(self, count: int, within: float = 10.0) -> list[RecordedRequest]:
         """Wait until at least ``count`` requests arrived; return all of them."""
         async with asyncio.timeout(within), self._arrived:
@@ -214,9 +228,12 @@ class CallbackServer:
             reply = self.scripted_reply(request)
             async with self._arrived:
                 self.recorded(request).append(request)
+                number = len(self.requests)
                 self._arrived.notify_all()
             if self.latency:
                 await asyncio.sleep(self.latency)
+            if self._hold_after is not None and number > self._hold_after:
+                await self._answering.wait()
             writer.write(_response(reply or self.default_reply(request, len(self.requests))))
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):

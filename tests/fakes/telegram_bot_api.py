@@ -40,6 +40,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -222,6 +223,15 @@ class TelegramBotAPI(CallbackServer):
 
     def calls_to(self, method: str) -> list[BotCall]:
         return [call for call in self.calls if call.method == method]
+
+    def shown(self) -> Counter[tuple[str, str]]:
+        """How many times each ``(chat_id, text)`` was sent with ``sendMessage``: what the customer's
+        chat shows. Telegram keeps no idempotency key, so a count above 1 is a duplicate the
+        customer sees (tests give each reply a distinct text)."""
+        return Counter(
+            (call.params.get("chat_id", ""), call.params.get("text", ""))
+            for call in self.calls_to("sendMessage")
+        )
 
     @property
     def downloads(self) -> list[str]:

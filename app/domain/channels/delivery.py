@@ -47,6 +47,13 @@ log = logging.getLogger(__name__)
 
 PENDING = ("queued",)
 MAX_ERROR_CHARS = 500
+SENDING = "sending_attempt"
+"""Message ``meta`` key set (to the attempt number) from the claim until the attempt's outcome is
+recorded: found on a later claim, it means the sender died mid-send (see ``_deliver_owned``)."""
+UNCONFIRMED = (
+    "unconfirmed: the worker stopped while sending this, before the platform answered; it was "
+    "not sent again (the platform would have shown it twice) and has most likely arrived"
+)
 
 Pause = Callable[[float], Awaitable[bool]]
 """Wait before the next attempt; ``False`` means the process is stopping and the job should end."""
@@ -169,6 +176,8 @@ class _Claim:
     attempt: int
     files: tuple[Attachment, ...] = ()
     """The reply's stored files, whose bytes are read (outside the transaction) before sending."""
+    interrupted: bool = False
+    """An earlier attempt was claimed and never recorded: its sender died mid-send."""
 
 
 def emit_message_updated(tx: Transaction, message: Message) -> None:
@@ -206,6 +215,11 @@ async def _claim(writer: Writer, message_id: int) -> _Claim | None:
             return None
         message.delivery_attempts += 1
         message.updated_at = utcnow()
+        # Committed before the send: if this job dies before recording the outcome, the next
+        # claim finds the marker and knows the platform may have the message already.
+        meta = dict(message.meta or {})
+        interrupted = SENDING in meta
+        message.meta = {**meta, SENDING: message.delivery_attempts}
         assert message.id is not None
         # When the recipient last wrote: reply windows (Messenger's) are checked again at send time.
         last_inbound_at = (
@@ -224,7 +238,7 @@ async def _claim(writer: Writer, message_id: int) -> _Claim | None:
             subject=message.subject,
             html=message.html,
             idempotency_key=f"onethread-message-{message.id}",
-            metadata=dict(message.meta or {}),
+            metadata=meta,
             last_inbound_at=last_inbound_at,
         )
         files = (
@@ -235,7 +249,11 @@ async def _claim(writer: Writer, message_id: int) -> _Claim | None:
             )
         ).scalars()
         return _Claim(
-            account=account, outbound=outbound, attempt=message.delivery_attempts, files=tuple(files)
+            account=account,
+            outbound=outbound,
+            attempt=message.delivery_attempts,
+            files=tuple(files),
+            interrupted=interrupted,
         )
 
     return await writer.run(work)
@@ -271,9 +289,12 @@ async def _record(
         message = await tx.session.get(Message, message_id, with_for_update=True)
         if message is None:
             return
+        # A new dict: the JSON column only notices an assignment, not an update in place.
+        meta = {key: value for key, value in (message.meta or {}).items() if key != SENDING}
         if sent_parts:
-            # A new dict: the JSON column only notices an assignment, not an update in place.
-            message.meta = {**(message.meta or {}), SENT_PARTS: list(sent_parts)}
+            meta[SENT_PARTS] = list(sent_parts)
+        if meta != message.meta:
+            message.meta = meta
         message.delivery_status = status
         message.delivery_error = error[:MAX_ERROR_CHARS] if error else None
         message.updated_at = utcnow()
@@ -338,6 +359,15 @@ async def _deliver_owned(
             )
             metrics.delivery_failed(claim.account.channel, "unavailable")
             return "failed"
+        if claim.interrupted and not adapter.idempotent_sends:
+            # The last attempt's sender died after sending began and before the platform's answer
+            # was recorded. Without an idempotency key (Telegram, Messenger, mail) sending again
+            # could show the customer the message twice; a request that went out almost always
+            # arrived (dying between the claim and the request leaving is the narrow exception).
+            # At most once, then: recorded as sent, with the doubt spelled out for the agent.
+            log.warning("message %s: the previous sender died mid-send; not sending it again", message_id)
+            await _record(writer, message_id, status="sent", error=UNCONFIRMED)
+            return "sent"
         try:
             result = await adapter.send(claim.account, await _with_files(claim, files))
         except DeliveryError as exc:
@@ -391,11 +421,15 @@ async def queued_message_ids(
 ) -> list[int]:
     """Messages still waiting for delivery, oldest first (a starting worker picks them up again).
 
-    ``untouched_since`` keeps only rows no delivery has written to since then (the stragglers).
+    ``untouched_since`` keeps only the stragglers: rows no delivery has written to since then, and
+    rows a delivery has started on (one that is still alive holds the message's lock, which the
+    caller checks; one that died left it queued, perhaps mid-send).
     """
     query = select(col(Message.id)).where(col(Message.delivery_status).in_(PENDING))
     if untouched_since is not None:
-        query = query.where(col(Message.updated_at) < untouched_since)
+        query = query.where(
+            (col(Message.updated_at) < untouched_since) | (col(Message.delivery_attempts) > 0)
+        )
     async with writer.sessionmaker() as session:
         rows = await session.execute(query.order_by(col(Message.id)).limit(limit))
         return [int(row[0]) for row in rows]

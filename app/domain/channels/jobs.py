@@ -11,8 +11,10 @@ A worker also applies the retention policy (``privacy.actions.do_prune``) every
 still prunes, a test's short-lived app never does).
 
 A worker also looks after messages no job is carrying any more (the process died between commit
-and enqueue, Redis was down when the reply was stored): it re-enqueues every queued message when it
-starts, and every ``sweep_interval`` seconds those no delivery has touched for a while.
+and enqueue, Redis was down when the reply was stored, a worker died mid-delivery): it re-enqueues
+every queued message when it starts and when the job queue comes back after an outage, and every
+``sweep_interval`` seconds (by default the delivery lock's lease) those no delivery has touched for
+a while or whose delivery started and holds no lock any more (its worker died).
 
 Stopping is orderly: no new jobs are taken, deliveries waiting to retry end at once (the message
 stays ``queued`` for the next start), sends in flight get ``shutdown_grace`` seconds to finish.
@@ -23,12 +25,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from redis.asyncio import Redis
-from taskiq import AsyncBroker, InMemoryBroker
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from taskiq import AckableMessage, AsyncBroker, InMemoryBroker
 from taskiq.api import run_receiver_task
 from taskiq_redis import RedisStreamBroker
 
@@ -65,6 +72,42 @@ STREAM_MAX_LENGTH = 100_000
 """Acknowledged jobs stay in a Redis stream until trimmed; keep roughly this many."""
 
 
+class _ResilientStreamBroker(RedisStreamBroker):
+    """taskiq's Redis stream broker, made to outlive a Redis outage or restart.
+
+    taskiq's receiver starts ``listen`` again at once whenever it raises, in a tight loop, and a
+    Redis that restarted empty has no consumer group, so every read fails (``NOGROUP``). Here a
+    failed read waits (backing off) and declares the group again before reading on; once reads
+    work again, ``on_recovered`` runs (the jobs Redis held may be gone: the worker re-enqueues
+    what the database still says is queued).
+    """
+
+    on_recovered: Callable[[], Awaitable[None]] | None = None
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        delay = 0.2
+        while True:
+            try:
+                await self._declare_group()
+                if delay > 0.2 and self.on_recovered is not None:
+                    log.warning("the job queue is reachable again")
+                    await self.on_recovered()
+                delay = 0.2
+                async for message in super().listen():
+                    yield message
+            except (RedisConnectionError, RedisTimeoutError, ResponseError, OSError) as exc:
+                log.warning("the job queue failed (%s); retrying in %gs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _declare_group(self) -> None:
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
+                await redis.xgroup_create(
+                    self.queue_name, self.consumer_group_name, id=self.consumer_id, mkstream=True
+                )
+
+
 class Jobs:
     """Enqueues deliveries and attachment fetches and, where this process is the worker, runs them."""
 
@@ -74,10 +117,10 @@ class Jobs:
         writer: Writer,
         registry: AdapterRegistry,
         *,
-        sweep_interval: float = 60.0,
+        sweep_interval: float | None = None,
         stale_after: float | None = None,
         shutdown_grace: float = 5.0,
-        lock_lease: float = 30.0,
+        lock_lease: float | None = None,
         stream_idle_timeout: float = 120.0,
         files: FileStorage | None = None,
         fetchers: Mapping[str, FileFetcher] | None = None,
@@ -95,7 +138,9 @@ class Jobs:
             base_delay=settings.delivery_backoff_base,
             max_delay=settings.delivery_backoff_cap,
         )
-        self.sweep_interval = sweep_interval
+        lock_lease = settings.delivery_lease_seconds if lock_lease is None else lock_lease
+        # A delivery whose worker died is found by the sweep once its lock's lease has run out.
+        self.sweep_interval = lock_lease if sweep_interval is None else sweep_interval
         self.stale_after = self.policy.max_delay + 60.0 if stale_after is None else stale_after
         """A queued message no delivery wrote to for this long has probably lost its job (sweep)."""
         self.shutdown_grace = shutdown_grace
@@ -103,7 +148,7 @@ class Jobs:
         self._redis: Redis | None = None
         self.locks: DeliveryLocks
         if settings.redis_url:
-            self.broker = RedisStreamBroker(
+            self.broker = _ResilientStreamBroker(
                 url=settings.redis_url,
                 queue_name=settings.job_queue,
                 consumer_group_name=CONSUMER_GROUP,
@@ -112,7 +157,11 @@ class Jobs:
                 idle_timeout=int(stream_idle_timeout * 1000),
                 maxlen=STREAM_MAX_LENGTH,
                 approximate=True,
+                # A pooled connection that died with a restarted Redis is replaced at once instead
+                # of failing the enqueue (the reply would wait for the sweep).
+                retry=Retry(NoBackoff(), 2),
             )
+            self.broker.on_recovered = self._requeue_after_outage
             self._redis = Redis.from_url(settings.redis_url)
             self.locks = RedisLocks(self._redis, f"{settings.job_queue}:delivering", lease=lock_lease)
         else:
@@ -247,6 +296,15 @@ class Jobs:
         for message_id in pending:
             await self.enqueue_delivery(message_id)
         return len(pending)
+
+    async def _requeue_after_outage(self) -> None:
+        """Redis was away (and may have come back empty): the jobs it held may be lost, and
+        enqueues failed meanwhile. The database still knows what is queued."""
+        try:
+            await self.requeue_waiting()
+            await self.requeue_fetches()
+        except Exception:
+            log.exception("re-enqueueing after a job queue outage failed; the sweep will retry")
 
     async def requeue_fetches(self, *, stale_only: bool = False) -> int:
         """Enqueue a fetch for attachments left pending (the job was lost with a stopped process,

@@ -27,6 +27,7 @@ from sqlmodel import col
 
 from app.db.models import Agent, Event
 from app.domain.accounts.auth import requires_agent
+from app.domain.realtime.backend import RESUME_FRAME
 from app.domain.realtime.publisher import audiences_for, encode_frame, subscriber_channels
 from app.domain.realtime.writer import Writer, event_frame
 from app.settings import Settings
@@ -109,6 +110,10 @@ class AgentEventStream:
 
     async def on_frame(self, raw: bytes) -> None:
         """A live frame: send it if it is the next one, fill a gap from the log, skip a repeat."""
+        if raw == RESUME_FRAME:
+            # Pub/sub was down: whatever was published meanwhile is lost, the log has it all.
+            await self._replay_until(None)
+            return
         try:
             event_id = self._decoder.decode(raw).id
         except msgspec.DecodeError:

@@ -12,12 +12,16 @@ other's ids. Every process on the same database derives the same names.
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from typing import Any
 
 import msgspec
 from litestar.channels import ChannelsPlugin
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 from sqlalchemy.engine import URL
 
 _INTERNAL_KEYS = frozenset({"audience", "channels"})
@@ -108,18 +112,51 @@ class ChannelsPublisher:
             await self._plugin.wait_published(encode_frame(frame), _route(frame))
 
 
+class RedisUnavailableError(ConnectionError):
+    """Redis did not take the frames."""
+
+
+class PublishingPausedError(RedisUnavailableError):
+    """Not even tried: publishing is paused after a failure (see ``RedisPublisher``)."""
+
+
 class RedisPublisher:
     """Publishes with plain Redis ``PUBLISH``: what Litestar's Redis pub/sub backend subscribes to.
 
     Used by every process of the production shape (web and worker). Going around the plugin's
     publish queue and its Lua script saves a task hop and a script call on every event, which
     matters at webhook rates.
+
+    Publishing is a doorbell, awaited by the request that stored the events, so it must fail fast
+    when Redis is away: no retries with backoff (redis-py's default would hold each request for
+    seconds), and after a failure no attempt at all for ``PAUSE_AFTER_FAILURE`` seconds. Frames not
+    published are not lost to clients: they catch up from the event log (``backend``).
     """
+
+    PAUSE_AFTER_FAILURE = 1.0
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._paused_until = 0.0
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisPublisher:
+        """A publisher with its own client: one immediate retry (a pooled connection that died
+        with a restarted Redis is replaced), short timeouts."""
+        return cls(
+            Redis.from_url(url, retry=Retry(NoBackoff(), 1), socket_timeout=2.0, socket_connect_timeout=1.0)
+        )
 
     async def publish(self, frames: list[dict[str, Any]]) -> None:
+        if time.monotonic() < self._paused_until:
+            raise PublishingPausedError("publishing paused after a Redis failure")
+        try:
+            await self._publish(frames)
+        except (RedisError, OSError) as exc:
+            self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE
+            raise RedisUnavailableError(str(exc)) from exc
+
+    async def _publish(self, frames: list[dict[str, Any]]) -> None:
         for frame in frames:
             data = encode_frame(frame)
             for channel in _route(frame):

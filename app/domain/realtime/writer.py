@@ -20,13 +20,19 @@ from typing import Any, Protocol, TypeVar
 
 import asyncpg
 from advanced_alchemy.types import DateTimeUTC
+from asyncpg.exceptions import InternalClientError, OperatorInterventionError
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.models import Event, utcnow
-from app.domain.realtime.publisher import frame_channels, log_namespace, widget_doorbells
+from app.domain.realtime.publisher import (
+    PublishingPausedError,
+    frame_channels,
+    log_namespace,
+    widget_doorbells,
+)
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +157,20 @@ class Writer:
         caller takes the general ORM path. Used where the ORM's per-statement cost dominates.
         """
         pool = await self._direct()
-        async with pool.acquire() as connection:
-            outcome = await work(connection)
+        try:
+            async with pool.acquire() as connection:
+                outcome = await work(connection)
+        except (
+            OSError,
+            asyncpg.InterfaceError,
+            asyncpg.PostgresConnectionError,
+            OperatorInterventionError,
+            InternalClientError,  # a connection left mid-protocol by a server that went away
+        ):
+            # The server went away (a restart, a failover): every pooled connection is dead, not
+            # only this one. Replace them all on their next use instead of failing once each.
+            await pool.expire_connections()
+            raise
         if outcome is None:
             return None
         result, frames = outcome
@@ -163,8 +181,8 @@ class Writer:
             routed += widget_doorbells(frames, self.channel_namespace)
             try:
                 await self._publisher.publish(routed)
-            except Exception:
-                log.exception("publishing %d event(s) failed", len(routed))
+            except Exception as exc:
+                _publish_failed(exc, len(routed))
         return result
 
     async def aclose(self) -> None:
@@ -262,9 +280,9 @@ class Writer:
             try:
                 routed = [self.routed_frame(event) for event in tx.events]
                 await self._publisher.publish(routed + widget_doorbells(routed, self.channel_namespace))
-            except Exception:
+            except Exception as exc:
                 # The database is the record: clients catch up from their cursor on reconnect.
-                log.exception("publishing %d event(s) failed", len(tx.events))
+                _publish_failed(exc, len(tx.events))
         for callback in tx.after_commit:
             try:
                 await callback()
@@ -285,6 +303,17 @@ _APPEND_EVENTS = text(
     RETURNING id
     """
 ).bindparams(bindparam("rows", type_=JSONB), bindparam("now", type_=DateTimeUTC(timezone=True)))
+
+
+def _publish_failed(exc: Exception, count: int) -> None:
+    """Log a failed publish: one line while the bus is unreachable (every write hits it), a
+    traceback for anything else."""
+    if isinstance(exc, PublishingPausedError):
+        log.debug("publishing %d event(s) skipped: %s", count, exc)
+    elif isinstance(exc, ConnectionError):
+        log.warning("publishing %d event(s) failed: %s; clients catch up from the event log", count, exc)
+    else:
+        log.exception("publishing %d event(s) failed", count)
 
 
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
