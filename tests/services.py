@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -274,24 +275,37 @@ class PrivatePostgres:
 
 # --- nginx ----------------------------------------------------------------------------------------
 
-IDEMPOTENT_POSTS = r"^/(webhooks/|api/v1/channels/[^/]+/inbound$)"
-"""POSTs that are safe to send twice: inbound webhooks and the custom channel's inbound endpoint
-store a message once per platform id (``update_id``, ``mid``, ``external_id``), so nginx may pass a
-request that died with its app process on to the other one."""
+DOCKER_NGINX_CONF = REPO_ROOT / "docker" / "nginx.conf"
+"""The proxy configuration production runs (``docker/compose.yml``); the tests run the same file."""
+
+_FOR_LOOPBACK: list[tuple[str, str]] = [
+    # Docker's DNS and the service name become the test's own processes on loopback.
+    (r"^resolver .*;\n", ""),
+    (r"server app:8000 resolve( [^;]*);", "{servers}"),
+    (r"listen 80 default_server;", "listen {listen} default_server;"),
+    (r"access_log /var/log/nginx/access\.log onethread;", "access_log {access_log} onethread;"),
+]
 
 
 def nginx_conf(directory: Path, listen: int, upstreams: list[int]) -> str:
-    """The load balancer: round robin, websockets passed through, idempotent POSTs retried.
+    """``docker/nginx.conf`` pointed at the given app ports, inside a ``http`` block of our own.
 
-    - ``proxy_next_upstream error timeout`` (nginx's default, spelled out) moves a request to the
-      next server when the chosen one refuses the connection or dies before answering; for a POST
-      only when nothing was sent yet, except on :data:`IDEMPOTENT_POSTS`, where
-      ``non_idempotent`` lets a POST the dead process had already read go to the other one (a
-      repeat is stored once). An agent's reply is not retried: it would be sent twice.
-    - ``max_fails=1 fail_timeout=2s``: a server that failed is left alone for two seconds.
-    - ``Upgrade``/``Connection`` forwarded (``map``) so websockets pass; long read timeout for them.
+    What the fault tests rely on is in that file: round robin with a failed replica left alone for
+    two seconds, websockets passed through, and POSTs retried on another replica only where a
+    repeat is stored once (webhooks and the custom channel's inbound). A rewrite that no longer
+    finds its line fails here, so the tests never run a configuration production does not.
     """
-    servers = "\n".join(f"        server {HOST}:{port} max_fails=1 fail_timeout=2s;" for port in upstreams)
+    conf = DOCKER_NGINX_CONF.read_text()
+    for pattern, replacement in _FOR_LOOPBACK:
+        match = re.search(pattern, conf, flags=re.MULTILINE)
+        assert match, f"docker/nginx.conf no longer has a line matching {pattern!r}"
+        options = match.group(1) if match.groups() else ""
+        value = replacement.format(
+            servers="\n    ".join(f"server {HOST}:{port}{options};" for port in upstreams),
+            listen=f"{HOST}:{listen}",
+            access_log=directory / "access.log",
+        )
+        conf = conf[: match.start()] + value + conf[match.end() :]
     user = "user root root;\n" if os.geteuid() == 0 else ""
     temp = "\n".join(
         f"    {kind}_temp_path {directory / kind};"
@@ -303,36 +317,7 @@ error_log {directory / "error.log"} warn;
 events {{ worker_connections 4096; }}
 http {{
 {temp}
-    access_log off;
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
-    upstream onethread {{
-{servers}
-        keepalive 64;
-    }}
-    server {{
-        listen {HOST}:{listen};
-        keepalive_requests 100000;
-        client_max_body_size 64m;
-        proxy_http_version 1.1;
-        proxy_set_header Host $http_host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_set_header Upgrade $http_upgrade;
-        proxy_set_header Connection $connection_upgrade;
-        proxy_connect_timeout 2s;
-        proxy_send_timeout 30s;
-        proxy_read_timeout 120s;
-        proxy_buffering off;
-        proxy_next_upstream error timeout;
-        proxy_next_upstream_tries 3;
-        location / {{
-            proxy_pass http://onethread;
-        }}
-        location ~ {IDEMPOTENT_POSTS} {{
-            proxy_next_upstream error timeout non_idempotent;
-            proxy_pass http://onethread;
-        }}
-    }}
+{conf}
 }}
 """
 
