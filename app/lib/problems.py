@@ -7,6 +7,7 @@ status; anything unexpected is logged and answered as a bare 500 problem that le
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from asyncpg import InterfaceError as AsyncpgInterfaceError
@@ -95,9 +96,12 @@ def _is_data_error(exc: BaseException) -> bool:
 
 RETRY_AFTER_SECONDS = 5
 """What a 503 asks the client to wait: about as long as a database restart or failover takes."""
-_UNAVAILABLE_SQLSTATES = ("08", "57P", "40001", "40P01", "55P03")
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "40001", "40P01", "55P03", "23505")
 """Connection exceptions, the server shutting down or starting up, and lost races (serialization
-failure, deadlock, lock timeout) that outlived the writer's own retries: try again later."""
+failure, deadlock, lock timeout, a unique key taken by a concurrent writer — many first messages of
+one new customer at once) that outlived the writer's own retries: try again later. A retry then
+finds the other writer's rows, so a repeat of the same message is stored once."""
+_SQLITE_LOST_RACE = "UNIQUE constraint failed"
 
 
 def _is_unavailable(exc: BaseException) -> bool:
@@ -123,6 +127,8 @@ def _is_unavailable(exc: BaseException) -> bool:
         sqlstate = getattr(current, "sqlstate", None)
         if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
             return True
+        if isinstance(current, sqlite3.IntegrityError) and _SQLITE_LOST_RACE in str(current):
+            return True
         current = getattr(current, "orig", None) or current.__cause__ or current.__context__
     return False
 
@@ -135,7 +141,7 @@ def unavailable(request: Request[Any, Any, Any], exc: BaseException) -> Response
         503,
         "unavailable",
         "Service unavailable",
-        "the database or the message bus cannot be reached right now; try again shortly",
+        "the database or the message bus cannot take this request right now; try again shortly",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
