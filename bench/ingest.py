@@ -26,11 +26,9 @@ import contextlib
 import json
 import multiprocessing
 import os
-import platform
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +48,24 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import loadgen  # noqa: E402 - a sibling module, found through the line above
+from common import (  # noqa: E402, F401 - re-exported: the other scripts use them as ingest.X
+    Server,
+    add_service_options,
+    admin_sql,
+    asyncpg_dsn,
+    check_service_options,
+    drop_job_queue,
+    fmt,
+    free_port,
+    machine_info,
+    percentile,
+    run_cli,
+    start_server,
+    start_worker,
+    with_database,
+    write_report,
+)
+from common import git_commit as _git_commit  # noqa: E402, F401
 from floor_app import TABLE_SQL  # noqa: E402
 from sysstat import CpuProbe, CpuSnapshot  # noqa: E402
 
@@ -66,56 +82,6 @@ DRAIN_SECONDS = 10.0
 KEPT_UP_TAIL_SECONDS = 1.0
 """At a fixed rate, the server kept up if every event arrived and the last one came this soon after
 the last message was due (a server that falls behind builds a backlog that grows with the run)."""
-
-
-# ------------------------------------------------------------------------------------------------
-# small helpers
-# ------------------------------------------------------------------------------------------------
-def percentile(sorted_values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile of an already sorted list (``None`` when empty)."""
-    if not sorted_values:
-        return None
-    rank = max(1, int(-(-fraction * len(sorted_values) // 1)))  # ceil without importing math
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def asyncpg_dsn(url: str) -> str:
-    """``postgresql+asyncpg://…`` (SQLAlchemy form) → ``postgresql://…`` (asyncpg form)."""
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-def with_database(url: str, name: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value:,.{digits}f}"
-
-
-async def admin_sql(admin_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(asyncpg_dsn(admin_url), timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def run_cli(args: list[str], env: dict[str, str], limit: float = 60.0) -> str:
-    """Run a command to completion (within ``limit`` seconds); its stdout, or an error with its stderr."""
-    proc = await asyncio.create_subprocess_exec(
-        *args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), limit)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args[1:4])} failed ({proc.returncode}): {err.decode()[-2000:]}")
-    return out.decode()
 
 
 PG_STAT_COLUMNS = (
@@ -147,91 +113,9 @@ async def pg_stats(admin_url: str, database: str) -> dict[str, int]:
     return {name: int(row[name] or 0) for name in PG_STAT_COLUMNS} if row else {}
 
 
-async def drop_job_queue(redis_url: str, prefix: str) -> None:
-    """Delete the run's job stream and its keys (jobs the benchmark made that nobody needs now)."""
-    from redis.asyncio import Redis
-
-    redis = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-    except Exception as exc:
-        print(f"note: could not delete the job queue {prefix}: {exc}", file=sys.stderr)
-    finally:
-        await redis.aclose()
-
-
 # ------------------------------------------------------------------------------------------------
 # servers
 # ------------------------------------------------------------------------------------------------
-@dataclass(slots=True)
-class Server:
-    """One uvicorn process under test."""
-
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_problems(self) -> list[str]:
-        """Error lines and tracebacks from the server's log (the benchmark must not hide failures)."""
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return []
-        return [line for line in lines if "ERROR" in line or "Traceback" in line or "Exception" in line]
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    async def wait_healthy(self, limit: float = 30.0) -> None:
-        """Poll ``/health`` until it answers 200; fail with the log's tail if the process dies first."""
-        deadline = time.monotonic() + limit
-        async with httpx.AsyncClient(timeout=2.0) as http:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited at start-up:\n{self.log_tail()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"{self.base_url}/health")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer /health within {limit:.0f}s:\n{self.log_tail()}")
-
-    async def stop(self) -> None:
-        """Graceful stop (SIGINT, which also lets cProfile write its file), killed after 10 s."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.to_thread(self.process.wait, 10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                await asyncio.to_thread(self.process.wait)
-
-
-def start_worker(command: list[str], env: dict[str, str], log_dir: Path) -> Server:
-    """``onethread worker`` beside a server (its log in ``worker.log``); a ``Server`` without a port."""
-    log_path = log_dir / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    return Server(name="worker", port=0, process=process, log_path=log_path)
-
-
-def start_server(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Server:
-    port = int(args[args.index("--port") + 1])
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(args, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    return Server(name=name, port=port, process=process, log_path=log_path)
-
-
 # ------------------------------------------------------------------------------------------------
 # the receiver process
 # ------------------------------------------------------------------------------------------------
@@ -765,22 +649,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--cprofile", action="store_true", help="run the OneThread server under cProfile (slow, for hotspots)"
     )
-    parser.add_argument("--keep-db", action="store_true", help="keep the benchmark databases")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "ONETHREAD_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
-        help="an admin connection used to create the databases",
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("ONETHREAD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    add_service_options(parser)
     args = parser.parse_args(argv)
-    if not args.postgres_url.startswith("postgresql"):
-        parser.error("--postgres-url must be a postgresql:// or postgresql+asyncpg:// URL")
-    if not args.postgres_url.startswith("postgresql+asyncpg://"):
-        args.postgres_url = args.postgres_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    check_service_options(parser, args)
     return args
 
 
@@ -852,39 +723,14 @@ async def main_async(args: argparse.Namespace) -> int:
             for key, value in vars(args).items()
             if key not in ("created_databases", "servers", "postgres_url", "notes")
         },
-        "machine": {
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_after": os.getloadavg(),
-            "git_commit": _git_commit(),
-        },
+        "machine": machine_info(),
         "goals": {"throughput_ratio_min": GOAL_THROUGHPUT_RATIO, "p99_ms_max_at_rate": GOAL_P99_MS, **goals},
         "databases_kept": args.created_databases if args.keep_db else [],
         "results": results,
     }
-    out = results_dir / f"ingest-{started.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    out = write_report("ingest", started, report)
     print(f"results: {out.relative_to(REPO)}  (whole run {report['seconds']:.0f}s)")
     return 0
-
-
-def _git_commit() -> str | None:
-    """The commit measured, with ``+dirty`` when app/ or integrations/ have uncommitted changes."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "app", "integrations"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return f"{commit}+dirty" if dirty else commit
 
 
 def main(argv: list[str] | None = None) -> int:
