@@ -171,6 +171,8 @@ class Context:
     results_dir: Path
     database: str
     notes: list[str] = field(default_factory=list)
+    visitors: list[str] = field(default_factory=list)
+    """Signed visitor tokens when the channel is the widget (messages come from them round-robin)."""
 
 
 def body_factory(tag: str, run_id: str, contacts: int) -> loadgen.BodyFactory:
@@ -185,6 +187,33 @@ def body_factory(tag: str, run_id: str, contacts: int) -> loadgen.BodyFactory:
                 "contact": {"external_id": f"bench-{run_id}-c{who}", "name": f"Bench Customer {who}"},
                 "text": f"Hello, my order {seq} has not arrived yet. [{loadgen.marker(tag, seq)}]",
             }
+        )
+
+    return body
+
+
+def widget_body_factory(tag: str, visitors: list[str]) -> loadgen.BodyFactory:
+    """Message ``seq`` of run ``tag`` from visitor ``seq % len(visitors)`` (their signed token).
+
+    Each visitor comes from an address of its own (``X-Forwarded-For``, believed from loopback as
+    from a proxy): the widget limits sends per visitor and per address, as it should for real
+    traffic, and one benchmark address would hit the address limit at once.
+    """
+    encode = msgspec.json.encode
+
+    def body(seq: int) -> loadgen.Request:
+        visitor = seq % len(visitors)
+        return loadgen.Request(
+            encode(
+                {
+                    "text": f"Hello, my order {seq} has not arrived yet. [{loadgen.marker(tag, seq)}]",
+                    "client_id": f"{tag}-{seq}",
+                }
+            ),
+            (
+                ("Authorization", f"Bearer {visitors[visitor]}"),
+                ("X-Forwarded-For", f"10.{visitor >> 16 & 255}.{visitor >> 8 & 255}.{visitor & 255}"),
+            ),
         )
 
     return body
@@ -321,7 +350,11 @@ async def run_phase(ctx: Context, phase: str) -> dict[str, Any]:
     """Run one phase against the target and collect its arrivals."""
     args = ctx.args
     tag = f"{ctx.server.name[0]}{phase[0]}{ctx.run_id}"
-    body_for = body_factory(tag, ctx.run_id, args.contacts)
+    body_for = (
+        widget_body_factory(tag, ctx.visitors)
+        if ctx.visitors
+        else body_factory(tag, ctx.run_id, args.contacts)
+    )
     pg_before = await pg_stats(args.postgres_url, ctx.database)
     before: CpuSnapshot = ctx.probe.snapshot()
     rate: float | None = None
@@ -417,14 +450,37 @@ async def bench_onethread(
     cli = [sys.executable, "-m", "app"]
     await run_cli([*cli, "migrate"], env)
     email, password = f"bench-{run_id}@example.com", secrets.token_urlsafe(16)
+    kind = "webchat" if args.channel == "widget" else "api"
     _, channel_out = await asyncio.gather(
         run_cli(
             [*cli, "agent", "create", "--email", email, "--name", "Bench", "--password", password, "--admin"],
             env,
         ),
-        run_cli([*cli, "channel", "add", "api", "--name", f"bench-{run_id}", "--json"], env),
+        run_cli(
+            [*cli, "channel", "add", kind, "--name", f"bench-{run_id}", "--json"]
+            + (["--origin", "https://shop.example.com"] if kind == "webchat" else []),
+            env,
+        ),
     )
     channel = json.loads(channel_out)
+    visitors: list[str] = []
+    if args.channel == "widget":
+        # Visitors who wrote once already (what a session and a first message make), seeded through
+        # the app's actions; their tokens are signed with the server's key.
+        from widget import seed_visitors
+
+        t0 = time.monotonic()
+        seeded = await seed_visitors(
+            env["ONETHREAD_DATABASE_URL"],
+            args.redis_url,
+            env["ONETHREAD_SECRET_KEY"],
+            channel["id"],
+            args.contacts,
+        )
+        visitors = [token for token, _ in seeded]
+        print(
+            f"  onethread: seeded {len(visitors)} widget visitors in {time.monotonic() - t0:.0f}s", flush=True
+        )
     serve = [*cli, "serve", "--port", str(port), "--log-level", args.server_log_level]
     if args.cprofile:
         out = results_dir / f"cprofile-onethread-{run_id}.prof"
@@ -437,9 +493,14 @@ async def bench_onethread(
         response = await http.post("/api/v1/auth/token", json={"email": email, "password": password})
         response.raise_for_status()
         agent_token = response.json()["token"]
-    target = loadgen.Target("127.0.0.1", port, f"/api/v1/channels/{channel['id']}/inbound", channel["token"])
+    if visitors:
+        target = loadgen.Target("127.0.0.1", port, "/widget/v1/messages", "")
+    else:
+        target = loadgen.Target(
+            "127.0.0.1", port, f"/api/v1/channels/{channel['id']}/inbound", channel["token"]
+        )
     ws_url = f"ws://127.0.0.1:{port}/api/v1/events?token={agent_token}"
-    return await run_target(args, run_id, server, target, ws_url, probe, results_dir, database)
+    return await run_target(args, run_id, server, target, ws_url, probe, results_dir, database, visitors)
 
 
 async def bench_floor(
@@ -490,13 +551,16 @@ async def run_target(
     probe: CpuProbe,
     results_dir: Path,
     database: str,
+    visitors: list[str] | None = None,
 ) -> dict[str, Any]:
     receiver = Receiver(ws_url)
     try:
         await receiver.ready()
         probe.set_group("server", [server.process.pid])
         probe.set_group("loadgen_receiver", [receiver.process.pid or 0])
-        ctx = Context(args, run_id, target, receiver, probe, server, results_dir, database)
+        ctx = Context(
+            args, run_id, target, receiver, probe, server, results_dir, database, visitors=visitors or []
+        )
         phases = await measure(ctx)
         phases["notes"] = ctx.notes
         return phases
@@ -635,6 +699,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=200,
         help="customers the messages come from, round-robin (0: every message a new customer)",
     )
+    parser.add_argument(
+        "--channel",
+        choices=["api", "widget"],
+        default="api",
+        help="OneThread's path: the custom channel's inbound API, or web-chat visitors' POST "
+        "/widget/v1/messages (--contacts visitors, seeded first); the floor's route is the same either way",
+    )
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="HTTP client of the sender")
     parser.add_argument(
         "--only", choices=["both", "onethread", "floor"], default="both", help="which targets to run"
@@ -714,6 +785,7 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"note: {note}")
     report = {
         "benchmark": "ingest",
+        "channel": args.channel,
         "run_id": run_id,
         "started": started.isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - t0, 1),
@@ -728,7 +800,7 @@ async def main_async(args: argparse.Namespace) -> int:
         "databases_kept": args.created_databases if args.keep_db else [],
         "results": results,
     }
-    out = write_report("ingest", started, report)
+    out = write_report("ingest" if args.channel == "api" else f"ingest-{args.channel}", started, report)
     print(f"results: {out.relative_to(REPO)}  (whole run {report['seconds']:.0f}s)")
     return 0
 
