@@ -459,6 +459,13 @@ async def seeded_app(
             )
             if shape == "pg":
                 await seed_console.write_postgres(asyncpg_dsn(settings.database_url), tables)
+                if args.total_messages:
+                    added = await seed_console.fill_postgres(
+                        asyncpg_dsn(settings.database_url),
+                        args.total_messages,
+                        exclude_thread=seeded.big_thread_id,
+                    )
+                    seeded.rows["messages"] += added
             else:
                 await asyncio.to_thread(
                     seed_console.write_sqlite, settings.database_url.split("///", 1)[1], tables
@@ -837,6 +844,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=10_000, help="messages in the big thread")
     parser.add_argument(
         "--threads", type=int, default=10_000, help="threads in the inbox (the big one included)"
+    )
+    parser.add_argument(
+        "--total-messages",
+        type=int,
+        default=0,
+        help="PostgreSQL: add older filler messages over the other threads until the database holds "
+        "this many (generate_series; e.g. 1000000); 0: only the seeded ones",
     )
     parser.add_argument(
         "--only",

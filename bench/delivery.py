@@ -313,7 +313,8 @@ async def measure_floor(args: argparse.Namespace, fake: TelegramBotAPI) -> dict[
             while queue:
                 n = queue.pop()
                 await http.post(
-                    "/bot6000000001:AAfloor/sendMessage", data={"chat_id": str(FIRST_USER), "text": f"floor {n}"}
+                    "/bot6000000001:AAfloor/sendMessage",
+                    data={"chat_id": str(FIRST_USER), "text": f"floor {n}"},
                 )
 
         t0 = time.monotonic()
