@@ -64,8 +64,10 @@ STEPS = (
         "webhooks.py",
         (
             *SHORT,
+            "--contacts",
+            "200",
             "--warmup",
-            "500",
+            "400",
             "--warmup-seconds",
             "8",
             "--retry-updates",
@@ -105,7 +107,7 @@ STEPS = (
     Step(
         "widget-sockets",
         "widget.py",
-        ("--visitors", "2000", "--replies", "50", "--rate", "5", "--hold-seconds", "8"),
+        ("--visitors", "2000", "--replies", "50", "--rate", "5", "--hold-seconds", "5"),
         "widget",
     ),
     Step(
@@ -115,7 +117,7 @@ STEPS = (
         "console",
     ),
     Step("bot", "bot.py", ("--decisions", "5000", "--warmup", "500"), "bot"),
-    Step("delivery", "delivery.py", ("--messages", "1000", "--customers", "50"), "delivery"),
+    Step("delivery", "delivery.py", ("--messages", "500", "--customers", "50"), "delivery"),
 )
 
 
