@@ -184,11 +184,11 @@ def _others(*phases: dict[str, Any] | None) -> str:
 
 
 def ingest_rows(
-    channel: str, ours: dict[str, Any] | None, floor: dict[str, Any] | None
+    channel: str, ours: dict[str, Any] | None, floor: dict[str, Any] | None, *, ran: bool = True
 ) -> tuple[list[Row], dict[str, bool]]:
     """Three rows per channel (saturation throughput, latency at 200/s, latency at saturation)."""
     if not ours:
-        return [[f"{channel}: ingest", "failed", "", "", "", ""]], {}
+        return [[f"{channel}: ingest", "failed" if ran else "not run", "", "", "", ""]], {}
     sat, rate = ours["saturation"], ours["rate"]
     fsat, frate = (floor or {}).get("saturation"), (floor or {}).get("rate")
     ratio = sat["events_per_s"] / fsat["events_per_s"] if fsat else None
@@ -225,23 +225,31 @@ def build_table(steps: dict[str, dict[str, Any]]) -> tuple[list[Row], dict[str, 
     rows: list[Row] = []
     goals: dict[str, bool] = {}
 
+    def missing(name: str) -> str:
+        return "failed" if name in steps else "not run"
+
     def result(name: str) -> dict[str, Any] | None:
         step = steps.get(name)
         return step["result"] if step and step["result"] else None
 
-    def add(channel: str, ours: dict[str, Any] | None, floor: dict[str, Any] | None) -> None:
-        more_rows, more_goals = ingest_rows(channel, ours, floor)
+    def add(channel: str, ours: dict[str, Any] | None, floor: dict[str, Any] | None, step: str) -> None:
+        more_rows, more_goals = ingest_rows(channel, ours, floor, ran=step in steps)
         rows.extend(more_rows)
         goals.update(more_goals)
 
     for channel, name in (("api", "ingest-api"), ("widget", "ingest-widget")):
         r = result(name)
-        add(channel, (r or {}).get("results", {}).get("onethread"), (r or {}).get("results", {}).get("floor"))
+        add(
+            channel,
+            (r or {}).get("results", {}).get("onethread"),
+            (r or {}).get("results", {}).get("floor"),
+            name,
+        )
     wh = (result("webhooks") or {}).get("results", {})
     for channel in ("telegram", "messenger"):
-        add(channel, wh.get(channel, {}).get("onethread"), wh.get(channel, {}).get("floor"))
+        add(channel, wh.get(channel, {}).get("onethread"), wh.get(channel, {}).get("floor"), "webhooks")
     em = (result("email") or {}).get("results", {}).get("webhook", {})
-    add("email", em.get("onethread"), em.get("floor"))
+    add("email", em.get("onethread"), em.get("floor"), "email")
 
     widget = (result("widget-sockets") or {}).get("results", {})
     ot, fl = widget.get("onethread"), widget.get("floor")
@@ -289,7 +297,7 @@ def build_table(steps: dict[str, dict[str, Any]]) -> tuple[list[Row], dict[str, 
                 ]
             )
     else:
-        rows.append(["widget sockets", "failed", "", "", "", ""])
+        rows.append(["widget sockets", missing("widget-sockets"), "", "", "", ""])
 
     console = (result("console") or {}).get("results", {})
     pg, floor_page = console.get("pg"), console.get("floor", {}).get("page")
@@ -308,7 +316,7 @@ def build_table(steps: dict[str, dict[str, Any]]) -> tuple[list[Row], dict[str, 
                 ]
             )
     else:
-        rows.append(["console pages", "failed", "", "", "", ""])
+        rows.append(["console pages", missing("console"), "", "", "", ""])
 
     bot = (result("bot") or {}).get("results", {})
     decide = next((v for k, v in bot.items() if k.startswith("decide,") and "1000 rules (wall" in k), None)
@@ -327,7 +335,7 @@ def build_table(steps: dict[str, dict[str, Any]]) -> tuple[list[Row], dict[str, 
             ]
         )
     else:
-        rows.append(["bot decision", "failed", "", "", "", ""])
+        rows.append(["bot decision", missing("bot"), "", "", "", ""])
 
     dl = (result("delivery") or {}).get("results", {})
     if dl.get("onethread"):
@@ -343,7 +351,7 @@ def build_table(steps: dict[str, dict[str, Any]]) -> tuple[list[Row], dict[str, 
             ]
         )
     else:
-        rows.append(["delivery", "failed", "", "", "", ""])
+        rows.append(["delivery", missing("delivery"), "", "", "", ""])
     return rows, goals
 
 
