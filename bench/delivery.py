@@ -136,8 +136,7 @@ async def measure_onethread(
                     email,
                     "--name",
                     "Bench",
-                    "--password",
-                    password,
+                    f"--password={password}",  # "=": a token may start with "-"
                     "--admin",
                 ],
                 env,

@@ -453,7 +453,17 @@ async def bench_onethread(
     kind = "webchat" if args.channel == "widget" else "api"
     _, channel_out = await asyncio.gather(
         run_cli(
-            [*cli, "agent", "create", "--email", email, "--name", "Bench", "--password", password, "--admin"],
+            [
+                *cli,
+                "agent",
+                "create",
+                "--email",
+                email,
+                "--name",
+                "Bench",
+                f"--password={password}",
+                "--admin",
+            ],
             env,
         ),
         run_cli(

@@ -174,7 +174,17 @@ async def setup_onethread(args: argparse.Namespace, run_id: str, work: Path) -> 
     email, password = f"bench-{run_id}@example.com", secrets.token_urlsafe(16)
     _, telegram_out, messenger_out = await asyncio.gather(
         ingest.run_cli(
-            [*cli, "agent", "create", "--email", email, "--name", "Bench", "--password", password, "--admin"],
+            [
+                *cli,
+                "agent",
+                "create",
+                "--email",
+                email,
+                "--name",
+                "Bench",
+                f"--password={password}",
+                "--admin",
+            ],
             env,
         ),
         ingest.run_cli(

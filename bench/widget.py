@@ -233,8 +233,7 @@ async def setup_onethread(args: argparse.Namespace, run_id: str, work: Path) -> 
                 email,
                 "--name",
                 "Anna Agent",
-                "--password",
-                password,
+                f"--password={password}",  # "=": a token may start with "-"
                 "--admin",
             ],
             env,
