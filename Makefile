@@ -21,7 +21,7 @@ ONETHREAD_BENCH_REDIS_URL    ?= redis://127.0.0.1:6379/0
 export ONETHREAD_BENCH_POSTGRES_URL ONETHREAD_BENCH_REDIS_URL
 
 .DEFAULT_GOAL := help
-.PHONY: help run install install-dev test lint typecheck pytest fmt messages bench bench-webhooks bench-email bench-console bench-widget bench-bot bench-reports clean distclean
+.PHONY: help run install install-dev test lint typecheck pytest fmt messages bench bench-ingest bench-webhooks bench-email bench-console bench-widget bench-bot bench-reports bench-delivery clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -94,8 +94,10 @@ messages: $(STAMP_DEV) ## extract the console's strings and update each language
 
 # --- bench ----------------------------------------------------------------------------------------
 
-bench: $(STAMP_DEV) ## ingest benchmark against PostgreSQL + Redis (ONETHREAD_BENCH_*_URL, BENCH_ARGS)
-	@test -f bench/ingest.py || { echo "make bench: bench/ingest.py is missing" >&2; exit 1; }
+bench: $(STAMP_DEV) ## the whole suite on PostgreSQL + Redis, one table, ~12 min (ONETHREAD_BENCH_*_URL, BENCH_ARGS)
+	$(PY) bench/suite.py $(BENCH_ARGS)
+
+bench-ingest: $(STAMP_DEV) ## API (or --channel widget) ingest against a floor, PostgreSQL + Redis (BENCH_ARGS)
 	$(PY) bench/ingest.py $(BENCH_ARGS)
 
 bench-webhooks: $(STAMP_DEV) ## Telegram + Messenger webhooks against a floor, PostgreSQL + Redis (BENCH_ARGS)
@@ -115,6 +117,9 @@ bench-bot: $(STAMP_DEV) ## FAQ bot decision time, p50/p99 with 1,000 rules, agai
 
 bench-reports: $(STAMP_DEV) ## report queries over a year of data (1,000,000 messages) on PostgreSQL (BENCH_ARGS)
 	$(PY) bench/reports.py $(BENCH_ARGS)
+
+bench-delivery: $(STAMP_DEV) ## outbound messages/s of one worker to the fake Telegram Bot API (BENCH_ARGS)
+	$(PY) bench/delivery.py $(BENCH_ARGS)
 
 # --- cleaning -------------------------------------------------------------------------------------
 

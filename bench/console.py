@@ -72,12 +72,14 @@ sys.path.insert(0, str(BENCH_DIR))
 
 import console_floor  # noqa: E402 - sibling modules, found through the line above
 import seed_console  # noqa: E402
-from ingest import (  # noqa: E402
+from common import (  # noqa: E402
     Server,
-    _git_commit,
+    add_service_options,
     asyncpg_dsn,
+    check_service_options,
     fmt,
     free_port,
+    git_commit,
     percentile,
     start_server,
     with_database,
@@ -457,6 +459,13 @@ async def seeded_app(
             )
             if shape == "pg":
                 await seed_console.write_postgres(asyncpg_dsn(settings.database_url), tables)
+                if args.total_messages:
+                    added = await seed_console.fill_postgres(
+                        asyncpg_dsn(settings.database_url),
+                        args.total_messages,
+                        exclude_thread=seeded.big_thread_id,
+                    )
+                    seeded.rows["messages"] += added
             else:
                 await asyncio.to_thread(
                     seed_console.write_sqlite, settings.database_url.split("///", 1)[1], tables
@@ -837,6 +846,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--threads", type=int, default=10_000, help="threads in the inbox (the big one included)"
     )
     parser.add_argument(
+        "--total-messages",
+        type=int,
+        default=0,
+        help="PostgreSQL: add older filler messages over the other threads until the database holds "
+        "this many (generate_series; e.g. 1000000); 0: only the seeded ones",
+    )
+    parser.add_argument(
         "--only",
         default="pg,sqlite,floor,serve",
         help="comma-separated targets: pg, sqlite, floor (in-process), serve (real processes; needs pg)",
@@ -849,24 +865,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--gc-freeze", action="store_true", help="what-if: gc.freeze() after start-up, before measuring"
     )
-    parser.add_argument("--keep-db", action="store_true", help="keep the PostgreSQL database")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "ONETHREAD_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
-        help="an admin connection used to create the database",
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("ONETHREAD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    add_service_options(parser, keep_db_help="keep the PostgreSQL database")
     args = parser.parse_args(argv)
+    check_service_options(parser, args)
     args.targets = [t.strip() for t in args.only.split(",") if t.strip()]
     unknown = set(args.targets) - {"pg", "sqlite", "floor", "serve"}
     if unknown:
         parser.error(f"--only: unknown {', '.join(sorted(unknown))}")
-    if not args.postgres_url.startswith("postgresql+asyncpg://"):
-        args.postgres_url = args.postgres_url.replace("postgresql://", "postgresql+asyncpg://", 1)
     return args
 
 
@@ -918,7 +923,7 @@ async def main_async(args: argparse.Namespace) -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "load_average_after": os.getloadavg(),
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
         },
         "goals": {"p95_ms_max": GOAL_MS, **goals},
         "results": results,

@@ -159,7 +159,17 @@ async def setup_onethread(args: argparse.Namespace, run_id: str, work: Path) -> 
     email, password = f"bench-{run_id}@example.com", secrets.token_urlsafe(16)
     _, added = await asyncio.gather(
         ingest.run_cli(
-            [*cli, "agent", "create", "--email", email, "--name", "Bench", "--password", password, "--admin"],
+            [
+                *cli,
+                "agent",
+                "create",
+                "--email",
+                email,
+                "--name",
+                "Bench",
+                f"--password={password}",
+                "--admin",
+            ],
             env,
         ),
         ingest.run_cli(
@@ -651,23 +661,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--server-log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
-    parser.add_argument("--keep-db", action="store_true", help="keep the benchmark databases")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "ONETHREAD_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("ONETHREAD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    ingest.add_service_options(parser)
     args = parser.parse_args(argv)
+    ingest.check_service_options(parser, args)
     if not args.paths or any(path not in PATHS for path in args.paths):
         parser.error(f"--paths: choose from {', '.join(PATHS)}")
-    if not args.postgres_url.startswith("postgresql"):
-        parser.error("--postgres-url must be a postgresql:// or postgresql+asyncpg:// URL")
-    if not args.postgres_url.startswith("postgresql+asyncpg://"):
-        args.postgres_url = args.postgres_url.replace("postgresql://", "postgresql+asyncpg://", 1)
     return args
 
 

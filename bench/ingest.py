@@ -26,11 +26,9 @@ import contextlib
 import json
 import multiprocessing
 import os
-import platform
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +48,24 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import loadgen  # noqa: E402 - a sibling module, found through the line above
+from common import (  # noqa: E402, F401 - re-exported: the other scripts use them as ingest.X
+    Server,
+    add_service_options,
+    admin_sql,
+    asyncpg_dsn,
+    check_service_options,
+    drop_job_queue,
+    fmt,
+    free_port,
+    machine_info,
+    percentile,
+    run_cli,
+    start_server,
+    start_worker,
+    with_database,
+    write_report,
+)
+from common import git_commit as _git_commit  # noqa: E402, F401
 from floor_app import TABLE_SQL  # noqa: E402
 from sysstat import CpuProbe, CpuSnapshot  # noqa: E402
 
@@ -66,56 +82,6 @@ DRAIN_SECONDS = 10.0
 KEPT_UP_TAIL_SECONDS = 1.0
 """At a fixed rate, the server kept up if every event arrived and the last one came this soon after
 the last message was due (a server that falls behind builds a backlog that grows with the run)."""
-
-
-# ------------------------------------------------------------------------------------------------
-# small helpers
-# ------------------------------------------------------------------------------------------------
-def percentile(sorted_values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile of an already sorted list (``None`` when empty)."""
-    if not sorted_values:
-        return None
-    rank = max(1, int(-(-fraction * len(sorted_values) // 1)))  # ceil without importing math
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def asyncpg_dsn(url: str) -> str:
-    """``postgresql+asyncpg://…`` (SQLAlchemy form) → ``postgresql://…`` (asyncpg form)."""
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-def with_database(url: str, name: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value:,.{digits}f}"
-
-
-async def admin_sql(admin_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(asyncpg_dsn(admin_url), timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def run_cli(args: list[str], env: dict[str, str], limit: float = 60.0) -> str:
-    """Run a command to completion (within ``limit`` seconds); its stdout, or an error with its stderr."""
-    proc = await asyncio.create_subprocess_exec(
-        *args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), limit)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args[1:4])} failed ({proc.returncode}): {err.decode()[-2000:]}")
-    return out.decode()
 
 
 PG_STAT_COLUMNS = (
@@ -147,91 +113,9 @@ async def pg_stats(admin_url: str, database: str) -> dict[str, int]:
     return {name: int(row[name] or 0) for name in PG_STAT_COLUMNS} if row else {}
 
 
-async def drop_job_queue(redis_url: str, prefix: str) -> None:
-    """Delete the run's job stream and its keys (jobs the benchmark made that nobody needs now)."""
-    from redis.asyncio import Redis
-
-    redis = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-    except Exception as exc:
-        print(f"note: could not delete the job queue {prefix}: {exc}", file=sys.stderr)
-    finally:
-        await redis.aclose()
-
-
 # ------------------------------------------------------------------------------------------------
 # servers
 # ------------------------------------------------------------------------------------------------
-@dataclass(slots=True)
-class Server:
-    """One uvicorn process under test."""
-
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_problems(self) -> list[str]:
-        """Error lines and tracebacks from the server's log (the benchmark must not hide failures)."""
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return []
-        return [line for line in lines if "ERROR" in line or "Traceback" in line or "Exception" in line]
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    async def wait_healthy(self, limit: float = 30.0) -> None:
-        """Poll ``/health`` until it answers 200; fail with the log's tail if the process dies first."""
-        deadline = time.monotonic() + limit
-        async with httpx.AsyncClient(timeout=2.0) as http:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited at start-up:\n{self.log_tail()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"{self.base_url}/health")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer /health within {limit:.0f}s:\n{self.log_tail()}")
-
-    async def stop(self) -> None:
-        """Graceful stop (SIGINT, which also lets cProfile write its file), killed after 10 s."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.to_thread(self.process.wait, 10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                await asyncio.to_thread(self.process.wait)
-
-
-def start_worker(command: list[str], env: dict[str, str], log_dir: Path) -> Server:
-    """``onethread worker`` beside a server (its log in ``worker.log``); a ``Server`` without a port."""
-    log_path = log_dir / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    return Server(name="worker", port=0, process=process, log_path=log_path)
-
-
-def start_server(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Server:
-    port = int(args[args.index("--port") + 1])
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(args, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    return Server(name=name, port=port, process=process, log_path=log_path)
-
-
 # ------------------------------------------------------------------------------------------------
 # the receiver process
 # ------------------------------------------------------------------------------------------------
@@ -287,6 +171,8 @@ class Context:
     results_dir: Path
     database: str
     notes: list[str] = field(default_factory=list)
+    visitors: list[str] = field(default_factory=list)
+    """Signed visitor tokens when the channel is the widget (messages come from them round-robin)."""
 
 
 def body_factory(tag: str, run_id: str, contacts: int) -> loadgen.BodyFactory:
@@ -301,6 +187,33 @@ def body_factory(tag: str, run_id: str, contacts: int) -> loadgen.BodyFactory:
                 "contact": {"external_id": f"bench-{run_id}-c{who}", "name": f"Bench Customer {who}"},
                 "text": f"Hello, my order {seq} has not arrived yet. [{loadgen.marker(tag, seq)}]",
             }
+        )
+
+    return body
+
+
+def widget_body_factory(tag: str, visitors: list[str]) -> loadgen.BodyFactory:
+    """Message ``seq`` of run ``tag`` from visitor ``seq % len(visitors)`` (their signed token).
+
+    Each visitor comes from an address of its own (``X-Forwarded-For``, believed from loopback as
+    from a proxy): the widget limits sends per visitor and per address, as it should for real
+    traffic, and one benchmark address would hit the address limit at once.
+    """
+    encode = msgspec.json.encode
+
+    def body(seq: int) -> loadgen.Request:
+        visitor = seq % len(visitors)
+        return loadgen.Request(
+            encode(
+                {
+                    "text": f"Hello, my order {seq} has not arrived yet. [{loadgen.marker(tag, seq)}]",
+                    "client_id": f"{tag}-{seq}",
+                }
+            ),
+            (
+                ("Authorization", f"Bearer {visitors[visitor]}"),
+                ("X-Forwarded-For", f"10.{visitor >> 16 & 255}.{visitor >> 8 & 255}.{visitor & 255}"),
+            ),
         )
 
     return body
@@ -437,7 +350,11 @@ async def run_phase(ctx: Context, phase: str) -> dict[str, Any]:
     """Run one phase against the target and collect its arrivals."""
     args = ctx.args
     tag = f"{ctx.server.name[0]}{phase[0]}{ctx.run_id}"
-    body_for = body_factory(tag, ctx.run_id, args.contacts)
+    body_for = (
+        widget_body_factory(tag, ctx.visitors)
+        if ctx.visitors
+        else body_factory(tag, ctx.run_id, args.contacts)
+    )
     pg_before = await pg_stats(args.postgres_url, ctx.database)
     before: CpuSnapshot = ctx.probe.snapshot()
     rate: float | None = None
@@ -533,14 +450,47 @@ async def bench_onethread(
     cli = [sys.executable, "-m", "app"]
     await run_cli([*cli, "migrate"], env)
     email, password = f"bench-{run_id}@example.com", secrets.token_urlsafe(16)
+    kind = "webchat" if args.channel == "widget" else "api"
     _, channel_out = await asyncio.gather(
         run_cli(
-            [*cli, "agent", "create", "--email", email, "--name", "Bench", "--password", password, "--admin"],
+            [
+                *cli,
+                "agent",
+                "create",
+                "--email",
+                email,
+                "--name",
+                "Bench",
+                f"--password={password}",
+                "--admin",
+            ],
             env,
         ),
-        run_cli([*cli, "channel", "add", "api", "--name", f"bench-{run_id}", "--json"], env),
+        run_cli(
+            [*cli, "channel", "add", kind, "--name", f"bench-{run_id}", "--json"]
+            + (["--origin", "https://shop.example.com"] if kind == "webchat" else []),
+            env,
+        ),
     )
     channel = json.loads(channel_out)
+    visitors: list[str] = []
+    if args.channel == "widget":
+        # Visitors who wrote once already (what a session and a first message make), seeded through
+        # the app's actions; their tokens are signed with the server's key.
+        from widget import seed_visitors
+
+        t0 = time.monotonic()
+        seeded = await seed_visitors(
+            env["ONETHREAD_DATABASE_URL"],
+            args.redis_url,
+            env["ONETHREAD_SECRET_KEY"],
+            channel["id"],
+            args.contacts,
+        )
+        visitors = [token for token, _ in seeded]
+        print(
+            f"  onethread: seeded {len(visitors)} widget visitors in {time.monotonic() - t0:.0f}s", flush=True
+        )
     serve = [*cli, "serve", "--port", str(port), "--log-level", args.server_log_level]
     if args.cprofile:
         out = results_dir / f"cprofile-onethread-{run_id}.prof"
@@ -553,9 +503,14 @@ async def bench_onethread(
         response = await http.post("/api/v1/auth/token", json={"email": email, "password": password})
         response.raise_for_status()
         agent_token = response.json()["token"]
-    target = loadgen.Target("127.0.0.1", port, f"/api/v1/channels/{channel['id']}/inbound", channel["token"])
+    if visitors:
+        target = loadgen.Target("127.0.0.1", port, "/widget/v1/messages", "")
+    else:
+        target = loadgen.Target(
+            "127.0.0.1", port, f"/api/v1/channels/{channel['id']}/inbound", channel["token"]
+        )
     ws_url = f"ws://127.0.0.1:{port}/api/v1/events?token={agent_token}"
-    return await run_target(args, run_id, server, target, ws_url, probe, results_dir, database)
+    return await run_target(args, run_id, server, target, ws_url, probe, results_dir, database, visitors)
 
 
 async def bench_floor(
@@ -606,13 +561,16 @@ async def run_target(
     probe: CpuProbe,
     results_dir: Path,
     database: str,
+    visitors: list[str] | None = None,
 ) -> dict[str, Any]:
     receiver = Receiver(ws_url)
     try:
         await receiver.ready()
         probe.set_group("server", [server.process.pid])
         probe.set_group("loadgen_receiver", [receiver.process.pid or 0])
-        ctx = Context(args, run_id, target, receiver, probe, server, results_dir, database)
+        ctx = Context(
+            args, run_id, target, receiver, probe, server, results_dir, database, visitors=visitors or []
+        )
         phases = await measure(ctx)
         phases["notes"] = ctx.notes
         return phases
@@ -751,6 +709,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=200,
         help="customers the messages come from, round-robin (0: every message a new customer)",
     )
+    parser.add_argument(
+        "--channel",
+        choices=["api", "widget"],
+        default="api",
+        help="OneThread's path: the custom channel's inbound API, or web-chat visitors' POST "
+        "/widget/v1/messages (--contacts visitors, seeded first); the floor's route is the same either way",
+    )
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="HTTP client of the sender")
     parser.add_argument(
         "--only", choices=["both", "onethread", "floor"], default="both", help="which targets to run"
@@ -765,22 +730,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--cprofile", action="store_true", help="run the OneThread server under cProfile (slow, for hotspots)"
     )
-    parser.add_argument("--keep-db", action="store_true", help="keep the benchmark databases")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "ONETHREAD_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
-        help="an admin connection used to create the databases",
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("ONETHREAD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    add_service_options(parser)
     args = parser.parse_args(argv)
-    if not args.postgres_url.startswith("postgresql"):
-        parser.error("--postgres-url must be a postgresql:// or postgresql+asyncpg:// URL")
-    if not args.postgres_url.startswith("postgresql+asyncpg://"):
-        args.postgres_url = args.postgres_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    check_service_options(parser, args)
     return args
 
 
@@ -843,6 +795,7 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"note: {note}")
     report = {
         "benchmark": "ingest",
+        "channel": args.channel,
         "run_id": run_id,
         "started": started.isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - t0, 1),
@@ -852,39 +805,14 @@ async def main_async(args: argparse.Namespace) -> int:
             for key, value in vars(args).items()
             if key not in ("created_databases", "servers", "postgres_url", "notes")
         },
-        "machine": {
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_after": os.getloadavg(),
-            "git_commit": _git_commit(),
-        },
+        "machine": machine_info(),
         "goals": {"throughput_ratio_min": GOAL_THROUGHPUT_RATIO, "p99_ms_max_at_rate": GOAL_P99_MS, **goals},
         "databases_kept": args.created_databases if args.keep_db else [],
         "results": results,
     }
-    out = results_dir / f"ingest-{started.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    out = write_report("ingest" if args.channel == "api" else f"ingest-{args.channel}", started, report)
     print(f"results: {out.relative_to(REPO)}  (whole run {report['seconds']:.0f}s)")
     return 0
-
-
-def _git_commit() -> str | None:
-    """The commit measured, with ``+dirty`` when app/ or integrations/ have uncommitted changes."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "app", "integrations"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return f"{commit}+dirty" if dirty else commit
 
 
 def main(argv: list[str] | None = None) -> int:

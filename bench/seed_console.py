@@ -526,6 +526,52 @@ async def write_postgres(dsn: str, tables: dict[str, list[Row]]) -> None:
         await conn.close()
 
 
+async def fill_postgres(dsn: str, total_messages: int, *, exclude_thread: int) -> int:
+    """Add older messages until the database holds ``total_messages``; how many were added.
+
+    One ``INSERT … SELECT`` over ``generate_series`` (about a million rows in well under a minute):
+    short texts spread round-robin over every thread but ``exclude_thread`` (the measured big
+    thread keeps its exact seeded content), each before its thread's first seeded message, so no
+    thread summary, unread mark or first page changes. Their ids come after the seeded ones (the
+    timeline pages by time, then id). The inbox and the thread page then read a table of the size
+    a busy year leaves.
+    """
+    import asyncpg  # type: ignore[import-untyped]
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        have = int(await conn.fetchval("SELECT count(*) FROM messages"))
+        missing = total_messages - have
+        if missing <= 0:
+            return 0
+        await conn.execute(
+            """
+            WITH t AS (
+                SELECT th.id, th.created_at, row_number() OVER (ORDER BY th.id) - 1 AS n,
+                       count(*) OVER () AS total
+                FROM threads th WHERE th.id <> $2
+            )
+            INSERT INTO messages (thread_id, direction, kind, channel, author_type, text, meta,
+                                  delivery_attempts, created_at, received_at, updated_at)
+            SELECT t.id,
+                   CASE WHEN g % 3 = 0 THEN 'out' ELSE 'in' END,
+                   'text', 'api',
+                   CASE WHEN g % 3 = 0 THEN 'agent' ELSE 'customer' END,
+                   'Earlier message ' || g || ' about an order that took a while to arrive',
+                   '{}'::json, 0, ts, ts, ts
+            FROM generate_series(0, $1 - 1) AS g
+            JOIN t ON t.n = g % (SELECT max(total) FROM t)
+            CROSS JOIN LATERAL (SELECT t.created_at - interval '2 days' - g * interval '1 second' AS ts) AS x
+            """,
+            missing,
+            exclude_thread,
+        )
+        await conn.execute("ANALYZE messages")
+        return missing
+    finally:
+        await conn.close()
+
+
 def write_sqlite(path: str, tables: dict[str, list[Row]]) -> None:
     """One ``executemany`` per table through SQLAlchemy Core, so column types convert as the app's do."""
     from sqlalchemy import create_engine, text

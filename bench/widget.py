@@ -233,8 +233,7 @@ async def setup_onethread(args: argparse.Namespace, run_id: str, work: Path) -> 
                 email,
                 "--name",
                 "Anna Agent",
-                "--password",
-                password,
+                f"--password={password}",  # "=": a token may start with "-"
                 "--admin",
             ],
             env,
@@ -752,21 +751,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--server-log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
-    parser.add_argument("--keep-db", action="store_true", help="keep the benchmark databases")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "ONETHREAD_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("ONETHREAD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    ingest.add_service_options(parser)
     args = parser.parse_args(argv)
+    ingest.check_service_options(parser, args)
     if args.visitors < 1 or args.replies < 0 or args.rate <= 0:
         parser.error("--visitors must be at least 1, --replies at least 0, --rate above 0")
-    if not args.postgres_url.startswith("postgresql+asyncpg://"):
-        args.postgres_url = args.postgres_url.replace("postgresql://", "postgresql+asyncpg://", 1)
     return args
 
 

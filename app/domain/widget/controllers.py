@@ -47,6 +47,7 @@ from app.domain.widget.visitors import (
     WidgetMessage,
     find_visitor,
     message_page,
+    own_new_message,
     visible_messages_by_id,
     visitor_may_download,
 )
@@ -327,6 +328,10 @@ async def send_message(
             {"type": "started", "visitor": visitor_key(token)},
             [widget_channel(services.writer.channel_namespace)],
         )
+    if not result.duplicate and not files:
+        own = await own_new_message(db_session, result.message_id, secret_key=settings.secret_key)
+        if own is not None:
+            return Response(own, status_code=201)
     visitor = await find_visitor(db_session, token)
     shown = await visible_messages_by_id(
         db_session, visitor, [result.message_id], secret_key=settings.secret_key

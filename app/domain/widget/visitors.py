@@ -249,6 +249,21 @@ async def visible_messages_by_id(
     return {m.id: m for m in rendered}
 
 
+async def own_new_message(session: AsyncSession, message_id: int, *, secret_key: str) -> WidgetMessage | None:
+    """A message the visitor has just sent (not a duplicate, no files), in their widget shape.
+
+    One primary-key read instead of ``find_visitor`` + ``visible_messages_by_id`` (six statements,
+    about 40 % of the send route's CPU under load): the message was stored into the visitor's own
+    thread from their own identity, so it is theirs to see; it has no attachments; and no agent can
+    have read the thread after it yet, so its status is ``sent``. ``None`` if it is gone already
+    (erased in between): the caller then takes the general path.
+    """
+    message = await session.get(Message, message_id)
+    if message is None:
+        return None
+    return widget_message(message, [], secret_key=secret_key, seen=None)
+
+
 async def visitor_may_download(session: AsyncSession, attachment_id: int) -> Attachment | None:
     """The attachment, if it belongs to a message some visitor could see (signed links are the key)."""
     attachment = await session.get(Attachment, attachment_id)
