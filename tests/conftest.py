@@ -46,6 +46,10 @@ RUN_ID = uuid.uuid4().hex[:8]
 SECRET = "test-secret-key-not-for-production"
 TABLES = [
     "audit_log",
+    "report_hours",
+    "report_conversations",
+    "report_switches",
+    "report_watermark",
     "bot_dismissals",
     "bot_decisions",
     "bot_rules",

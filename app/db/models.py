@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from advanced_alchemy.types import BigIntIdentity, DateTimeUTC, EncryptedText, JsonB
-from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy import text as sql_text  # ``text`` is also a column name in class bodies
 from sqlmodel import Field, SQLModel
 
@@ -424,6 +424,64 @@ class BotDismissal(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     dismissed_at: datetime = _now()
     agent_id: int | None = Field(default=None, foreign_key="agents.id", nullable=True)
+
+
+# --------------------------------------------------------------------------------------------
+# reports' rollup (app/domain/reports/actions.py keeps it; queries.py reads it)
+# --------------------------------------------------------------------------------------------
+class ReportHour(SQLModel, table=True):
+    """How many messages one thread had in one UTC hour, per channel, direction, kind and author
+    (``author_id`` 0 unless an agent wrote). Counts only: no text, no names."""
+
+    __tablename__ = "report_hours"
+
+    thread_id: int = Field(primary_key=True)
+    hour: datetime = Field(sa_type=DateTimeUTC(timezone=True), primary_key=True)  # type: ignore[call-overload]
+    channel: str = Field(primary_key=True, max_length=40)
+    direction: str = Field(primary_key=True, max_length=3)
+    kind: str = Field(primary_key=True, max_length=10)
+    author_type: str = Field(primary_key=True, max_length=10)
+    author_id: int = Field(default=0, primary_key=True)
+    messages: int = 0
+
+    __table_args__ = (Index("ix_report_hours_hour", "hour"),)
+
+
+class ReportConversation(SQLModel, table=True):
+    """One conversation (queries.py's definition): its start, channel, first replies, resolution."""
+
+    __tablename__ = "report_conversations"
+
+    id: int | None = Field(default=None, sa_type=BigIntIdentity, primary_key=True)  # type: ignore[call-overload]
+    thread_id: int = Field(index=True)
+    start_at: datetime = Field(sa_type=DateTimeUTC(timezone=True), index=True)  # type: ignore[call-overload]
+    channel: str | None = Field(default=None, max_length=40)
+    bot_at: datetime | None = _maybe_ts()
+    agent_at: datetime | None = _maybe_ts()
+    resolved_at: datetime | None = _maybe_ts()
+
+
+class ReportSwitch(SQLModel, table=True):
+    """Two consecutive customer messages of one thread on different channels."""
+
+    __tablename__ = "report_switches"
+
+    id: int | None = Field(default=None, sa_type=BigIntIdentity, primary_key=True)  # type: ignore[call-overload]
+    thread_id: int = Field(index=True)
+    at: datetime = Field(sa_type=DateTimeUTC(timezone=True), index=True)  # type: ignore[call-overload]
+    previous_at: datetime = Field(sa_type=DateTimeUTC(timezone=True))  # type: ignore[call-overload]
+    from_channel: str = Field(max_length=40)
+    to_channel: str = Field(max_length=40)
+
+
+class ReportWatermark(SQLModel, table=True):
+    """The last message id the rollup has taken in (one row, ``id`` 1)."""
+
+    __tablename__ = "report_watermark"
+
+    id: int = Field(default=1, primary_key=True)
+    message_id: int = Field(default=0, sa_type=BigInteger)  # type: ignore[call-overload]
+    updated_at: datetime = _now()
 
 
 # --------------------------------------------------------------------------------------------
