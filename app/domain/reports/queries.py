@@ -65,11 +65,23 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
-from app.db.models import Agent, BotDecision, Contact, Message, Thread, pk
+from app.db.models import (
+    Agent,
+    BotDecision,
+    Contact,
+    Message,
+    ReportConversation,
+    ReportHour,
+    ReportSwitch,
+    Thread,
+    pk,
+)
 
 VOLUME_KINDS = ("text", "phone")
 """What counts as a message in the volume figures: customers' and agents' words, calls logged.
 Notes and system lines are the team's bookkeeping, not traffic."""
+ROLLUP_KINDS = ("text", "phone", "note")
+"""The kinds ``report_hours`` counts (volume and workload)."""
 OPEN_STATUSES = ("bot", "open", "pending", "snoozed")
 BOT_OUTCOMES = ("answered", "suggested", "handoff", "greeted", "skipped")
 SWITCH_BUCKETS = 4
@@ -149,6 +161,15 @@ def local_day(column: Any, period: Period, dialect: str) -> ColumnElement[Any]:
     return func.date(column, modifier)
 
 
+def whole_hours(period: Period) -> bool:
+    """Whether the period's local days start on whole UTC hours throughout (every zone whose offsets
+    are whole hours): then the hourly rollup answers its day figures exactly. Zones with half- or
+    quarter-hour offsets (India, Nepal, parts of Australia...) are counted from ``messages``."""
+    return all(
+        minutes % 60 == 0 and at.minute == 0 and at.second == 0 for at, minutes in _offset_changes(period)
+    )
+
+
 def _as_date(value: object) -> date:
     if isinstance(value, datetime):
         return value.date()
@@ -198,18 +219,32 @@ class VolumeRow:
 async def volume(session: AsyncSession, period: Period) -> list[VolumeRow]:
     """Messages per local day and channel, customers' (in) and ours (out), days without any left out."""
     await _tune(session)
-    day = local_day(col(Message.created_at), period, _dialect(session)).label("day")
-    conditions = [*_in_period(col(Message.created_at), period), col(Message.kind).in_(VOLUME_KINDS)]
-    if period.channel:
-        conditions.append(col(Message.channel) == period.channel)
-    rows = await session.execute(
-        select(day, col(Message.channel), col(Message.direction), func.count())
-        .where(*conditions)
-        .group_by(day, col(Message.channel), col(Message.direction))
-    )
+    if whole_hours(period):
+        hour_day = local_day(col(ReportHour.hour), period, _dialect(session)).label("day")
+        in_hours = [*_in_period(col(ReportHour.hour), period), col(ReportHour.kind).in_(VOLUME_KINDS)]
+        if period.channel:
+            in_hours.append(col(ReportHour.channel) == period.channel)
+        query = (
+            select(
+                hour_day, col(ReportHour.channel), col(ReportHour.direction), func.sum(ReportHour.messages)
+            )
+            .where(*in_hours)
+            .group_by(hour_day, col(ReportHour.channel), col(ReportHour.direction))
+        )
+    else:
+        day = local_day(col(Message.created_at), period, _dialect(session)).label("day")
+        conditions = [*_in_period(col(Message.created_at), period), col(Message.kind).in_(VOLUME_KINDS)]
+        if period.channel:
+            conditions.append(col(Message.channel) == period.channel)
+        query = (
+            select(day, col(Message.channel), col(Message.direction), func.count())
+            .where(*conditions)
+            .group_by(day, col(Message.channel), col(Message.direction))
+        )
+    rows = await session.execute(query)
     counts: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0])
     for raw_day, channel, direction, number in rows.all():
-        counts[(_as_date(raw_day), channel)][0 if direction == "in" else 1] += number
+        counts[(_as_date(raw_day), channel)][0 if direction == "in" else 1] += int(number)
     return [VolumeRow(d, c, n[0], n[1]) for (d, c), n in sorted(counts.items())]
 
 
@@ -248,9 +283,10 @@ def _resolved_line(line: Any) -> list[ColumnElement[bool]]:
     ]
 
 
-def _conversation_times(period: Period) -> Any:
-    """Every conversation started in the period, with its first replies and first resolution
-    (``thread_id, start_at, channel, bot_at, agent_at, resolved_at``), as a subquery.
+def thread_conversations(thread_ids: Sequence[int]) -> Any:
+    """Every conversation of these threads, with its first replies and first resolution
+    (``thread_id, start_at, channel, bot_at, agent_at, resolved_at``), as a subquery: what the
+    rollup (``report_conversations``, reports/actions.py) stores.
 
     Starts are found through two small sets — each thread's first customer message (an index probe
     per thread the customer wrote to in the period) and the ``reopened`` lines in the period — and
@@ -277,12 +313,12 @@ def _conversation_times(period: Period) -> Any:
             first_customer_message("received_at").label("start_at"),
             first_customer_message("channel").label("channel"),
         )
-        .where(col(Thread.last_inbound_at) >= period.start)
+        .where(col(Thread.id).in_(thread_ids))
         .offset(0)
         .subquery("firsts")
     )
     openings = select(firsts.c.thread_id, firsts.c.start_at, firsts.c.channel).where(
-        *_in_period(firsts.c.start_at, period)
+        firsts.c.start_at.is_not(None)
     )
     line: Any = aliased(Message)
     reopenings = select(
@@ -291,7 +327,7 @@ def _conversation_times(period: Period) -> Any:
         line.meta["channel"].as_string().label("channel"),
     ).where(
         line.kind == "system",
-        *_in_period(line.created_at, period),
+        line.thread_id.in_(thread_ids),
         line.meta["event"].as_string() == "reopened",
     )
     # UNION, not UNION ALL: a thread whose first customer message also reopened it (an agent wrote
@@ -330,11 +366,25 @@ def _conversation_times(period: Period) -> Any:
         first_reply_by("agent").label("agent_at"),
         resolved_at.label("resolved_at"),
     )
-    if period.channel:
-        probed = probed.where(starts.c.channel == period.channel)
     # OFFSET 0 keeps PostgreSQL from pulling the probes up into the outer expressions, where each
     # would run once per use.
     return probed.offset(0).subquery("times")
+
+
+def _conversation_times(period: Period) -> Any:
+    """Every conversation started in the period (``thread_id, start_at, channel, bot_at, agent_at,
+    resolved_at``) as a subquery of the rollup: exact in any time zone (each row keeps its times)."""
+    rows = select(
+        col(ReportConversation.thread_id).label("thread_id"),
+        col(ReportConversation.start_at).label("start_at"),
+        col(ReportConversation.channel).label("channel"),
+        col(ReportConversation.bot_at).label("bot_at"),
+        col(ReportConversation.agent_at).label("agent_at"),
+        col(ReportConversation.resolved_at).label("resolved_at"),
+    ).where(*_in_period(col(ReportConversation.start_at), period))
+    if period.channel:
+        rows = rows.where(col(ReportConversation.channel) == period.channel)
+    return rows.subquery("times")
 
 
 async def conversations(session: AsyncSession, period: Period) -> list[Conversation]:
@@ -572,6 +622,8 @@ async def channel_switches(session: AsyncSession, period: Period) -> Switches:
     With a channel chosen: the customers who wrote on it at least once, and the switches from or to it.
     """
     await _tune(session)
+    if whole_hours(period):
+        return await _rolled_up_switches(session, period)
     # One statement, so the window over the period's customer messages runs once: PostgreSQL
     # materializes a CTE that is read more than once. Its three parts are told apart by ``part``.
     steps = _customer_steps(period).cte("steps")
@@ -654,6 +706,60 @@ async def channel_switches(session: AsyncSession, period: Period) -> Switches:
     return result
 
 
+async def _rolled_up_switches(session: AsyncSession, period: Period) -> Switches:
+    """:func:`channel_switches` from the rollup: who wrote on which channels in the period (its
+    hours), and the switches whose both messages fall in it (``report_switches``)."""
+    wrote: dict[int, set[str]] = defaultdict(set)
+    presence = (
+        select(col(ReportHour.thread_id), col(ReportHour.channel))
+        .where(
+            *_in_period(col(ReportHour.hour), period),
+            col(ReportHour.direction) == "in",
+            col(ReportHour.kind).in_(VOLUME_KINDS),
+        )
+        .distinct()
+    )
+    for thread_id, channel in (await session.execute(presence)).all():
+        wrote[thread_id].add(channel)
+    if period.channel:
+        wrote = defaultdict(set, {t: c for t, c in wrote.items() if period.channel in c})
+    moves = await session.execute(
+        select(
+            col(ReportSwitch.thread_id), col(ReportSwitch.from_channel), col(ReportSwitch.to_channel)
+        ).where(*_in_period(col(ReportSwitch.at), period), col(ReportSwitch.previous_at) >= period.start)
+    )
+    per_thread: dict[int, int] = defaultdict(int)
+    transitions: dict[tuple[str, str], int] = defaultdict(int)
+    for thread_id, previous, channel in moves.all():
+        if thread_id in wrote:
+            per_thread[thread_id] += 1
+        if not period.channel or period.channel in (previous, channel):
+            transitions[(previous, channel)] += 1
+    result = Switches()
+    for thread_id, channels in wrote.items():
+        switches = per_thread.get(thread_id, 0)
+        result.customers += 1
+        result.switches += switches
+        result.multichannel += len(channels) >= 2
+        result.by_switches[min(switches, SWITCH_BUCKETS)] += 1
+    result.transitions = sorted(
+        ((a, b, n) for (a, b), n in transitions.items()), key=lambda t: (-t[2], t[0], t[1])
+    )
+    leaders = sorted(
+        ((t, len(wrote[t]), n) for t, n in per_thread.items() if n > 0), key=lambda t: (-t[2], t[0])
+    )
+    leaders = leaders[:TOP_CUSTOMERS]
+    if leaders:
+        found = await session.execute(
+            select(col(Thread.id), col(Contact.name))
+            .join(Contact, col(Contact.id) == col(Thread.contact_id))
+            .where(col(Thread.id).in_([t for t, _, _ in leaders]))
+        )
+        names: dict[int, str | None] = {pk(thread_id): name for thread_id, name in found.all()}
+        result.top = [SwitchingCustomer(t, names.get(t), c, n) for t, c, n in leaders]
+    return result
+
+
 # --- agent workload ----------------------------------------------------------------------------------
 
 
@@ -682,20 +788,37 @@ async def workload(session: AsyncSession, period: Period) -> list[Workload]:
         a.id: Workload(agent_id=a.id or 0, name=a.name, active=a.is_active)
         for a in (await session.execute(select(Agent))).scalars()
     }
-    conditions = [
-        *_in_period(col(Message.created_at), period),
-        col(Message.author_type) == "agent",
-        col(Message.direction) == "out",
-        col(Message.kind).in_(("text", "note", "phone")),
-    ]
-    if period.channel:
-        conditions.append(col(Message.channel) == period.channel)
-    written = await session.execute(
-        select(col(Message.author_id), col(Message.kind), func.count())
-        .where(*conditions)
-        .group_by(col(Message.author_id), col(Message.kind))
-    )
-    for author_id, kind, number in written.all():
+    if whole_hours(period):
+        in_hours = [
+            *_in_period(col(ReportHour.hour), period),
+            col(ReportHour.author_type) == "agent",
+            col(ReportHour.direction) == "out",
+            col(ReportHour.kind).in_(("text", "note", "phone")),
+        ]
+        if period.channel:
+            in_hours.append(col(ReportHour.channel) == period.channel)
+        query = (
+            select(col(ReportHour.author_id), col(ReportHour.kind), func.sum(ReportHour.messages))
+            .where(*in_hours)
+            .group_by(col(ReportHour.author_id), col(ReportHour.kind))
+        )
+    else:
+        conditions = [
+            *_in_period(col(Message.created_at), period),
+            col(Message.author_type) == "agent",
+            col(Message.direction) == "out",
+            col(Message.kind).in_(("text", "note", "phone")),
+        ]
+        if period.channel:
+            conditions.append(col(Message.channel) == period.channel)
+        query = (
+            select(col(Message.author_id), col(Message.kind), func.count())
+            .where(*conditions)
+            .group_by(col(Message.author_id), col(Message.kind))
+        )
+    written = await session.execute(query)
+    for author_id, kind, raw in written.all():
+        number = int(raw)
         if author_id in agents:
             figures = agents[author_id]
             if kind == "text":
