@@ -574,6 +574,14 @@ def cmd_audit_list(settings: Settings, args: argparse.Namespace) -> None:
         print(f"(older entries: --before {next_cursor})")
 
 
+def cmd_reports_rebuild(settings: Settings, _: argparse.Namespace) -> None:
+    """Recompute the reports' rollup from every stored message (after a restore, say)."""
+    from app.domain.reports.actions import do_rebuild
+
+    threads = _run(settings, do_rebuild)
+    print(f"the reports' rollup was rebuilt from the messages of {threads} threads")
+
+
 def cmd_demo(settings: Settings, _: argparse.Namespace) -> None:
     from app.db.migrate import upgrade
     from app.demo import load_demo
@@ -649,6 +657,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit_list.add_argument("--before", type=int, help="only entries older than this id")
     audit_list.add_argument("--json", action="store_true")
     audit_list.set_defaults(handler=cmd_audit_list)
+
+    reports = commands.add_parser("reports", help="the admins' reports").add_subparsers(
+        dest="reports_command", required=True
+    )
+    reports.add_parser(
+        "rebuild", help="recompute the reports' rollup from every stored message"
+    ).set_defaults(handler=cmd_reports_rebuild)
 
     agent = commands.add_parser("agent", help="manage agents").add_subparsers(
         dest="agent_command", required=True

@@ -14,7 +14,8 @@ A worker also looks after messages no job is carrying any more (the process died
 and enqueue, Redis was down when the reply was stored, a worker died mid-delivery): it re-enqueues
 every queued message when it starts and when the job queue comes back after an outage, and every
 ``sweep_interval`` seconds (by default the delivery lock's lease) those no delivery has touched for
-a while or whose delivery started and holds no lock any more (its worker died).
+a while or whose delivery started and holds no lock any more (its worker died); the same sweep
+brings the reports' rollup up to the last message (``reports.actions``).
 
 Stopping is orderly: no new jobs are taken, deliveries waiting to retry end at once (the message
 stays ``queued`` for the next start), sends in flight get ``shutdown_grace`` seconds to finish.
@@ -56,6 +57,7 @@ from app.domain.channels.messenger_profile import MessengerProfiles
 from app.domain.inbox.actions import IngestResult
 from app.domain.privacy.actions import do_prune
 from app.domain.realtime.writer import Writer
+from app.domain.reports.actions import do_catch_up
 from app.lib.logs import install_redaction_below
 from app.lib.storage import FileStorage
 from app.settings import Settings
@@ -329,6 +331,11 @@ class Jobs:
                 await self.requeue_fetches(stale_only=True)
             except Exception:
                 log.exception("re-enqueueing stranded attachment fetches failed")
+            try:
+                # The reports' rollup follows the messages, so the page's own catch-up stays small.
+                await do_catch_up(self.writer)
+            except Exception:
+                log.exception("bringing the reports' rollup up to date failed")
 
     async def _prune_forever(self) -> None:
         interval = self.settings.retention_interval_hours * 3600

@@ -17,6 +17,7 @@ from app.db.models import Contact, Identity, Merge, MergeSuggestion, Message, Th
 from app.domain.inbox.schemas import to_builtins
 from app.domain.inbox.threads import recompute_thread_summary, system_message, thread_of_contact
 from app.domain.realtime.writer import Transaction
+from app.domain.reports.actions import refresh_threads
 from app.i18n import N_
 from app.lib.errors import ConflictError
 
@@ -174,6 +175,9 @@ async def merge_contacts(
         {"thread_id": primary_thread.id, "status": primary_thread.status, "reason": "merge"},
         thread_id=primary_thread.id,
     )
+    # The reports' rollup keeps rows per thread: the moved messages now count for the primary.
+    await session.flush()
+    await refresh_threads(session, [primary_thread.id, other_thread.id])
     return merge
 
 
@@ -232,6 +236,7 @@ async def undo_merge(tx: Transaction, merge: Merge, *, agent_id: int | None = No
     await session.flush()
     await recompute_thread_summary(session, primary_thread)
     await recompute_thread_summary(session, other_thread)
+    await refresh_threads(session, [primary_thread.id, other_thread.id])
 
     for suggestion_id in snap.get("accepted_suggestion_ids", []):
         suggestion = await session.get(MergeSuggestion, suggestion_id)
