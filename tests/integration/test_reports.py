@@ -21,6 +21,7 @@ from litestar import Litestar
 from app.db.models import BotDecision, Contact, Message, Thread, pk
 from app.domain.accounts.actions import do_create_agent
 from app.domain.realtime.writer import Transaction, Writer
+from app.domain.reports.actions import do_rebuild
 from tests.console import login
 from tests.helpers import PASSWORD, Api
 
@@ -300,3 +301,65 @@ async def test_what_the_real_actions_record_is_reported(api: Api) -> None:
     assert workload[api.agent_id]["replies"] == 1 and workload[api.agent_id]["resolved"] == 1
     volume = {(v["channel"]): (v["inbound"], v["outbound"]) for v in report["volume"]}
     assert volume == {"api": (2, 1)}
+
+
+async def _rebuilt(api: Api, app: Litestar, **params: Any) -> Any:
+    """The report after recomputing the rollup from scratch (what ``onethread reports rebuild`` does)."""
+    await do_rebuild(app.state.writer)
+    return await api.get("/api/v1/reports", **params)
+
+
+async def test_the_rollup_follows_new_messages_and_merges(
+    api: Api, app: Litestar, seeded: dict[str, int]
+) -> None:
+    """The page catches the rollup up before answering: its figures equal a rebuild's after new
+    messages arrive past the watermark and after a merge moves messages between threads (and agree
+    with a half-hour time zone, whose day figures are counted from the messages themselves)."""
+    writer: Writer = app.state.writer
+    before = await api.get("/api/v1/reports", **RANGE)
+    assert await _rebuilt(api, app, **RANGE) == before
+    assert _row(before, None)["conversations"] == 5
+
+    async def more(tx: Transaction) -> None:
+        # Anna writes again on Telegram: a new conversation (the thread was resolved) and a switch.
+        at = T0 + 8 * DAY
+        tx.session.add_all(
+            [
+                Message(
+                    thread_id=seeded["Anna"], direction="in", kind="text", channel="telegram",
+                    author_type="customer", text="again", created_at=at, received_at=at,
+                ),
+                Message(
+                    thread_id=seeded["Anna"], direction="out", kind="system", channel="system",
+                    author_type="system", text="…", meta={"event": "reopened", "channel": "telegram"},
+                    created_at=at, received_at=at,
+                ),
+            ]
+        )  # fmt: skip
+
+    await writer.run(more)
+    grown = await api.get("/api/v1/reports", **RANGE)
+    assert _row(grown, None)["conversations"] == 6
+    assert grown["switches"]["switches"] == before["switches"]["switches"] + 1
+    assert sum(r["inbound"] for r in grown["volume"]) == sum(r["inbound"] for r in before["volume"]) + 1
+    assert await _rebuilt(api, app, **RANGE) == grown
+
+    async def contacts(tx: Transaction) -> tuple[int, int]:
+        anna = await tx.session.get(Thread, seeded["Anna"])
+        dora = await tx.session.get(Thread, seeded["Dora"])
+        assert anna is not None and dora is not None
+        return anna.contact_id, dora.contact_id
+
+    anna_contact, dora_contact = await writer.run(contacts)
+    await api.post(f"/api/v1/contacts/{anna_contact}/merge", {"other_id": dora_contact}, expect=201)
+    merged = await api.get("/api/v1/reports", **RANGE)
+    assert (
+        merged["switches"]["customers"] == grown["switches"]["customers"] - 1
+    )  # Dora's thread is Anna's now
+    assert await _rebuilt(api, app, **RANGE) == merged
+
+    kolkata = await api.get("/api/v1/reports", **RANGE, tz="Asia/Kolkata")
+    utc = await api.get("/api/v1/reports", **RANGE, tz="UTC")
+    assert kolkata["switches"] == utc["switches"]
+    assert kolkata["responses"] == utc["responses"]
+    assert sum(r["inbound"] for r in kolkata["volume"]) == sum(r["inbound"] for r in utc["volume"])
