@@ -47,6 +47,8 @@ SECRET = "test-secret-key-not-for-production"
 TABLES = [
     "audit_log",
     "report_hours",
+    "report_volume",
+    "report_runs",
     "report_conversations",
     "report_switches",
     "report_watermark",

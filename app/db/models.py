@@ -447,6 +447,32 @@ class ReportHour(SQLModel, table=True):
     __table_args__ = (Index("ix_report_hours_hour", "hour"),)
 
 
+class ReportVolume(SQLModel, table=True):
+    """``report_hours`` without the thread: what the volume and workload figures add up."""
+
+    __tablename__ = "report_volume"
+
+    hour: datetime = Field(sa_type=DateTimeUTC(timezone=True), primary_key=True)  # type: ignore[call-overload]
+    channel: str = Field(primary_key=True, max_length=40)
+    direction: str = Field(primary_key=True, max_length=3)
+    kind: str = Field(primary_key=True, max_length=10)
+    author_type: str = Field(primary_key=True, max_length=10)
+    author_id: int = Field(default=0, primary_key=True)
+    messages: int = 0
+
+
+class ReportRun(SQLModel, table=True):
+    """Consecutive customer messages of one thread on one channel: from the first to the last."""
+
+    __tablename__ = "report_runs"
+
+    id: int | None = Field(default=None, sa_type=BigIntIdentity, primary_key=True)  # type: ignore[call-overload]
+    thread_id: int = Field(index=True)
+    channel: str = Field(max_length=40)
+    first_at: datetime = Field(sa_type=DateTimeUTC(timezone=True))  # type: ignore[call-overload]
+    last_at: datetime = Field(sa_type=DateTimeUTC(timezone=True))  # type: ignore[call-overload]
+
+
 class ReportConversation(SQLModel, table=True):
     """One conversation (queries.py's definition): its start, channel, first replies, resolution."""
 

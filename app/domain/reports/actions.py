@@ -34,7 +34,16 @@ from sqlalchemy import case, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.models import Message, ReportConversation, ReportHour, ReportSwitch, ReportWatermark, utcnow
+from app.db.models import (
+    Message,
+    ReportConversation,
+    ReportHour,
+    ReportRun,
+    ReportSwitch,
+    ReportVolume,
+    ReportWatermark,
+    utcnow,
+)
 from app.domain.realtime.writer import Transaction, Writer
 from app.domain.reports.queries import ROLLUP_KINDS, VOLUME_KINDS, thread_conversations
 
@@ -61,9 +70,13 @@ async def refresh_threads(session: AsyncSession, thread_ids: Iterable[int | None
     transaction); threads without messages (or deleted) are left without rows. Returns how many."""
     ids = sorted({i for i in thread_ids if i is not None})
     dialect = _dialect(session)
+    touched: set[Any] = set()
+    """The hours whose ``report_volume`` rows must be added up again."""
     for start in range(0, len(ids), THREAD_CHUNK):
         chunk = ids[start : start + THREAD_CHUNK]
-        for table in (ReportHour, ReportConversation, ReportSwitch):
+        hours_of_chunk = select(col(ReportHour.hour)).where(col(ReportHour.thread_id).in_(chunk)).distinct()
+        touched.update((await session.execute(hours_of_chunk)).scalars())
+        for table in (ReportHour, ReportConversation, ReportSwitch, ReportRun):
             await session.execute(delete(table).where(col(table.thread_id).in_(chunk)))
 
         hour = _hour(col(Message.created_at), dialect)
@@ -99,6 +112,8 @@ async def refresh_threads(session: AsyncSession, thread_ids: Iterable[int | None
             )
         )
 
+        touched.update((await session.execute(hours_of_chunk)).scalars())
+
         times = thread_conversations(chunk)
         await session.execute(
             insert(ReportConversation).from_select(
@@ -118,6 +133,7 @@ async def refresh_threads(session: AsyncSession, thread_ids: Iterable[int | None
         steps = (
             select(
                 col(Message.thread_id).label("thread_id"),
+                col(Message.id).label("id"),
                 col(Message.created_at).label("at"),
                 col(Message.channel).label("channel"),
                 func.lag(col(Message.channel))
@@ -142,7 +158,46 @@ async def refresh_threads(session: AsyncSession, thread_ids: Iterable[int | None
                 ).where(steps.c.previous.is_not(None), steps.c.previous != steps.c.channel),
             )
         )
+        # Runs: a new one starts where the channel changes; counting the starts so far names each run.
+        starts = select(
+            steps.c.thread_id,
+            steps.c.at,
+            steps.c.channel,
+            func.sum(case((steps.c.previous.is_(None) | (steps.c.previous != steps.c.channel), 1), else_=0))
+            .over(partition_by=steps.c.thread_id, order_by=(steps.c.at, steps.c.id), rows=(None, 0))
+            .label("run"),
+        ).subquery("numbered")
+        await session.execute(
+            insert(ReportRun).from_select(
+                ["thread_id", "channel", "first_at", "last_at"],
+                select(
+                    starts.c.thread_id,
+                    func.min(starts.c.channel),
+                    func.min(starts.c.at),
+                    func.max(starts.c.at),
+                ).group_by(starts.c.thread_id, starts.c.run),
+            )
+        )
+    await _add_up(session, touched)
     return len(ids)
+
+
+async def _add_up(session: AsyncSession, hours: set[Any]) -> None:
+    """``report_volume`` for these hours: ``report_hours`` summed over threads."""
+    ordered = sorted(hours)
+    columns = ("hour", "channel", "direction", "kind", "author_type", "author_id")
+    keys = [col(getattr(ReportHour, name)) for name in columns]
+    for start in range(0, len(ordered), 1000):
+        chunk = ordered[start : start + 1000]
+        await session.execute(delete(ReportVolume).where(col(ReportVolume.hour).in_(chunk)))
+        await session.execute(
+            insert(ReportVolume).from_select(
+                [*columns, "messages"],
+                select(*keys, func.sum(ReportHour.messages))
+                .where(col(ReportHour.hour).in_(chunk))
+                .group_by(*keys),
+            )
+        )
 
 
 async def _watermark(session: AsyncSession) -> ReportWatermark:
@@ -183,7 +238,7 @@ async def catch_up(session: AsyncSession) -> int:
 async def rebuild(session: AsyncSession) -> int:
     """Every rollup row from scratch; returns how many threads have rows now."""
     mark = await _watermark(session)
-    for table in (ReportHour, ReportConversation, ReportSwitch):
+    for table in (ReportHour, ReportVolume, ReportConversation, ReportSwitch, ReportRun):
         await session.execute(delete(table))
     high = (await session.execute(select(func.max(col(Message.id))))).scalar()
     threads = (await session.execute(select(col(Message.thread_id)).distinct())).scalars().all()

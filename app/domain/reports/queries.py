@@ -47,7 +47,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     Date,
     Float,
-    String,
     and_,
     case,
     cast,
@@ -57,11 +56,9 @@ from sqlalchemy import (
     select,
     text,
     union,
-    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
@@ -71,10 +68,10 @@ from app.db.models import (
     Contact,
     Message,
     ReportConversation,
-    ReportHour,
+    ReportRun,
     ReportSwitch,
+    ReportVolume,
     Thread,
-    pk,
 )
 
 VOLUME_KINDS = ("text", "phone")
@@ -220,16 +217,19 @@ async def volume(session: AsyncSession, period: Period) -> list[VolumeRow]:
     """Messages per local day and channel, customers' (in) and ours (out), days without any left out."""
     await _tune(session)
     if whole_hours(period):
-        hour_day = local_day(col(ReportHour.hour), period, _dialect(session)).label("day")
-        in_hours = [*_in_period(col(ReportHour.hour), period), col(ReportHour.kind).in_(VOLUME_KINDS)]
+        hour_day = local_day(col(ReportVolume.hour), period, _dialect(session)).label("day")
+        in_hours = [*_in_period(col(ReportVolume.hour), period), col(ReportVolume.kind).in_(VOLUME_KINDS)]
         if period.channel:
-            in_hours.append(col(ReportHour.channel) == period.channel)
+            in_hours.append(col(ReportVolume.channel) == period.channel)
         query = (
             select(
-                hour_day, col(ReportHour.channel), col(ReportHour.direction), func.sum(ReportHour.messages)
+                hour_day,
+                col(ReportVolume.channel),
+                col(ReportVolume.direction),
+                func.sum(ReportVolume.messages),
             )
             .where(*in_hours)
-            .group_by(hour_day, col(ReportHour.channel), col(ReportHour.direction))
+            .group_by(hour_day, col(ReportVolume.channel), col(ReportVolume.direction))
         )
     else:
         day = local_day(col(Message.created_at), period, _dialect(session)).label("day")
@@ -601,162 +601,81 @@ class Switches:
     top: list[SwitchingCustomer] = field(default_factory=list)
 
 
-def _customer_steps(period: Period) -> Select[Any]:
-    """The period's customer messages (text and calls) with the channel of the one before, per thread."""
-    return select(
-        col(Message.thread_id).label("thread_id"),
-        col(Message.channel).label("channel"),
-        func.lag(col(Message.channel))
-        .over(partition_by=col(Message.thread_id), order_by=(col(Message.created_at), col(Message.id)))
-        .label("previous"),
-    ).where(
-        col(Message.direction) == "in",
-        col(Message.kind).in_(VOLUME_KINDS),
-        *_in_period(col(Message.created_at), period),
-    )
-
-
 async def channel_switches(session: AsyncSession, period: Period) -> Switches:
     """Customers (threads) who wrote in the period, those on two channels or more, and their switches.
 
     With a channel chosen: the customers who wrote on it at least once, and the switches from or to it.
+    Read from the rollup, exact in any time zone: a thread wrote on a channel in the period when one
+    of its runs there (``report_runs``) overlaps it; a switch counts when both its messages are in it.
     """
     await _tune(session)
-    if whole_hours(period):
-        return await _rolled_up_switches(session, period)
-    # One statement, so the window over the period's customer messages runs once: PostgreSQL
-    # materializes a CTE that is read more than once. Its three parts are told apart by ``part``.
-    steps = _customer_steps(period).cte("steps")
-    switched = case((and_(steps.c.previous.is_not(None), steps.c.previous != steps.c.channel), 1), else_=0)
-    per_thread_query = select(
-        steps.c.thread_id,
-        func.count(func.distinct(steps.c.channel)).label("channels"),
-        func.sum(switched).label("switches"),
-    ).group_by(steps.c.thread_id)
-    if period.channel:
-        per_thread_query = per_thread_query.having(
-            func.max(case((steps.c.channel == period.channel, 1), else_=0)) == 1
+    wrote = (
+        select(
+            col(ReportRun.thread_id).label("thread_id"),
+            func.count(func.distinct(col(ReportRun.channel))).label("channels"),
         )
-    per_thread = per_thread_query.cte("per_thread")
-    bucket = case((per_thread.c.switches >= SWITCH_BUCKETS, SWITCH_BUCKETS), else_=per_thread.c.switches)
-    buckets = select(
-        literal("bucket").label("part"),
-        cast(bucket, String).label("a"),
-        cast(literal(None), String).label("b"),
-        func.count().label("n"),
-        func.sum(per_thread.c.switches).label("s"),
-        func.sum(case((per_thread.c.channels >= 2, 1), else_=0)).label("m"),
-    ).group_by(bucket)
-    transition_conditions = [steps.c.previous.is_not(None), steps.c.previous != steps.c.channel]
+        .where(col(ReportRun.first_at) < period.end, col(ReportRun.last_at) >= period.start)
+        .group_by(col(ReportRun.thread_id))
+    )
     if period.channel:
-        transition_conditions.append(
-            (steps.c.previous == period.channel) | (steps.c.channel == period.channel)
+        wrote = wrote.having(func.max(case((col(ReportRun.channel) == period.channel, 1), else_=0)) == 1)
+    in_period = [*_in_period(col(ReportSwitch.at), period), col(ReportSwitch.previous_at) >= period.start]
+    switched = (
+        select(col(ReportSwitch.thread_id).label("thread_id"), func.count().label("switches"))
+        .where(*in_period)
+        .group_by(col(ReportSwitch.thread_id))
+        .subquery("switched")
+    )
+    writers = wrote.subquery("wrote")
+    per_thread = (
+        select(
+            writers.c.thread_id,
+            writers.c.channels,
+            func.coalesce(switched.c.switches, 0).label("switches"),
+        )
+        .select_from(writers.outerjoin(switched, switched.c.thread_id == writers.c.thread_id))
+        .cte("per_thread")
+    )
+    bucket = case((per_thread.c.switches >= SWITCH_BUCKETS, SWITCH_BUCKETS), else_=per_thread.c.switches)
+    result = Switches()
+    buckets = select(
+        bucket,
+        func.count(),
+        func.sum(per_thread.c.switches),
+        func.sum(case((per_thread.c.channels >= 2, 1), else_=0)),
+    ).group_by(bucket)
+    for at, n, switches, multichannel in (await session.execute(buckets)).all():
+        result.by_switches[int(at)] += n
+        result.customers += n
+        result.switches += int(switches or 0)
+        result.multichannel += int(multichannel or 0)
+    moves_where = list(in_period)
+    if period.channel:
+        moves_where.append(
+            (col(ReportSwitch.from_channel) == period.channel)
+            | (col(ReportSwitch.to_channel) == period.channel)
         )
     moves = (
-        select(
-            literal("move"),
-            steps.c.previous,
-            steps.c.channel,
-            func.count(),
-            literal(0),
-            literal(0),
-        )
-        .where(*transition_conditions)
-        .group_by(steps.c.previous, steps.c.channel)
+        select(col(ReportSwitch.from_channel), col(ReportSwitch.to_channel), func.count())
+        .where(*moves_where)
+        .group_by(col(ReportSwitch.from_channel), col(ReportSwitch.to_channel))
+    )
+    result.transitions = sorted(
+        ((str(a), str(b), int(n)) for a, b, n in (await session.execute(moves)).all()),
+        key=lambda t: (-t[2], t[0], t[1]),
     )
     most = (
-        select(per_thread.c.thread_id, per_thread.c.channels, per_thread.c.switches)
+        select(per_thread.c.thread_id, per_thread.c.channels, per_thread.c.switches, col(Contact.name))
+        .join(Thread, col(Thread.id) == per_thread.c.thread_id)
+        .join(Contact, col(Contact.id) == col(Thread.contact_id), isouter=True)
         .where(per_thread.c.switches > 0)
         .order_by(per_thread.c.switches.desc(), per_thread.c.thread_id)
         .limit(TOP_CUSTOMERS)
-        .subquery("most")
     )
-    top = select(
-        literal("top"),
-        cast(most.c.thread_id, String),
-        cast(literal(None), String),
-        most.c.channels,
-        most.c.switches,
-        literal(0),
-    )
-    result = Switches()
-    leaders: list[tuple[int, int, int]] = []
-    for part, a, b, n, switches, multichannel in (
-        await session.execute(union_all(buckets, moves, top))
-    ).all():
-        if part == "bucket":
-            result.by_switches[int(a)] += n
-            result.customers += n
-            result.switches += int(switches or 0)
-            result.multichannel += int(multichannel or 0)
-        elif part == "move":
-            result.transitions.append((str(a), str(b), int(n)))
-        else:
-            leaders.append((int(a), int(n), int(switches)))
-    result.transitions.sort(key=lambda t: (-t[2], t[0], t[1]))
-    if leaders:
-        found = await session.execute(
-            select(col(Thread.id), col(Contact.name))
-            .join(Contact, col(Contact.id) == col(Thread.contact_id))
-            .where(col(Thread.id).in_([t for t, _, _ in leaders]))
-        )
-        names: dict[int, str | None] = {pk(thread_id): name for thread_id, name in found.all()}
-        leaders.sort(key=lambda t: (-t[2], t[0]))
-        result.top = [SwitchingCustomer(t, names.get(t), c, n) for t, c, n in leaders]
-    return result
-
-
-async def _rolled_up_switches(session: AsyncSession, period: Period) -> Switches:
-    """:func:`channel_switches` from the rollup: who wrote on which channels in the period (its
-    hours), and the switches whose both messages fall in it (``report_switches``)."""
-    wrote: dict[int, set[str]] = defaultdict(set)
-    presence = (
-        select(col(ReportHour.thread_id), col(ReportHour.channel))
-        .where(
-            *_in_period(col(ReportHour.hour), period),
-            col(ReportHour.direction) == "in",
-            col(ReportHour.kind).in_(VOLUME_KINDS),
-        )
-        .distinct()
-    )
-    for thread_id, channel in (await session.execute(presence)).all():
-        wrote[thread_id].add(channel)
-    if period.channel:
-        wrote = defaultdict(set, {t: c for t, c in wrote.items() if period.channel in c})
-    moves = await session.execute(
-        select(
-            col(ReportSwitch.thread_id), col(ReportSwitch.from_channel), col(ReportSwitch.to_channel)
-        ).where(*_in_period(col(ReportSwitch.at), period), col(ReportSwitch.previous_at) >= period.start)
-    )
-    per_thread: dict[int, int] = defaultdict(int)
-    transitions: dict[tuple[str, str], int] = defaultdict(int)
-    for thread_id, previous, channel in moves.all():
-        if thread_id in wrote:
-            per_thread[thread_id] += 1
-        if not period.channel or period.channel in (previous, channel):
-            transitions[(previous, channel)] += 1
-    result = Switches()
-    for thread_id, channels in wrote.items():
-        switches = per_thread.get(thread_id, 0)
-        result.customers += 1
-        result.switches += switches
-        result.multichannel += len(channels) >= 2
-        result.by_switches[min(switches, SWITCH_BUCKETS)] += 1
-    result.transitions = sorted(
-        ((a, b, n) for (a, b), n in transitions.items()), key=lambda t: (-t[2], t[0], t[1])
-    )
-    leaders = sorted(
-        ((t, len(wrote[t]), n) for t, n in per_thread.items() if n > 0), key=lambda t: (-t[2], t[0])
-    )
-    leaders = leaders[:TOP_CUSTOMERS]
-    if leaders:
-        found = await session.execute(
-            select(col(Thread.id), col(Contact.name))
-            .join(Contact, col(Contact.id) == col(Thread.contact_id))
-            .where(col(Thread.id).in_([t for t, _, _ in leaders]))
-        )
-        names: dict[int, str | None] = {pk(thread_id): name for thread_id, name in found.all()}
-        result.top = [SwitchingCustomer(t, names.get(t), c, n) for t, c, n in leaders]
+    result.top = [
+        SwitchingCustomer(int(t), name, int(c), int(n))
+        for t, c, n, name in (await session.execute(most)).all()
+    ]
     return result
 
 
@@ -790,17 +709,17 @@ async def workload(session: AsyncSession, period: Period) -> list[Workload]:
     }
     if whole_hours(period):
         in_hours = [
-            *_in_period(col(ReportHour.hour), period),
-            col(ReportHour.author_type) == "agent",
-            col(ReportHour.direction) == "out",
-            col(ReportHour.kind).in_(("text", "note", "phone")),
+            *_in_period(col(ReportVolume.hour), period),
+            col(ReportVolume.author_type) == "agent",
+            col(ReportVolume.direction) == "out",
+            col(ReportVolume.kind).in_(("text", "note", "phone")),
         ]
         if period.channel:
-            in_hours.append(col(ReportHour.channel) == period.channel)
+            in_hours.append(col(ReportVolume.channel) == period.channel)
         query = (
-            select(col(ReportHour.author_id), col(ReportHour.kind), func.sum(ReportHour.messages))
+            select(col(ReportVolume.author_id), col(ReportVolume.kind), func.sum(ReportVolume.messages))
             .where(*in_hours)
-            .group_by(col(ReportHour.author_id), col(ReportHour.kind))
+            .group_by(col(ReportVolume.author_id), col(ReportVolume.kind))
         )
     else:
         conditions = [

@@ -4,7 +4,9 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-01
 
-``report_hours`` (messages per thread, UTC hour, channel, direction, kind and author),
+``report_hours`` (messages per thread, UTC hour, channel, direction, kind and author) and its sum
+over threads ``report_volume``, ``report_runs`` (a thread's consecutive customer messages on one
+channel),
 ``report_conversations`` (one row per conversation), ``report_switches`` (consecutive customer
 messages on different channels) and ``report_watermark`` (the last message id taken in). Counts and
 times only: nothing a customer wrote. Kept by app/domain/reports/actions.py; filled by its first
@@ -37,6 +39,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('thread_id', 'hour', 'channel', 'direction', 'kind', 'author_type', 'author_id'),
     )
     op.create_index('ix_report_hours_hour', 'report_hours', ['hour'], unique=False)
+    op.create_table(
+        'report_volume',
+        sa.Column('hour', DateTimeUTC(timezone=True), nullable=False),
+        sa.Column('channel', sa.String(length=40), nullable=False),
+        sa.Column('direction', sa.String(length=3), nullable=False),
+        sa.Column('kind', sa.String(length=10), nullable=False),
+        sa.Column('author_type', sa.String(length=10), nullable=False),
+        sa.Column('author_id', sa.Integer(), nullable=False),
+        sa.Column('messages', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('hour', 'channel', 'direction', 'kind', 'author_type', 'author_id'),
+    )
+    op.create_table(
+        'report_runs',
+        sa.Column('id', BIG_ID, sa.Identity(), nullable=False),
+        sa.Column('thread_id', sa.Integer(), nullable=False),
+        sa.Column('channel', sa.String(length=40), nullable=False),
+        sa.Column('first_at', DateTimeUTC(timezone=True), nullable=False),
+        sa.Column('last_at', DateTimeUTC(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_report_runs_thread_id', 'report_runs', ['thread_id'], unique=False)
     op.create_table(
         'report_conversations',
         sa.Column('id', BIG_ID, sa.Identity(), nullable=False),
@@ -81,3 +104,6 @@ def downgrade() -> None:
     op.drop_table('report_conversations')
     op.drop_index('ix_report_hours_hour', table_name='report_hours')
     op.drop_table('report_hours')
+    op.drop_index('ix_report_runs_thread_id', table_name='report_runs')
+    op.drop_table('report_runs')
+    op.drop_table('report_volume')
