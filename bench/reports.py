@@ -210,6 +210,7 @@ async def measure(url: str, runs: int, explain: bool) -> list[Result]:
         "bot outcomes per day": queries.bot_outcomes,
         "channel switches": queries.channel_switches,
         "agent workload": queries.workload,
+        "catch-up, nothing new (the page's first step)": lambda session, _: catch_up(session),
         "the whole page (catch-up + build_report)": _current_page,
     }
     results: list[Result] = []

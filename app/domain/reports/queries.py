@@ -28,9 +28,26 @@ cannot come from it. Everything here reads the durable tables instead, which hol
   (web chat → Telegram → web chat is two switches).
 
 Days are the admin's local days (time zone from their preferences). Medians and 90th percentiles
-are computed in Python from the per-conversation times the database returns (one definition, linear
-interpolation, on SQLite and PostgreSQL alike); everything else is grouped in SQL. The indexes that
-keep a year of data under a second on PostgreSQL are in migration 0008 (``bench/reports.py``).
+use one definition (linear interpolation): PostgreSQL's ``percentile_cont``, or Python's
+:func:`percentile` on SQLite; everything else is grouped in SQL.
+
+**The rollup.** A year read straight from ``messages`` cost ~2.4 s of CPU on PostgreSQL, so the
+figures are read from a rollup kept in message-id order by ``reports/actions.py`` (migration 0009;
+the page catches it up before answering, so figures are always current):
+
+- ``report_volume``: messages per UTC hour, channel, direction, kind and author (volume, workload).
+  Periods in zones whose offsets are whole hours start and end on whole UTC hours, so their local
+  days are sums of whole hours; in zones with half- or quarter-hour offsets (India, Nepal, parts
+  of Australia) these two figures are counted from ``messages`` instead (:func:`whole_hours`).
+- ``report_conversations``: one row per conversation with its start, channel, first bot and agent
+  replies and first resolution (:func:`thread_conversations`, the definitions above); exact in any
+  zone.
+- ``report_runs`` and ``report_switches``: a thread's consecutive customer messages on one channel,
+  and each change of channel between two of them; exact in any zone.
+
+The bot's decisions and the workload's resolutions and open threads are read live (small indexed
+sets). Migration 0008's indexes serve the rollup's per-thread refreshes and those live reads
+(``bench/reports.py`` measures both).
 """
 
 from __future__ import annotations
