@@ -76,6 +76,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
@@ -391,7 +392,7 @@ def thread_conversations(thread_ids: Sequence[int]) -> Any:
 def _conversation_times(period: Period) -> Any:
     """Every conversation started in the period (``thread_id, start_at, channel, bot_at, agent_at,
     resolved_at``) as a subquery of the rollup: exact in any time zone (each row keeps its times)."""
-    rows = select(
+    rows: Select[Any] = select(
         col(ReportConversation.thread_id).label("thread_id"),
         col(ReportConversation.start_at).label("start_at"),
         col(ReportConversation.channel).label("channel"),
@@ -626,7 +627,7 @@ async def channel_switches(session: AsyncSession, period: Period) -> Switches:
     of its runs there (``report_runs``) overlaps it; a switch counts when both its messages are in it.
     """
     await _tune(session)
-    wrote = (
+    wrote: Select[Any] = (
         select(
             col(ReportRun.thread_id).label("thread_id"),
             func.count(func.distinct(col(ReportRun.channel))).label("channels"),
@@ -733,7 +734,7 @@ async def workload(session: AsyncSession, period: Period) -> list[Workload]:
         ]
         if period.channel:
             in_hours.append(col(ReportVolume.channel) == period.channel)
-        query = (
+        query: Select[Any] = (
             select(col(ReportVolume.author_id), col(ReportVolume.kind), func.sum(ReportVolume.messages))
             .where(*in_hours)
             .group_by(col(ReportVolume.author_id), col(ReportVolume.kind))
