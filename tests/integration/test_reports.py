@@ -12,6 +12,7 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,8 +21,10 @@ from litestar import Litestar
 
 from app.db.models import BotDecision, Contact, Message, Thread, pk
 from app.domain.accounts.actions import do_create_agent
+from app.domain.privacy.actions import do_erase_contact
 from app.domain.realtime.writer import Transaction, Writer
 from app.domain.reports.actions import do_rebuild
+from app.lib.storage import FileStorage
 from tests.console import login
 from tests.helpers import PASSWORD, Api
 
@@ -309,11 +312,12 @@ async def _rebuilt(api: Api, app: Litestar, **params: Any) -> Any:
     return await api.get("/api/v1/reports", **params)
 
 
-async def test_the_rollup_follows_new_messages_and_merges(
-    api: Api, app: Litestar, seeded: dict[str, int]
+async def test_the_rollup_follows_new_messages_merges_and_erasure(
+    api: Api, app: Litestar, seeded: dict[str, int], tmp_path: Path
 ) -> None:
     """The page catches the rollup up before answering: its figures equal a rebuild's after new
-    messages arrive past the watermark and after a merge moves messages between threads (and agree
+    messages arrive past the watermark, after a merge moves messages between threads and after an
+    erasure deletes a customer's (and agree
     with a half-hour time zone, whose day figures are counted from the messages themselves)."""
     writer: Writer = app.state.writer
     before = await api.get("/api/v1/reports", **RANGE)
@@ -357,6 +361,18 @@ async def test_the_rollup_follows_new_messages_and_merges(
         merged["switches"]["customers"] == grown["switches"]["customers"] - 1
     )  # Dora's thread is Anna's now
     assert await _rebuilt(api, app, **RANGE) == merged
+
+    async def bob(tx: Transaction) -> int:
+        thread = await tx.session.get(Thread, seeded[BOB])
+        assert thread is not None
+        return thread.contact_id
+
+    await do_erase_contact(
+        writer, FileStorage(tmp_path), contact_id=await writer.run(bob), mode="delete", actor="test"
+    )
+    erased = await api.get("/api/v1/reports", **RANGE)
+    assert _row(erased, None)["conversations"] == _row(merged, None)["conversations"] - 1
+    assert await _rebuilt(api, app, **RANGE) == erased
 
     kolkata = await api.get("/api/v1/reports", **RANGE, tz="Asia/Kolkata")
     utc = await api.get("/api/v1/reports", **RANGE, tz="UTC")

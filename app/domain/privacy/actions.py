@@ -50,6 +50,7 @@ from app.db.models import (
 from app.domain.privacy.customer import Customer, customer_group
 from app.domain.privacy.export import ExportSummary, write_export
 from app.domain.realtime.writer import Transaction, Writer
+from app.domain.reports.actions import refresh_threads
 from app.lib.errors import InvalidInputError
 from app.lib.storage import FileStorage, UnknownFileError
 
@@ -253,6 +254,10 @@ async def do_erase_contact(
             await _delete_in(session, Contact, col(Contact.id), customer.contact_ids)
         else:
             await _anonymize(session, customer, message_ids, decision_ids)
+        # The reports' rollup follows what is left of these threads (no rows once deleted; an
+        # anonymized thread's status lines lost their meta, so its conversations are read again).
+        await session.flush()
+        await refresh_threads(session, customer.thread_ids)
         events = await _purge_events(session, customer)
         erasure = Erasure(
             contact_id=customer.contact.id or contact_id,

@@ -1,7 +1,7 @@
 """reports: a rollup kept in message-id order, so a year of figures answers in a fraction of a second
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0007
 Create Date: 2026-12-01
 
 ``report_hours`` (messages per thread, UTC hour, channel, direction, kind and author) and its sum
@@ -18,7 +18,7 @@ from advanced_alchemy.types import DateTimeUTC
 from alembic import op
 
 revision = '0009'
-down_revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
