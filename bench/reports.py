@@ -10,9 +10,11 @@ days, ``--messages-per-conversation`` (20) customer messages and replies alterna
 channels — 1,000,000 messages by default — plus the system lines the actions write (a ``reopened``
 line opening every conversation after the first, a ``thread-change`` line resolving three in
 four), a bot decision per conversation, and ten agents. Then ``VACUUM ANALYZE`` (what autovacuum
-does to a table that is mostly appended to), and each query of ``app/domain/reports/queries.py``
+does to a table that is mostly appended to), the reports' rollup's first catch-up over the whole
+year, timed once (messages per second; ``reports/actions.py``), and each query of ``app/domain/reports/queries.py``
 runs ``--runs`` times for the last 365 and the last 30 days: the table shows the p50 and the
-slowest run, and the whole page's queries together (``build_report``). The goal: a year under a
+slowest run, the page's own catch-up with nothing new, and the whole page (catch-up and
+``build_report``). The goal: a year under a
 second for each. ``--explain`` prints the plans. The database is dropped at the end.
 """
 
