@@ -18,8 +18,9 @@ reports rebuild`` (:func:`do_rebuild`: everything from scratch), and the paths t
 history: merging and un-merging contacts (``contacts.merging``) and erasing a contact, which call
 :func:`refresh_threads` with the threads they changed inside their own transaction.
 
-**Concurrency.** On PostgreSQL a catch-up holds a transaction-level advisory lock, so two (worker and
-page) run one after the other, the second finding little to do; SQLite has a single writer.
+**Concurrency.** On PostgreSQL every writer of the rollup (a catch-up, a merge's or an erasure's
+refresh) holds a transaction-level advisory lock, so two (worker and page, say) run one after the
+other, the second finding little to do; SQLite has a single writer.
 
 The rollup keeps counts and times only — no text, no names — so erasing a contact leaves nothing
 personal in it even before its threads are refreshed.
@@ -70,6 +71,7 @@ async def refresh_threads(session: AsyncSession, thread_ids: Iterable[int | None
     transaction); threads without messages (or deleted) are left without rows. Returns how many."""
     ids = sorted({i for i in thread_ids if i is not None})
     dialect = _dialect(session)
+    await _lock(session)
     touched: set[Any] = set()
     """The hours whose ``report_volume`` rows must be added up again."""
     for start in range(0, len(ids), THREAD_CHUNK):
@@ -200,9 +202,16 @@ async def _add_up(session: AsyncSession, hours: set[Any]) -> None:
         )
 
 
-async def _watermark(session: AsyncSession) -> ReportWatermark:
+async def _lock(session: AsyncSession) -> None:
+    """One writer of the rollup at a time on PostgreSQL (a catch-up, a merge's or an erasure's
+    refresh), until the transaction ends; taking it again in the same transaction is free. They
+    write the same hours' sums, which two at once would race on."""
     if _dialect(session) == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+
+
+async def _watermark(session: AsyncSession) -> ReportWatermark:
+    await _lock(session)
     mark = await session.get(ReportWatermark, 1, with_for_update=_dialect(session) == "postgresql")
     if mark is None:
         mark = ReportWatermark(id=1, message_id=0)
