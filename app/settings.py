@@ -15,8 +15,28 @@ from pathlib import Path
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/onethread.db"
 
 
+class SettingsError(ValueError):
+    """An environment variable holds a value OneThread cannot use; the message names it."""
+
+
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
+
+
+def _int(name: str, default: int) -> int:
+    value = _env(name) or str(default)
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def _float(name: str, default: float) -> float:
+    value = _env(name) or str(default)
+    try:
+        return float(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {value!r}") from None
 
 
 def _load_or_create_secret(path: Path) -> str:
@@ -33,7 +53,7 @@ def _load_or_create_secret(path: Path) -> str:
 
 def _log_format(value: str) -> str:
     if value.lower() not in ("text", "json"):
-        raise ValueError(f"ONETHREAD_LOG_FORMAT must be text or json, not {value!r}")
+        raise SettingsError(f"ONETHREAD_LOG_FORMAT must be text or json, not {value!r}")
     return value.lower()
 
 
@@ -44,7 +64,7 @@ def _erase_mode(value: str) -> str:
     """A mistyped mode must not silently pick one: refuse to start instead."""
     mode = value.lower() or "anonymize"
     if mode not in ERASE_MODES:
-        raise ValueError(f"ONETHREAD_ERASE_MODE must be anonymize or delete, not {value!r}")
+        raise SettingsError(f"ONETHREAD_ERASE_MODE must be anonymize or delete, not {value!r}")
     return mode
 
 
@@ -134,7 +154,7 @@ class Settings:
         var_dir = Path(_env("ONETHREAD_VAR_DIR", "var"))
         redis_url = _env("ONETHREAD_REDIS_URL")
         secret = _env("ONETHREAD_SECRET_KEY") or _load_or_create_secret(var_dir / "secret.key")
-        port = int(_env("ONETHREAD_PORT", "8000"))
+        port = _int("ONETHREAD_PORT", 8000)
         host = _env("ONETHREAD_HOST", "127.0.0.1")
         return cls(
             database_url=_env("ONETHREAD_DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -146,26 +166,26 @@ class Settings:
             smtp_listen=_env("ONETHREAD_SMTP_LISTEN"),
             var_dir=var_dir,
             storage_dir=Path(_env("ONETHREAD_STORAGE_DIR")) if _env("ONETHREAD_STORAGE_DIR") else None,
-            max_attachment_bytes=int(_env("ONETHREAD_MAX_ATTACHMENT_BYTES", str(20 * 1024 * 1024))),
-            max_mail_bytes=int(_env("ONETHREAD_MAX_MAIL_BYTES", str(50 * 1024 * 1024))),
+            max_attachment_bytes=_int("ONETHREAD_MAX_ATTACHMENT_BYTES", 20 * 1024 * 1024),
+            max_mail_bytes=_int("ONETHREAD_MAX_MAIL_BYTES", 50 * 1024 * 1024),
             default_phone_region=_env("ONETHREAD_DEFAULT_PHONE_REGION", "NL").upper(),
-            delivery_backoff_base=float(_env("ONETHREAD_DELIVERY_BACKOFF_BASE", "2.0")),
-            delivery_max_attempts=int(_env("ONETHREAD_DELIVERY_MAX_ATTEMPTS", "8")),
-            event_retention_days=int(_env("ONETHREAD_EVENT_RETENTION_DAYS", "30")),
-            retention_interval_hours=float(_env("ONETHREAD_RETENTION_INTERVAL_HOURS", "24")),
+            delivery_backoff_base=_float("ONETHREAD_DELIVERY_BACKOFF_BASE", 2.0),
+            delivery_max_attempts=_int("ONETHREAD_DELIVERY_MAX_ATTEMPTS", 8),
+            event_retention_days=_int("ONETHREAD_EVENT_RETENTION_DAYS", 30),
+            retention_interval_hours=_float("ONETHREAD_RETENTION_INTERVAL_HOURS", 24),
             erase_mode=_erase_mode(_env("ONETHREAD_ERASE_MODE", "anonymize")),
-            db_pool_size=int(_env("ONETHREAD_DB_POOL_SIZE", "10")),
-            db_max_overflow=int(_env("ONETHREAD_DB_MAX_OVERFLOW", "5")),
-            delivery_backoff_cap=float(_env("ONETHREAD_DELIVERY_BACKOFF_CAP", "300")),
-            delivery_lease_seconds=float(_env("ONETHREAD_DELIVERY_LEASE_SECONDS", "30")),
-            login_rate_limit_per_minute=int(_env("ONETHREAD_LOGIN_RATE_LIMIT", "10")),
-            login_rate_window_seconds=int(_env("ONETHREAD_LOGIN_RATE_WINDOW", "60")),
+            db_pool_size=_int("ONETHREAD_DB_POOL_SIZE", 10),
+            db_max_overflow=_int("ONETHREAD_DB_MAX_OVERFLOW", 5),
+            delivery_backoff_cap=_float("ONETHREAD_DELIVERY_BACKOFF_CAP", 300),
+            delivery_lease_seconds=_float("ONETHREAD_DELIVERY_LEASE_SECONDS", 30),
+            login_rate_limit_per_minute=_int("ONETHREAD_LOGIN_RATE_LIMIT", 10),
+            login_rate_window_seconds=_int("ONETHREAD_LOGIN_RATE_WINDOW", 60),
             forwarded_allow_ips=_env("ONETHREAD_FORWARDED_ALLOW_IPS", "127.0.0.1"),
-            ws_heartbeat_seconds=float(_env("ONETHREAD_WS_HEARTBEAT_SECONDS", "25")),
+            ws_heartbeat_seconds=_float("ONETHREAD_WS_HEARTBEAT_SECONDS", 25),
             job_queue=_env("ONETHREAD_JOB_QUEUE", "onethread:jobs"),
             redis_prefix=_env("ONETHREAD_REDIS_PREFIX", "onethread"),
             run_worker_in_process=_env("ONETHREAD_WORKER_IN_PROCESS", "" if redis_url else "1") == "1",
             log_format=_log_format(_env("ONETHREAD_LOG_FORMAT", "text")),
             metrics_token=_env("ONETHREAD_METRICS_TOKEN"),
-            worker_metrics_port=int(_env("ONETHREAD_WORKER_METRICS_PORT", "0") or "0"),
+            worker_metrics_port=_int("ONETHREAD_WORKER_METRICS_PORT", 0),
         )

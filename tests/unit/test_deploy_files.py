@@ -20,14 +20,15 @@ def settings_env_names() -> set[str]:
     return names
 
 
-def test_every_setting_is_in_env_example_and_api_docs() -> None:
-    example = (DOCKER / ".env.example").read_text()
-    api = (ROOT / "docs" / "API.md").read_text()
+def test_every_setting_is_in_env_example_and_the_docs() -> None:
+    documents = ("docker/.env.example", "docs/API.md", "README.md")
     missing = {
-        "docker/.env.example": sorted(n for n in settings_env_names() if not re.search(rf"\b{n}\b", example)),
-        "docs/API.md": sorted(n for n in settings_env_names() if not re.search(rf"\b{n}\b", api)),
+        document: sorted(
+            name for name in settings_env_names() if not re.search(rf"\b{name}\b", (ROOT / document).read_text())
+        )
+        for document in documents
     }
-    assert missing == {"docker/.env.example": [], "docs/API.md": []}
+    assert missing == dict.fromkeys(documents, [])
 
 
 def compose() -> dict[str, Any]:
