@@ -46,6 +46,34 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
     print("database schema is at the latest revision")
 
 
+def _require_services(settings: Settings) -> None:
+    """Refuse to start, in one line, when the database or Redis cannot be reached.
+
+    Started anyway, the server would fail in its start-up hooks with a page of nested tracebacks;
+    an orchestrator restarts a process that exits, so exiting with the reason is all it takes.
+    """
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from app.domain.system.readiness import Readiness
+
+    async def check() -> dict[str, str]:
+        engine = create_async_engine(settings.database_url)
+        readiness = Readiness.for_settings(settings, async_sessionmaker(engine))
+        try:
+            return await readiness.check()
+        finally:
+            await readiness.aclose()
+            await engine.dispose()
+
+    failing = {name: reason for name, reason in asyncio.run(check()).items() if reason != "ok"}
+    if failing:
+        where = {"database": "ONETHREAD_DATABASE_URL", "redis": "ONETHREAD_REDIS_URL"}
+        _fail(
+            "cannot start: "
+            + "; ".join(f"{name} {reason} (check {where[name]})" for name, reason in failing.items())
+        )
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import logging
 
@@ -65,6 +93,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         from app.db.migrate import upgrade
 
         upgrade(settings)
+    _require_services(settings)
     logging_options: dict[str, Any] = {}
     if settings.log_format == "json":
         # Our own access line (route template, duration, request id) replaces uvicorn's, and
@@ -94,6 +123,7 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> None:
         _fail(
             "the worker needs ONETHREAD_REDIS_URL; in the embedded shape `onethread serve` runs jobs itself"
         )
+    _require_services(settings)
     asyncio.run(run_worker(settings, _stop_signal()))
 
 

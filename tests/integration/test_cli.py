@@ -16,11 +16,16 @@ from tests.conftest import SECRET, base_settings, truncate_postgres
 
 
 def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_with(settings, {}, *args)
+
+
+def run_with(settings: Settings, extra_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "ONETHREAD_DATABASE_URL": settings.database_url,
         "ONETHREAD_SECRET_KEY": SECRET,
         "ONETHREAD_VAR_DIR": str(settings.var_dir),
+        **extra_env,
     }
     return subprocess.run(
         [sys.executable, "-m", "app", *args], env=env, capture_output=True, text=True, timeout=60, check=False
@@ -102,3 +107,15 @@ async def test_channel_credentials_are_encrypted_at_rest(production: Settings) -
     finally:
         await conn.close()
     assert token not in raw and "inbound_token" not in raw
+
+
+def test_serve_and_worker_refuse_to_start_in_one_line_when_redis_is_down(embedded: Settings) -> None:
+    """An operator whose Redis is down reads which service and which variable, not a traceback."""
+    closed = "redis://127.0.0.1:9/0"  # the discard port: nothing listens there
+    for command in ("serve", "worker"):
+        env_settings = embedded.with_overrides(redis_url=closed)
+        answer = run_with(env_settings, {"ONETHREAD_REDIS_URL": closed, "ONETHREAD_PORT": "9"}, command)
+        assert answer.returncode == 2, answer.stderr
+        last = answer.stderr.strip().splitlines()[-1]
+        assert last.startswith("onethread: cannot start: redis unreachable"), answer.stderr
+        assert "ONETHREAD_REDIS_URL" in last and "Traceback" not in answer.stderr
