@@ -24,11 +24,13 @@ def test_every_setting_is_in_env_example_and_the_docs() -> None:
     documents = ("docker/.env.example", "docs/API.md", "README.md")
     missing = {
         document: sorted(
-            name for name in settings_env_names() if not re.search(rf"\b{name}\b", (ROOT / document).read_text())
+            name
+            for name in settings_env_names()
+            if not re.search(rf"\b{name}\b", (ROOT / document).read_text())
         )
         for document in documents
     }
-    assert missing == dict.fromkeys(documents, [])
+    assert missing == {document: [] for document in documents}
 
 
 def compose() -> dict[str, Any]:
