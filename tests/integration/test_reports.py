@@ -278,6 +278,12 @@ def _tag(html: str, element_id: str) -> str:
     return found.group(0)
 
 
+def _figure(html: str, chart_id: str) -> str:
+    """The chart figure with ``chart_id``, up to its end."""
+    start = html.index(f'id="{chart_id}"')
+    return html[start : html.index("</figure>", start)]
+
+
 async def test_a_refused_period_keeps_the_form_and_shows_no_figures(
     client: httpx.AsyncClient, seeded: dict[str, int]
 ) -> None:
@@ -291,7 +297,9 @@ async def test_a_refused_period_keeps_the_form_and_shows_no_figures(
         page = await client.get("/reports", params={**period, "channel": "telegram"})
         assert page.status_code == 422
         html = page.text
-        error = re.search(r'<p class="field-error" id="report-error" role="alert" data-field="(\w+)">([^<]*)<', html)
+        error = re.search(
+            r'<p class="field-error" id="report-error" role="alert" data-field="(\w+)">([^<]*)<', html
+        )
         assert error and error.groups() == (field, reason)
         # What the admin asked for stays in the form; the field at fault says so.
         assert f'value="{period["from"]}"' in _tag(html, "report-from")
@@ -311,7 +319,9 @@ async def test_a_refused_period_keeps_the_form_and_shows_no_figures(
     assert kolkata.status_code == 200 and "(Asia/Kolkata)" in kolkata.text
     assert 'name="tz" value="Asia/Kolkata"' in kolkata.text and "tz=Asia%2FKolkata" in kolkata.text
 
-    dutch = await client.get("/reports", params={**RANGE, "tz": "Mars/Base"}, headers={"Accept-Language": "nl"})
+    dutch = await client.get(
+        "/reports", params={**RANGE, "tz": "Mars/Base"}, headers={"Accept-Language": "nl"}
+    )
     assert "Mars/Base is geen tijdzone" in dutch.text
 
 
@@ -321,7 +331,7 @@ async def test_the_charts_say_what_they_show(
     assert (await login(client, "admin@example.com")).status_code == 303
     html = (await client.get("/reports", params=RANGE)).text
     # A channel has its own fill (colour and pattern) whichever channels are shown.
-    volume = html[html.index('id="chart-volume"') : html.index("</figure>", html.index('id="chart-volume"'))]
+    volume = _figure(html, "chart-volume")
     fills = set(re.findall(r'<rect class="(channel-\w+)"', volume))
     assert fills == {"channel-webchat", "channel-telegram", "channel-email"}
     assert 'id="fill-channel-telegram"' in html
@@ -348,7 +358,7 @@ async def test_the_charts_say_what_they_show(
     for chart in ("chart-response", "chart-bot", "chart-switches"):
         assert re.search(rf'<figure class="chart chart-empty" id="{chart}"', quiet), chart
     assert quiet.count("No data in this period.") == 3
-    workload = quiet[quiet.index('id="chart-workload"') : quiet.index("</figure>", quiet.index('id="chart-workload"'))]
+    workload = _figure(quiet, "chart-workload")
     assert "<title>&lt;i&gt;Eve&lt;/i&gt; · Notes: 1</title>" in workload
     assert "Replies, notes and calls logged per agent" in workload
 
