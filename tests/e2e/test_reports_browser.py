@@ -127,5 +127,12 @@ async def test_an_admin_reads_the_reports(console_server: ConsoleServer, chromiu
                 caret="initial", path=str(SCREENSHOTS / "reports-refused.png"), full_page=True
             )
             assert [e for e in errors if "status of 422" not in e] == []  # the refusal's own status
+
+            # A period with nothing in it: each chart says so instead of drawing empty axes.
+            await page.goto(f"{url}/reports?from=2026-04-20&to=2026-04-21")
+            await expect(page.get_by_text("No data in this period.")).to_have_count(4)
+            await page.screenshot(
+                caret="initial", path=str(SCREENSHOTS / "reports-empty.png"), full_page=True
+            )
         finally:
             await browser.close()
