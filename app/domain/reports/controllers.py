@@ -187,20 +187,18 @@ async def _report_page(
     report = await current_report(writer, session, period)
     form = {"from": period.first.isoformat(), "to": period.last.isoformat(), "channel": period.channel or ""}
     form["tz"] = tz or ""
-    context.update(
-        {
-            "report": report,
-            "period": period,
-            "form": form,
-            "charts": _charts(report, language),
-            "bot_totals": report.bot_totals(),
-            "bot_outcomes": BOT_OUTCOMES,
-            "bot_labels": BOT_LABELS,
-            "volume_totals": report.volume_totals(),
-            "csv_query": urlencode({k: v for k, v in form.items() if v}),
-            "span": lambda seconds: span(seconds, language),
-        }
-    )
+    context |= {
+        "report": report,
+        "period": period,
+        "form": form,
+        "charts": _charts(report, language),
+        "bot_totals": report.bot_totals(),
+        "bot_outcomes": BOT_OUTCOMES,
+        "bot_labels": BOT_LABELS,
+        "volume_totals": report.volume_totals(),
+        "csv_query": urlencode({k: v for k, v in form.items() if v}),
+        "span": lambda seconds: span(seconds, language),
+    }
     return Template(template_name="pages/reports/index.html", context=context)
 
 
