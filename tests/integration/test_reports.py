@@ -291,7 +291,11 @@ async def test_a_refused_period_keeps_the_form_and_shows_no_figures(
     cases = [
         ({"from": "2026-03-31", "to": "2026-03-01"}, "to", "The first day must not be after the last."),
         ({"from": "2024-01-01", "to": "2026-01-01"}, "to", "A report covers at most 366 days."),
-        ({"from": "yesterday", "to": "2026-03-01"}, "from", "Dates are written as YYYY-MM-DD."),
+        (
+            {"from": "yesterday", "to": "2026-03-01"},
+            "from",
+            "“yesterday” is not a date: dates are written as YYYY-MM-DD.",
+        ),
     ]
     for period, field, reason in cases:
         page = await client.get("/reports", params={**period, "channel": "telegram"})
@@ -309,6 +313,13 @@ async def test_a_refused_period_keeps_the_form_and_shows_no_figures(
         # No figures of some other period under the error.
         assert "data-figure=" in html and 'data-figure="none"' in html
         assert 'data-figure="conversations"' not in html and "<svg viewBox" not in html
+
+    typed = await client.get("/reports", params={"from": "<b>x</b>"})
+    assert (
+        typed.status_code == 422
+        and "<b>x" not in typed.text
+        and "“&lt;b&gt;x&lt;/b&gt;” is not" in typed.text
+    )
 
     zone = await client.get("/reports", params={**RANGE, "tz": "Mars/Base"})
     assert zone.status_code == 422

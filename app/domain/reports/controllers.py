@@ -134,6 +134,7 @@ async def current_report(writer: Writer, session: AsyncSession, period: Period) 
 
 
 BAD_ZONE = N_("%(zone)s is not a time zone; use an IANA name such as Europe/Amsterdam")
+NOT_A_DATE = N_("“%(value)s” is not a date: dates are written as YYYY-MM-DD.")
 FIELD_OF = {"invalid-range": "to", "range-too-long": "to", "invalid-channel": "channel"}
 """Which form field a refused period is about (``invalid-date``: whichever date is unreadable)."""
 
@@ -161,7 +162,11 @@ def _period_or_refusal(
     try:
         return parse_period(start, end, channel, tz or agent.timezone)
     except InvalidInputError as refused:
-        return _refused_field(refused.type_slug, start, end), refused.reason
+        field = _refused_field(refused.type_slug, start, end)
+        if refused.type_slug == "invalid-date":
+            # A date input cannot show text that is not a date, so the reason quotes it.
+            return field, Reason(NOT_A_DATE, {"value": (start if field == "from" else end) or ""})
+        return field, refused.reason
 
 
 async def _report_page(
