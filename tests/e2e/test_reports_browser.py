@@ -106,9 +106,33 @@ async def test_an_admin_reads_the_reports(console_server: ConsoleServer, chromiu
             await page.get_by_label("Channel", exact=True).select_option("telegram")
             await page.get_by_role("button", name="Show").click()
             await expect(page.locator('[data-figure="conversations"]')).to_have_text("2")
+            await expect(page.locator('[data-caption="channel"]').first).to_contain_text(
+                "started on Telegram"
+            )
             await page.screenshot(
                 caret="initial", path=str(SCREENSHOTS / "reports-march.png"), full_page=True
             )
             assert errors == []
+
+            # The period the wrong way round: the error by the field, what was typed kept, no figures.
+            await page.get_by_label("From", exact=True).fill("2026-03-31")
+            await page.get_by_label("Until", exact=True).fill("2026-03-01")
+            await page.get_by_role("button", name="Show").click()
+            await expect(page.get_by_role("alert")).to_have_text("The first day must not be after the last.")
+            await expect(page.get_by_label("Until", exact=True)).to_have_value("2026-03-01")
+            await expect(page.get_by_label("Until", exact=True)).to_have_attribute("aria-invalid", "true")
+            await expect(page.get_by_label("Channel", exact=True)).to_have_value("telegram")
+            await expect(page.locator("svg[role=img]")).to_have_count(0)
+            await page.screenshot(
+                caret="initial", path=str(SCREENSHOTS / "reports-refused.png"), full_page=True
+            )
+            assert [e for e in errors if "status of 422" not in e] == []  # the refusal's own status
+
+            # A period with nothing in it: each chart says so instead of drawing empty axes.
+            await page.goto(f"{url}/reports?from=2026-04-20&to=2026-04-21")
+            await expect(page.get_by_text("No data in this period.")).to_have_count(4)
+            await page.screenshot(
+                caret="initial", path=str(SCREENSHOTS / "reports-empty.png"), full_page=True
+            )
         finally:
             await browser.close()

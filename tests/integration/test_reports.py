@@ -245,7 +245,7 @@ async def test_the_page_and_its_csv_say_the_same_and_escape_names(
 
     responses = await client.get("/reports/csv/responses", params=RANGE)
     assert responses.status_code == 200
-    assert responses.headers["content-type"].startswith("text/csv")
+    assert responses.headers["content-type"] == "text/csv; charset=utf-8"
     assert (
         'filename="onethread-responses-2026-03-01-2026-03-31.csv"' in responses.headers["content-disposition"]
     )
@@ -269,6 +269,109 @@ async def test_the_page_and_its_csv_say_the_same_and_escape_names(
 
     dutch = await client.get("/reports", params=RANGE, headers={"Accept-Language": "nl"})
     assert "Gesprekken" in dutch.text
+
+
+def _tag(html: str, element_id: str) -> str:
+    """The opening tag of the element with ``element_id``."""
+    found = re.search(rf'<[a-z]+ [^>]*id="{element_id}"[^>]*>', html)
+    assert found, element_id
+    return found.group(0)
+
+
+def _figure(html: str, chart_id: str) -> str:
+    """The chart figure with ``chart_id``, up to its end."""
+    start = html.index(f'id="{chart_id}"')
+    return html[start : html.index("</figure>", start)]
+
+
+async def test_a_refused_period_keeps_the_form_and_shows_no_figures(
+    client: httpx.AsyncClient, seeded: dict[str, int]
+) -> None:
+    assert (await login(client, "admin@example.com")).status_code == 303
+    cases = [
+        ({"from": "2026-03-31", "to": "2026-03-01"}, "to", "The first day must not be after the last."),
+        ({"from": "2024-01-01", "to": "2026-01-01"}, "to", "A report covers at most 366 days."),
+        (
+            {"from": "yesterday", "to": "2026-03-01"},
+            "from",
+            "“yesterday” is not a date: dates are written as YYYY-MM-DD.",
+        ),
+    ]
+    for period, field, reason in cases:
+        page = await client.get("/reports", params={**period, "channel": "telegram"})
+        assert page.status_code == 422
+        html = page.text
+        error = re.search(
+            r'<p class="field-error" id="report-error" role="alert" data-field="(\w+)">([^<]*)<', html
+        )
+        assert error and error.groups() == (field, reason)
+        # What the admin asked for stays in the form; the field at fault says so.
+        assert f'value="{period["from"]}"' in _tag(html, "report-from")
+        assert f'value="{period["to"]}"' in _tag(html, "report-to")
+        assert 'aria-invalid="true"' in _tag(html, f"report-{field}")
+        assert '<option value="telegram" selected>' in html
+        # No figures of some other period under the error.
+        assert "data-figure=" in html and 'data-figure="none"' in html
+        assert 'data-figure="conversations"' not in html and "<svg viewBox" not in html
+
+    typed = await client.get("/reports", params={"from": "<b>x</b>"})
+    assert (
+        typed.status_code == 422
+        and "<b>x" not in typed.text
+        and "“&lt;b&gt;x&lt;/b&gt;” is not" in typed.text
+    )
+
+    zone = await client.get("/reports", params={**RANGE, "tz": "Mars/Base"})
+    assert zone.status_code == 422
+    assert "Mars/Base is not a time zone; use an IANA name such as Europe/Amsterdam" in zone.text
+    assert 'data-figure="conversations"' not in zone.text
+    assert (await client.get("/reports/csv/volume", params={**RANGE, "tz": "Mars/Base"})).status_code == 422
+    kolkata = await client.get("/reports", params={**RANGE, "tz": "Asia/Kolkata"})
+    assert kolkata.status_code == 200 and "(Asia/Kolkata)" in kolkata.text
+    assert 'name="tz" value="Asia/Kolkata"' in kolkata.text and "tz=Asia%2FKolkata" in kolkata.text
+
+    dutch = await client.get(
+        "/reports", params={**RANGE, "tz": "Mars/Base"}, headers={"Accept-Language": "nl"}
+    )
+    assert "Mars/Base is geen tijdzone" in dutch.text
+
+
+async def test_the_charts_say_what_they_show(
+    client: httpx.AsyncClient, api: Api, seeded: dict[str, int]
+) -> None:
+    assert (await login(client, "admin@example.com")).status_code == 303
+    html = (await client.get("/reports", params=RANGE)).text
+    # A channel has its own fill (colour and pattern) whichever channels are shown.
+    volume = _figure(html, "chart-volume")
+    fills = set(re.findall(r'<rect class="(channel-\w+)"', volume))
+    assert fills == {"channel-webchat", "channel-telegram", "channel-email"}
+    assert 'id="fill-channel-telegram"' in html
+    telegram = (await client.get("/reports", params={**RANGE, "channel": "telegram"})).text
+    assert set(re.findall(r'<rect class="(channel-\w+)"', telegram)) == {"channel-telegram"}
+    # A channel chosen: the responses say whose they are, and how conversations are counted.
+    assert '<tr data-channel="all" class="total">\n        <th scope="row">Telegram</th>' in telegram
+    assert "All channels</th>" not in telegram
+    assert telegram.count('data-caption="channel"') == 2
+    assert "only those that started on Telegram are counted here" in telegram
+    assert 'data-caption="channel"' not in html
+
+    # A day with nothing but one note: empty charts say so; the workload chart shows the note.
+    async def a_note(tx: Transaction) -> None:
+        tx.session.add(
+            Message(
+                thread_id=seeded["Dora"], direction="out", kind="note", channel="note", author_type="agent",
+                author_id=seeded["eve"], text="call back", created_at=datetime(2026, 4, 10, 12, tzinfo=UTC),
+            )
+        )  # fmt: skip
+
+    await api.writer.run(a_note)
+    quiet = (await client.get("/reports", params={"from": "2026-04-10", "to": "2026-04-10"})).text
+    for chart in ("chart-response", "chart-bot", "chart-switches"):
+        assert re.search(rf'<figure class="chart chart-empty" id="{chart}"', quiet), chart
+    assert quiet.count("No data in this period.") == 3
+    workload = _figure(quiet, "chart-workload")
+    assert "<title>&lt;i&gt;Eve&lt;/i&gt; · Notes: 1</title>" in workload
+    assert "Replies, notes and calls logged per agent" in workload
 
 
 async def test_agents_may_not_read_reports(agent_client: httpx.AsyncClient, app: Litestar) -> None:

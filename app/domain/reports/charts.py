@@ -42,8 +42,9 @@ class Rect:
     y: float
     width: float
     height: float
-    series: int
-    """Which series (colour class ``series-N``) the rectangle belongs to."""
+    style: str
+    """The CSS class of its series (``series-N``, or ``channel-NAME``: a channel's own colour and
+    pattern on every chart, whichever other channels are shown)."""
     title: str
     """What a pointer over it says (the label and value), plain text."""
 
@@ -65,10 +66,21 @@ class Chart:
     """Category labels (days under columns, names beside horizontal bars)."""
     series: list[str]
     """Legend: the series' names, in colour order."""
+    styles: list[str]
+    """The series' CSS classes, in the order of ``series``."""
 
     @property
     def empty(self) -> bool:
         return not self.rects
+
+    @property
+    def legend(self) -> list[tuple[str, str]]:
+        """``(name, style)`` per series; none for a chart of one unnamed series."""
+        return list(zip(self.series, self.styles, strict=True))
+
+
+def _styles(styles: Sequence[str] | None, count: int) -> list[str]:
+    return list(styles) if styles is not None else [f"series-{n}" for n in range(count)]
 
 
 def _format(value: float) -> str:
@@ -80,9 +92,11 @@ def stacked_days(
     series: Sequence[str],
     values: Sequence[Sequence[int]],
     *,
+    styles: Sequence[str] | None = None,
     day_label: Callable[[date], str] = date.isoformat,
 ) -> Chart:
     """One column per day, stacked by series; ``values[s][d]`` is series ``s`` on day ``d``."""
+    classes = _styles(styles, len(series))
     plot_width, plot_height = WIDTH - LEFT - 8, HEIGHT - TOP - BOTTOM
     totals = [sum(v[d] for v in values) for d in range(len(days))]
     top = max(nice_ceiling(max(totals, default=0)), 2.0)  # counts: no half ticks
@@ -103,7 +117,7 @@ def stacked_days(
                     y,
                     bar,
                     height,
-                    s,
+                    classes[s],
                     f"{day.isoformat()} · {name}: {value}",
                 )
             )
@@ -112,29 +126,42 @@ def stacked_days(
     labels = [
         Tick(LEFT + d * slot + slot / 2, day_label(day)) for d, day in enumerate(days) if d % every == 0
     ]
-    return Chart(WIDTH, HEIGHT, rects, ticks, labels, list(series))
+    return Chart(WIDTH, HEIGHT, rects, ticks, labels, list(series), classes)
 
 
 def horizontal(items: Sequence[tuple[str, float]], *, unit: str = "", series: int = 0) -> Chart:
     """One bar per ``(label, value)``, in the given order."""
+    chart = stacked_bars([(label, [value]) for label, value in items], [""], unit=unit)
+    style = f"series-{series}"
+    rects = [Rect(r.x, r.y, r.width, r.height, style, r.title) for r in chart.rects]
+    return Chart(chart.width, chart.height, rects, chart.ticks, chart.labels, [], [])
+
+
+def stacked_bars(
+    items: Sequence[tuple[str, Sequence[float]]],
+    series: Sequence[str],
+    *,
+    unit: str = "",
+    styles: Sequence[str] | None = None,
+) -> Chart:
+    """One bar per ``(label, values)``, in the given order, its segments the series side by side."""
+    classes = _styles(styles, len(series))
     height = TOP + len(items) * (BAR_HEIGHT + BAR_GAP) + BOTTOM
     plot_width = WIDTH - LABEL_WIDTH - 40  # room for the last tick label
-    top = max(nice_ceiling(max((v for _, v in items), default=0)), 2.0)
+    top = max(nice_ceiling(max((sum(v) for _, v in items), default=0)), 2.0)
     rects: list[Rect] = []
     labels: list[Tick] = []
-    for n, (label, value) in enumerate(items):
+    for n, (label, values) in enumerate(items):
         y = TOP + n * (BAR_HEIGHT + BAR_GAP)
         labels.append(Tick(y + BAR_HEIGHT / 2, label))
-        if value > 0:
-            rects.append(
-                Rect(
-                    LABEL_WIDTH,
-                    y,
-                    plot_width * value / top,
-                    BAR_HEIGHT,
-                    series,
-                    f"{label}: {_format(value)}{unit}",
-                )
-            )
+        x: float = LABEL_WIDTH
+        for s, value in enumerate(values):
+            if value > 0:
+                width = plot_width * value / top
+                name = f"{label} · {series[s]}" if series[s] else label
+                title = f"{name}: {_format(value)}{unit}"
+                rects.append(Rect(x, y, width, BAR_HEIGHT, classes[s], title))
+                x += width
     ticks = [Tick(LABEL_WIDTH + plot_width * f, _format(top * f) + unit) for f in (0, 0.5, 1)]
-    return Chart(WIDTH, height, rects, ticks, labels, [])
+    legend = list(series) if len(series) > 1 else []
+    return Chart(WIDTH, height, rects, ticks, labels, legend, classes[: len(legend)])

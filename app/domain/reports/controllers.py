@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from babel.dates import format_date
 from litestar import Controller, Request, Response, Router, get
@@ -43,11 +44,21 @@ BOT_LABELS = {
     "greeted": N_("greeted"),
     "skipped": N_("skipped"),
 }
+WORKLOAD_SERIES = (N_("Replies"), N_("Notes"), N_("Calls logged"))
+"""The workload chart's segments: what each agent wrote, as the table's first three columns."""
 SPAN_UNITS = ((86_400, N_("%(n)s d")), (3_600, N_("%(n)s h")), (60, N_("%(n)s min")), (1, N_("%(n)s s")))
 
 From = Annotated[str | None, QueryParameter(name="from", max_length=20)]
 To = Annotated[str | None, QueryParameter(name="to", max_length=20)]
 Channel = Annotated[str | None, QueryParameter(max_length=40)]
+Zone = Annotated[str | None, QueryParameter(max_length=64)]
+
+
+def _checked_zone(tz: str | None) -> str | None:
+    """``tz`` when it names a time zone; refused (422) otherwise, never quietly replaced by UTC."""
+    if tz is not None and not is_time_zone(tz):
+        raise InvalidInputError("tz must be an IANA time zone name", type_slug="invalid-time-zone")
+    return tz
 
 
 def span(seconds: float | None, language: str = "en") -> str:
@@ -97,14 +108,21 @@ def _charts(report: Report, language: str) -> dict[str, charts.Chart]:
     ]
     return {
         "volume": charts.stacked_days(
-            days, [catalog.gettext(channel_label(c)) for c in channels], volume, day_label=day_label
+            days,
+            [catalog.gettext(channel_label(c)) for c in channels],
+            volume,
+            styles=[f"channel-{c}" if c in CHANNELS else "series-5" for c in channels],
+            day_label=day_label,
         ),
         "bot": charts.stacked_days(
             days, [catalog.gettext(BOT_LABELS[o]) for o in bot_series], bot, day_label=day_label
         ),
         "response": charts.horizontal(medians, unit=" min"),
         "switches": charts.horizontal(by_switches, series=1),
-        "workload": charts.horizontal([(w.name, float(w.replies)) for w in report.workload], series=2),
+        "workload": charts.stacked_bars(
+            [(w.name, [float(w.replies), float(w.notes), float(w.calls)]) for w in report.workload],
+            [catalog.gettext(name) for name in WORKLOAD_SERIES],
+        ),
     }
 
 
@@ -115,6 +133,42 @@ async def current_report(writer: Writer, session: AsyncSession, period: Period) 
     return await build_report(session, period)
 
 
+BAD_ZONE = N_("%(zone)s is not a time zone; use an IANA name such as Europe/Amsterdam")
+NOT_A_DATE = N_("“%(value)s” is not a date: dates are written as YYYY-MM-DD.")
+FIELD_OF = {"invalid-range": "to", "range-too-long": "to", "invalid-channel": "channel"}
+"""Which form field a refused period is about (``invalid-date``: whichever date is unreadable)."""
+
+
+def _is_date(value: str | None) -> bool:
+    try:
+        date.fromisoformat((value or "").strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _refused_field(slug: str, start: str | None, end: str | None) -> str:
+    if slug == "invalid-date":
+        return "from" if start and not _is_date(start) else "to"
+    return FIELD_OF.get(slug, "from")
+
+
+def _period_or_refusal(
+    start: str | None, end: str | None, channel: str | None, tz: str | None, agent: Agent
+) -> Period | tuple[str, Reason]:
+    """The period asked for, or the form field it fails on (``tz``: the address) and why."""
+    if tz is not None and not is_time_zone(tz):
+        return "tz", Reason(BAD_ZONE, {"zone": tz})
+    try:
+        return parse_period(start, end, channel, tz or agent.timezone)
+    except InvalidInputError as refused:
+        field = _refused_field(refused.type_slug, start, end)
+        if refused.type_slug == "invalid-date":
+            # A date input cannot show text that is not a date, so the reason quotes it.
+            return field, Reason(NOT_A_DATE, {"value": (start if field == "from" else end) or ""})
+        return field, refused.reason
+
+
 async def _report_page(
     request: Request[Any, Any, Any],
     writer: Writer,
@@ -123,34 +177,34 @@ async def _report_page(
     start: str | None,
     end: str | None,
     channel: str | None,
+    tz: str | None,
 ) -> Template:
-    error: Reason | None = None
-    try:
-        period = parse_period(start, end, channel, agent.timezone)
-    except InvalidInputError as refused:
-        error = refused.reason
-        period = parse_period(None, None, None, agent.timezone)
-    report = await current_report(writer, session, period)
     language = language_of({"request": request, "agent": agent})
-    query = {"from": period.first.isoformat(), "to": period.last.isoformat(), "channel": period.channel or ""}
-    return Template(
-        template_name="pages/reports/index.html",
-        context={
-            "agent": agent,
-            "report": report,
-            "period": period,
-            "channels": CHANNELS,
-            "charts": _charts(report, language),
-            "bot_totals": report.bot_totals(),
-            "bot_outcomes": BOT_OUTCOMES,
-            "bot_labels": BOT_LABELS,
-            "volume_totals": report.volume_totals(),
-            "csv_query": "&".join(f"{k}={v}" for k, v in query.items() if v),
-            "span": lambda seconds: span(seconds, language),
-            "error": error,
-        },
-        status_code=422 if error else 200,
-    )
+    found = _period_or_refusal(start, end, channel, tz, agent)
+    context: dict[str, Any] = {"agent": agent, "channels": CHANNELS, "report": None, "error": None}
+    if isinstance(found, tuple):
+        # No figures for a period that was not understood (the default period's would be taken for
+        # the one asked for); the form keeps what was typed so the admin corrects it, not retypes it.
+        context["error_field"], context["error"] = found
+        context["form"] = {"from": start or "", "to": end or "", "channel": channel or "", "tz": tz or ""}
+        return Template(template_name="pages/reports/index.html", context=context, status_code=422)
+    period = found
+    report = await current_report(writer, session, period)
+    form = {"from": period.first.isoformat(), "to": period.last.isoformat(), "channel": period.channel or ""}
+    form["tz"] = tz or ""
+    context |= {
+        "report": report,
+        "period": period,
+        "form": form,
+        "charts": _charts(report, language),
+        "bot_totals": report.bot_totals(),
+        "bot_outcomes": BOT_OUTCOMES,
+        "bot_labels": BOT_LABELS,
+        "volume_totals": report.volume_totals(),
+        "csv_query": urlencode({k: v for k, v in form.items() if v}),
+        "span": lambda seconds: span(seconds, language),
+    }
+    return Template(template_name="pages/reports/index.html", context=context)
 
 
 @get("/", include_in_schema=False, name="console:reports")
@@ -162,9 +216,12 @@ async def reports_page(
     start: From = None,
     end: To = None,
     channel: Channel = None,
+    tz: Zone = None,
 ) -> Template:
-    """Volume, response and resolution times, the bot, channel switches and workload for a period."""
-    return await _report_page(request, writer, db_session, agent, start, end, channel)
+    """Volume, response and resolution times, the bot, channel switches and workload for a period.
+
+    ``tz`` (like the API's) shows the days of another time zone than the admin's preference."""
+    return await _report_page(request, writer, db_session, agent, start, end, channel, tz)
 
 
 @get("/csv/{table:str}", include_in_schema=False, name="console:reports-csv")
@@ -176,9 +233,10 @@ async def reports_csv(
     start: From = None,
     end: To = None,
     channel: Channel = None,
+    tz: Zone = None,
 ) -> Response[str]:
     """One of the page's tables as CSV, named after the table and the period."""
-    period = parse_period(start, end, channel, agent.timezone)
+    period = parse_period(start, end, channel, _checked_zone(tz) or agent.timezone)
     report = await current_report(writer, db_session, period)
     found = tables(report).get(table)
     if found is None:
@@ -187,7 +245,7 @@ async def reports_csv(
     filename = f"onethread-{table}-{period.first.isoformat()}-{period.last.isoformat()}{suffix}.csv"
     return Response(
         to_csv(found),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",  # Litestar adds "; charset=utf-8" to text types
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
@@ -223,13 +281,11 @@ class ReportsController(Controller):
         start: From = None,
         end: To = None,
         channel: Channel = None,
-        tz: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        tz: Zone = None,
     ) -> ReportOut:
         """``from``/``to`` are local days (both included, default the last 30 days) in ``tz`` (default
         the agent's time zone); ``channel`` narrows every figure to one channel."""
-        if tz is not None and not is_time_zone(tz):
-            raise InvalidInputError("tz must be an IANA time zone name", type_slug="invalid-time-zone")
-        period = parse_period(start, end, channel, tz or agent.timezone)
+        period = parse_period(start, end, channel, _checked_zone(tz) or agent.timezone)
         return report_out(await current_report(writer, db_session, period))
 
 
