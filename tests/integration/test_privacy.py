@@ -39,7 +39,8 @@ EMAIL = "zorabelle@example.com"
 TEXTS = ("my parcel 4711 never came, Zorabelle here", "also my coupon WINTERQUILL failed")
 REPLY = "Sorry Zorabelle, here is your invoice"
 FILE = b"%PDF-1.4 invoice of zorabelle-quintfather\n" + os.urandom(64)
-MARKERS = ("Zorabelle", "zorabelle", "Quintfather", "4711", "WINTERQUILL")
+# Words, never bare digits: a random token hash or uuid may hold "4711".
+MARKERS = ("Zorabelle", "zorabelle", "Quintfather", "parcel 4711", "Parcel 4711", "WINTERQUILL")
 
 
 @dataclass
