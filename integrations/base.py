@@ -71,6 +71,17 @@ class RetryableDeliveryError(DeliveryError):
     retryable = True
 
 
+class UnconfirmedDeliveryError(RetryableDeliveryError):
+    """The request may have reached the platform, but its answer never came: a read timeout, a
+    connection dropped after the request was written. Sending again is safe only where the
+    receiver dedupes (``ChannelAdapter.idempotent_sends``); elsewhere it could show the customer
+    the message twice, so the delivery job records it sent, unconfirmed, instead.
+
+    A request that provably never left (no connection, the pool was full) is a plain
+    :class:`RetryableDeliveryError`.
+    """
+
+
 class PermanentDeliveryError(DeliveryError):
     """Sending again cannot help: the user blocked us, the address is invalid, the window closed."""
 

@@ -105,6 +105,25 @@ async def test_flood_control_is_retried_after_retry_after(api: Api, telegram: Te
     assert any("retrying in 1s" in (error or "") for _, _, error in events), events
 
 
+async def test_a_send_telegram_never_answers_is_not_sent_twice(api: Api, telegram: TelegramBotAPI) -> None:
+    """Telegram has no idempotency key: a request that went out and got no answer (PTB's read
+    timeout, 5 s) may well have been shown, so it is marked sent, unconfirmed, and not repeated."""
+    thread_id = await _customer_thread(api, telegram)
+    telegram.hold(after=0)
+    try:
+        body = await reply(api, thread_id, "Your parcel left the warehouse.")
+        message = await wait_for_status(api.writer, body["id"], within=20)
+    finally:
+        telegram.release()
+
+    assert message.delivery_status == "sent"
+    assert (message.delivery_error or "").startswith("unconfirmed: Telegram did not answer")
+    await asyncio.sleep(0.5)  # a repeat, if one were coming, would be on its way by now
+    assert [call.params["text"] for call in telegram.calls_to("sendMessage")] == [
+        "Your parcel left the warehouse."
+    ]
+
+
 async def test_a_customer_who_blocked_the_bot_fails_with_the_reason(
     api: Api, telegram: TelegramBotAPI
 ) -> None:

@@ -39,7 +39,13 @@ from app.domain.inbox.schemas import message_out, to_builtins
 from app.domain.realtime.writer import Transaction, Writer
 from app.lib import metrics
 from app.lib.storage import FileStorage, UnknownFileError
-from integrations.base import SENT_PARTS, DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from integrations.base import (
+    SENT_PARTS,
+    DeliveryError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    UnconfirmedDeliveryError,
+)
 from integrations.registry import AdapterRegistry, UnknownChannelError
 from integrations.types import AccountConfig, OutboundAttachment, OutboundMessage
 
@@ -53,6 +59,11 @@ recorded: found on a later claim, it means the sender died mid-send (see ``_deli
 UNCONFIRMED = (
     "unconfirmed: the worker stopped while sending this, before the platform answered; it was "
     "not sent again (the platform would have shown it twice) and has most likely arrived"
+)
+
+UNANSWERED = (
+    "unconfirmed: {reason}; the request had gone out, so it was not sent again (the platform "
+    "would have shown it twice) and has most likely arrived"
 )
 
 Pause = Callable[[float], Awaitable[bool]]
@@ -387,6 +398,17 @@ async def _deliver_owned(
             )
             return result.status
 
+        if isinstance(error, UnconfirmedDeliveryError) and not adapter.idempotent_sends:
+            # As for a sender that died mid-send (above): at most once where a repeat would show.
+            log.warning("message %s: no answer to a send that went out; not sending it again", message_id)
+            await _record(
+                writer,
+                message_id,
+                status="sent",
+                error=UNANSWERED.format(reason=error.reason),
+                sent_parts=error.sent_parts,
+            )
+            return "sent"
         if not error.retryable:
             await _record(
                 writer, message_id, status="failed", error=error.reason, sent_parts=error.sent_parts
