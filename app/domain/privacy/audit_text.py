@@ -84,10 +84,10 @@ def describe(
 
     def messages_and_files() -> list[str]:
         messages, files = count("messages"), count("attachments")
-        return [
-            counted(catalog.ngettext("%(num)s message", "%(num)s messages", messages), messages),
-            counted(catalog.ngettext("%(num)s file", "%(num)s files", files), files),
-        ]
+        parts = [counted(catalog.ngettext("%(num)s message", "%(num)s messages", messages), messages)]
+        if files:  # most conversations have none: "0 files" is noise
+            parts.append(counted(catalog.ngettext("%(num)s file", "%(num)s files", files), files))
+        return parts
 
     subject = entry.subject_id or ""
     label, href = "", None
