@@ -497,12 +497,24 @@ def cmd_bot_export(settings: Settings, _: argparse.Namespace) -> None:
     sys.stdout.write(dump_rules_yaml(rules))
 
 
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    """``1 file``, ``2 files``, ``1,000 events``."""
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
+
+
 def cmd_contact_export(settings: Settings, args: argparse.Namespace) -> None:
-    """Write a customer's data (``contact.json`` and their files) to a ZIP; audited."""
+    """Write a customer's data (``contact.json`` and their files) to a ZIP; audited.
+
+    ``--out`` names the ZIP, or a directory to write ``contact-<CONTACT_ID>-export.zip`` in.
+    """
     from app.domain.privacy.actions import do_export_contact
     from app.lib.storage import FileStorage
 
     out = Path(args.out)
+    if out.is_dir():
+        out = out / f"contact-{args.contact}-export.zip"
+        if out.is_dir():
+            raise UsageError(f"{out} is a directory; name the ZIP file to write")
     if out.exists() and not args.force:
         raise UsageError(f"{out} exists; pass --force to overwrite it")
     partial = out.with_name(f".{out.name}.partial")
@@ -519,14 +531,16 @@ def cmd_contact_export(settings: Settings, args: argparse.Namespace) -> None:
         raise UsageError(f"{out}: cannot write it ({error.__class__.__name__}: {error})") from None
     finally:
         partial.unlink(missing_ok=True)
+    files = "" if summary.files == summary.attachments else f" ({_count(summary.files, 'file')} stored)"
     print(
-        f"contact {summary.contact_id} exported to {out}: {summary.messages} messages,"
-        f" {summary.attachments} attachments ({summary.files} files)"
+        f"contact {summary.contact_id} exported to {out}: {_count(summary.messages, 'message')},"
+        f" {_count(summary.attachments, 'attachment')}{files}"
     )
 
 
 def cmd_contact_erase(settings: Settings, args: argparse.Namespace) -> None:
-    """Erase a customer for good (anonymize or delete); refused without ``--yes``."""
+    """Erase a customer for good (anonymize or delete); refused without ``--yes``, and for a
+    customer already erased (exit 2, ``already erased … on <date>``)."""
     from app.domain.privacy.actions import do_erase_contact, erase_mode
     from app.lib.storage import FileStorage
 
@@ -542,10 +556,12 @@ def cmd_contact_erase(settings: Settings, args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(erasure.as_dict()))
         return
+    done = "deleted" if erasure.mode == "delete" else "anonymized"
     print(
-        f"contact {erasure.contact_id} erased ({erasure.mode}): {erasure.messages} messages,"
-        f" {erasure.identities} identities, {erasure.attachments} attachments,"
-        f" {erasure.events} events, {erasure.files_deleted} files deleted"
+        f"contact {erasure.contact_id} erased ({done}): {_count(erasure.messages, 'message')},"
+        f" {_count(erasure.identities, 'identity', 'identities')},"
+        f" {_count(erasure.attachments, 'attachment')}, {_count(erasure.events, 'event')};"
+        f" {_count(erasure.files_deleted, 'file')} deleted from disk"
     )
 
 
@@ -569,37 +585,38 @@ def cmd_retention_prune(settings: Settings, args: argparse.Namespace) -> None:
         return
     verb = "would delete" if report.dry_run else "deleted"
     print(
-        f"{verb}: {report.events} events older than {report.retention_days} days,"
-        f" {report.erased_attachments} attachments of erased contacts,"
-        f" {report.orphan_files} unreferenced files"
-        + ("" if report.dry_run else f" ({report.files_deleted} files removed from disk)")
+        f"{verb}: {_count(report.events, 'event')} older than {_count(report.retention_days, 'day')},"
+        f" {_count(report.erased_attachments, 'attachment')} of erased contacts,"
+        f" {_count(report.orphan_files, 'unused file')}"
+        + ("" if report.dry_run else f" ({_count(report.files_deleted, 'file')} removed from disk)")
     )
 
 
 def cmd_audit_list(settings: Settings, args: argparse.Namespace) -> None:
-    """The audit log, newest first."""
+    """The audit log, newest first: one line per entry (id, UTC time, who, what), or ``--json``."""
     import msgspec
 
-    from app.domain.privacy.queries import audit_page
+    from app.domain.privacy.audit_text import actor_text, describe
+    from app.domain.privacy.queries import audit_contacts, audit_page
+    from app.i18n import translations
 
     if not 1 <= args.limit <= 1000:
         raise UsageError("--limit must be between 1 and 1000")
 
     async def load(writer: Any) -> Any:
         async with writer.sessionmaker() as session:
-            return await audit_page(session, before_id=args.before, limit=args.limit)
+            items, next_cursor = await audit_page(session, before_id=args.before, limit=args.limit)
+            return items, next_cursor, await audit_contacts(session, items)
 
-    items, next_cursor = _run(settings, load)
+    items, next_cursor, contacts = _run(settings, load)
     if args.json:
         print(json.dumps({"items": msgspec.to_builtins(items), "next_cursor": next_cursor}))
         return
+    english = translations("en")
     for item in items:
-        subject = f" {item.subject_type} {item.subject_id}" if item.subject_type else ""
-        details = " ".join(f"{k}={v}" for k, v in item.details.items())
-        actor = f"{item.actor} ({item.actor_name})" if item.actor_name else item.actor
-        print(
-            f"{item.id}\t{item.at.isoformat(timespec='seconds')}\t{actor}\t{item.action}{subject}\t{details}"
-        )
+        when = item.at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        what = describe(item, english, contacts=contacts).plain()
+        print(f"{item.id}\t{when}\t{actor_text(item, english)}\t{what}")
     if next_cursor:
         print(f"(older entries: --before {next_cursor})")
 
@@ -659,8 +676,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export = contact.add_parser("export", help="write a customer's data and files to a ZIP")
     export.add_argument("contact", metavar="CONTACT_ID", type=int)
-    export.add_argument("--out", required=True, metavar="FILE.zip")
-    export.add_argument("--force", action="store_true", help="overwrite FILE.zip if it exists")
+    export.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE.zip",
+        help="the ZIP to write, or a directory (then DIR/contact-CONTACT_ID-export.zip)",
+    )
+    export.add_argument("--force", action="store_true", help="overwrite the ZIP if it exists")
     export.set_defaults(handler=cmd_contact_export)
     erase = contact.add_parser("erase", help="erase a customer for good")
     erase.add_argument("contact", metavar="CONTACT_ID", type=int)

@@ -47,6 +47,7 @@ from app.domain.channels.email_inbound import MailStore
 from app.domain.channels.email_listener import MailListener
 from app.domain.channels.jobs import Jobs
 from app.domain.console import controllers as console_controllers
+from app.domain.console import notices as console_notices
 from app.domain.console import problems as console_problems
 from app.domain.console import sessions as console_sessions
 from app.domain.contacts import controllers as contacts_controllers
@@ -200,6 +201,7 @@ def template_config(assets: AssetManifest) -> TemplateConfig[JinjaTemplateEngine
     environment.globals["htmx_config"] = HTMX_CONFIG
     environment.globals["current_language"] = i18n.current_language
     environment.globals["LANGUAGES"] = i18n.LANGUAGES
+    environment.globals["take_notice"] = console_notices.take_notice
     environment.filters.update(console_controllers.TEMPLATE_FILTERS)
     environment.filters["local_time"] = i18n.local_time
     environment.filters["t"] = i18n.translate

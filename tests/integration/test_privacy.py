@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import time
 import zipfile
 from dataclasses import dataclass
@@ -166,8 +167,24 @@ async def test_erase_leaves_no_trace_in_the_database_the_files_or_the_console(
     assert erasure["mode"] == mode and erasure["contacts"] == 2 and erasure["messages"] >= 3
     assert erasure["attachments"] == 1 and erasure["files_deleted"] == 1
     assert await traces(api, settings) == []
-    [entry] = await audit(api)
-    assert entry["action"] == "contact.erase" and entry["details"]["mode"] == mode
+    # Erasing again: refused with the date (anonymize), or nothing there (delete); never audited twice.
+    again = await api.post(
+        f"/api/v1/contacts/{customer.contact_id}/erase", {}, expect=409 if mode == "anonymize" else 404
+    )
+    if mode == "anonymize":
+        problem = again.json()
+        assert problem["type"].endswith("/already-erased") and problem["erased_at"]
+        assert f"contact {customer.contact_id} was already erased (anonymized) on 20" in problem["detail"]
+        # What is left can still be exported: the placeholders, no name.
+        left = await api.client.get(f"/api/v1/contacts/{customer.contact_id}/export", headers=api.headers)
+        document = json.loads(zipfile.ZipFile(io.BytesIO(left.content)).read("contact.json"))
+        assert document["contact"]["erased_at"] and document["contact"]["name"] is None
+        assert {m["text"] for m in document["messages"]} == {"[erased]"}
+        assert [e["action"] for e in await audit(api)] == ["contact.export", "contact.erase"]
+    else:
+        [entry] = await audit(api)
+        assert entry["action"] == "contact.erase" and entry["details"]["mode"] == mode
+    assert await traces(api, settings) == []
     async with api.writer.sessionmaker() as session:
         erased_events = (
             await session.execute(select(Event).where(col(Event.type) == "contact.erased"))
@@ -242,22 +259,70 @@ async def test_console_erase_flow_names_the_customer_and_asks_first(
 
     confirm = await client.get(f"{contact}/erase")
     assert confirm.status_code == 200 and f"Erase {NAME}?" in confirm.text
+    assert f'<button type="submit" class="button-danger">Erase {NAME}</button>' in confirm.text
     headers = {"HX-Request": "true", "X-CSRFToken": csrf_from(confirm.text)}
     unticked = await client.post(f"{contact}/erase", data={"mode": "anonymize"}, headers=headers)
-    assert unticked.status_code == 422 and "tick the box" in unticked.text
+    assert unticked.status_code == 422 and "Tick the box to confirm the erasure." in unticked.text
     assert (await api.get(f"/api/v1/contacts/{customer.contact_id}"))["name"] == NAME
     no_csrf = await client.post(f"{contact}/erase", data={"mode": "anonymize", "confirm": "1"})
     assert no_csrf.status_code == 403
+    # The merged-away contact's page points to the one to erase, as a page (not problem JSON).
+    merged = await client.get(f"/contacts/{customer.other_contact_id}/erase")
+    assert merged.status_code == 200 and merged.headers["content-type"].startswith("text/html")
+    assert f"is now part of contact #{customer.contact_id}, {NAME}" in merged.text
+    assert f'href="{contact}/erase"' in merged.text and "button-danger" not in merged.text
 
     done = await client.post(f"{contact}/erase", data={"mode": "anonymize", "confirm": "1"}, headers=headers)
 
     assert done.status_code == 200 and done.headers["HX-Redirect"] == "/"
     assert await traces(api, settings) == []
+    # The inbox it lands on says what happened, once.
+    notice = f"Contact #{customer.contact_id} erased (anonymized)."
+    assert notice in (await client.get("/")).text
+    assert notice not in (await client.get("/")).text
+    # Erased: the page says so, with when, and offers no button; a post changes nothing.
+    erased = await client.get(f"{contact}/erase")
+    assert erased.status_code == 200 and f"Contact #{customer.contact_id} was already erased" in erased.text
+    assert "It was anonymized on " in erased.text and "button-danger" not in erased.text
+    assert f'href="{contact}/export"' in erased.text
+    again = await client.post(f"{contact}/erase", data={"mode": "delete", "confirm": "1"}, headers=headers)
+    assert again.status_code == 409 and "was already erased (anonymized) on" in again.text
+    assert [e["action"] for e in await audit(api)] == ["contact.erase", "contact.export"]
+
     log = await client.get("/settings/audit")
     assert log.status_code == 200
     rows = log.text[log.text.index("<tbody>") :]
-    assert rows.index("contact.erase") < rows.index("contact.export")  # newest first
-    assert "Ada Admin" in rows and not any(m in log.text for m in MARKERS)
+    erase_row = rows[: rows.index("</tr>")]
+    assert "<td>Ada Admin</td>" in erase_row and ">Erased <a" in erase_row
+    assert f'<a href="{contact}">contact #{customer.contact_id}</a> (anonymized): ' in erase_row
+    assert "messages, 1 file, 1 merged contact" in erase_row
+    assert f"contact #{customer.contact_id}</a>: " in rows  # the export, before: the name is gone now
+    assert rows.index("Erased") < rows.index("Exported the data of")  # newest first
+    assert "contact.erase" not in rows.replace('data-action="contact.erase"', "")
+    assert "files_deleted" not in rows and not any(m in log.text for m in MARKERS)
+    dutch = await client.get("/settings/audit", headers={"Accept-Language": "nl"})
+    assert "Gewist: <a" in dutch.text and "(geanonimiseerd)" in dutch.text
+    assert "Gegevens geëxporteerd van <a" in dutch.text and "1 bestand" in dutch.text
+
+
+def test_the_erase_button_reads_as_a_danger_button() -> None:
+    """White on the danger red, at least 4.5:1 (WCAG AA), with a focus ring of its own."""
+    css = (Path(__file__).parents[2] / "static" / "console.css").read_text()
+    danger = re.search(r"--danger: (#[0-9a-f]{6})", css)
+    rule = re.search(r"^\.button-danger \{([^}]*)\}", css, re.MULTILINE)
+    assert danger and rule and "background: var(--danger)" in rule[1] and "color: #fff" in rule[1]
+    assert re.search(r"^\.button-danger:focus-visible \{ outline: 3px solid", css, re.MULTILINE)
+
+    def luminance(hex_colour: str) -> float:
+        channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    assert (1.05 / (luminance(danger[1]) + 0.05)) >= 4.5
+    for stylesheet in (Path(__file__).parents[2] / "static" / "css").glob("*.css"):
+        assert not re.search(r"^\.(erase )?\.?button-danger \{", stylesheet.read_text(), re.MULTILINE), (
+            stylesheet
+        )
 
 
 async def test_retention_prune_removes_only_old_events_erased_files_and_orphans(
@@ -324,18 +389,44 @@ async def test_cli_export_erase_prune_and_audit(embedded: Settings, tmp_path: Pa
     exported = _run(embedded, "contact", "export", str(customer.contact_id), "--out", str(out))
     assert exported.returncode == 0, exported.stderr
     assert "contact.json" in zipfile.ZipFile(out).namelist()
+    assert exported.stdout.endswith(": 4 messages, 1 attachment\n"), exported.stdout
+    into_dir = _run(embedded, "contact", "export", str(customer.contact_id), "--out", str(tmp_path))
+    assert into_dir.returncode == 0, into_dir.stderr
+    assert f"exported to {tmp_path / f'contact-{customer.contact_id}-export.zip'}:" in into_dir.stdout
+    exists = _run(embedded, "contact", "export", str(customer.contact_id), "--out", str(tmp_path))
+    assert exists.returncode == 2 and exists.stderr.count("\n") == 1 and "pass --force" in exists.stderr
     unconfirmed = _run(embedded, "contact", "erase", str(customer.contact_id))
     assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
-    erased = _run(
+    erased = _run(embedded, "contact", "erase", str(customer.contact_id), "--yes")
+    assert erased.returncode == 0, erased.stderr
+    assert erased.stdout.startswith(f"contact {customer.contact_id} erased (anonymized): 4 messages,")
+    assert " 1 attachment," in erased.stdout and "1 file deleted from disk" in erased.stdout
+    again = _run(
         embedded, "contact", "erase", str(customer.contact_id), "--mode", "delete", "--yes", "--json"
     )
-    assert erased.returncode == 0, erased.stderr
-    assert json.loads(erased.stdout)["mode"] == "delete"
+    assert again.returncode == 2 and again.stdout == "" and again.stderr.count("\n") == 1
+    assert f"contact {customer.contact_id} was already erased (anonymized) on 20" in again.stderr
     pruned = _run(embedded, "retention", "prune", "--json")
     assert pruned.returncode == 0, pruned.stderr
     assert json.loads(pruned.stdout)["events"] == 0
     listed = _run(embedded, "audit", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     actions = [(e["action"], e["actor"]) for e in json.loads(listed.stdout)["items"]]
-    assert actions == [("retention.prune", "cli"), ("contact.erase", "cli"), ("contact.export", "cli")]
+    assert actions == [
+        ("retention.prune", "cli"),
+        ("contact.erase", "cli"),
+        ("contact.export", "cli"),
+        ("contact.export", "cli"),
+    ]
     assert not any(m in listed.stdout for m in MARKERS)
+    human = _run(embedded, "audit", "list")
+    assert human.returncode == 0, human.stderr
+    lines = [line.split("\t") for line in human.stdout.splitlines()]
+    assert [line[2] for line in lines] == ["command line"] * 4
+    assert [line[3] for line in lines] == [
+        "Pruned 0 events older than 30 days",
+        f"Erased contact #{customer.contact_id} (anonymized): 4 messages, 1 file, 1 merged contact",
+        f"Exported the data of contact #{customer.contact_id}: 4 messages, 1 file",
+        f"Exported the data of contact #{customer.contact_id}: 4 messages, 1 file",
+    ]
+    assert lines[0][1].endswith(" UTC") and not any(m in human.stdout for m in MARKERS)

@@ -17,23 +17,35 @@ from litestar.params import FromPath, QueryParameter
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
+from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.models import Agent, Identity, Message
+from app import i18n
+from app.db.models import Agent, Contact, Identity, Message
 from app.domain.console import roles
 from app.domain.console.forms import FORM
+from app.domain.console.notices import flash
 from app.domain.console.settings_pages import SECTIONS
-from app.domain.privacy import queries
-from app.domain.privacy.actions import actor_of, do_erase_contact, erase_mode
+from app.domain.privacy import audit_text, queries
+from app.domain.privacy.actions import actor_of, do_erase_contact, erase_mode, refuse_if_erased
 from app.domain.privacy.controllers import export_response
 from app.domain.privacy.customer import customer_group
 from app.domain.system.services import Services
 from app.i18n import N_
-from app.lib.errors import DomainError
+from app.lib.errors import ConflictError, DomainError, Reason
 
 AUDIT_PAGE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """An audit row as the page shows it: who in words, what as a sentence (escaped, a contact linked)."""
+
+    entry: queries.AuditOut
+    actor: str
+    what: Markup
 
 
 @dataclass
@@ -50,7 +62,18 @@ async def audit_page(
 ) -> Template:
     """The audit log, newest first; "Older" follows ``before``."""
     items, next_cursor = await queries.audit_page(db_session, before_id=before, limit=AUDIT_PAGE)
+    contacts = await queries.audit_contacts(db_session, items)
     agent = request.scope.get("user")
+    language = i18n.language_of({"request": request, "agent": agent})
+    catalog = i18n.translations(language)
+    rows = [
+        AuditRow(
+            entry=item,
+            actor=audit_text.actor_text(item, catalog),
+            what=audit_text.describe(item, catalog, language, contacts=contacts).html(),
+        )
+        for item in items
+    ]
     nav = [(key, path, label) for key, path, label, _ in SECTIONS]
     return Template(
         template_name="pages/settings/audit.html",
@@ -58,7 +81,7 @@ async def audit_page(
             "agent": agent,
             "settings_section": "audit",
             "settings_nav": nav,
-            "entries": items,
+            "entries": rows,
             "next_cursor": next_cursor,
             "paged": before is not None,
         },
@@ -74,8 +97,28 @@ async def export_contact(
 
 
 async def _erase_context(session: AsyncSession, contact_id: int, **extra: Any) -> dict[str, Any]:
-    """The customer to name on the confirmation page and what would go with them."""
-    customer = await customer_group(session, contact_id, follow_merges=False)
+    """The customer to name on the confirmation page and what would go with them.
+
+    Two states offer no erase button: ``merged_into`` (the id was merged into another contact: the
+    page points there, where both are erased together) and ``erased_at`` (nothing left to erase).
+    """
+    try:
+        customer = await customer_group(session, contact_id, follow_merges=False)
+    except ConflictError as exc:
+        if exc.type_slug != "contact-merged":
+            raise
+        live = await customer_group(session, contact_id, follow_merges=True)
+        return {"contact": await session.get(Contact, contact_id), "merged_into": live.contact, **extra}
+    thread_id = customer.thread_ids[0] if customer.thread_ids else None
+    try:
+        await refuse_if_erased(session, customer)
+    except ConflictError:
+        return {
+            "contact": customer.contact,
+            "erased_at": customer.contact.erased_at,
+            "thread_id": thread_id,
+            **extra,
+        }
     messages = (
         await session.execute(
             select(func.count(col(Message.id))).where(col(Message.thread_id).in_(customer.thread_ids))
@@ -92,7 +135,7 @@ async def _erase_context(session: AsyncSession, contact_id: int, **extra: Any) -
     )
     return {
         "contact": customer.contact,
-        "thread_id": customer.thread_ids[0] if customer.thread_ids else None,
+        "thread_id": thread_id,
         "messages": int(messages),
         "identities": identities,
         **extra,
@@ -106,7 +149,7 @@ async def erase_page(
     agent: NamedDependency[Agent],
     contact_id: FromPath[int],
 ) -> Template:
-    """The confirmation step: who is erased, what goes, in which mode."""
+    """The confirmation step: who is erased, what goes, in which mode (or why there is nothing to do)."""
     context = await _erase_context(db_session, contact_id, mode=services.settings.erase_mode)
     return Template(template_name="pages/contact_erase.html", context={"agent": agent, **context})
 
@@ -120,11 +163,11 @@ async def erase_contact(
     contact_id: FromPath[int],
     data: Annotated[EraseForm, FORM],
 ) -> Response[Any]:
-    """Erase, then back to the inbox (the thread is gone or holds nothing to read)."""
+    """Erase, then back to the inbox (the thread is gone or holds nothing to read), which says so."""
     try:
         if data.confirm != "1":
-            raise DomainError(N_("tick the box to confirm the erasure"), type_slug="erase-unconfirmed")
-        await do_erase_contact(
+            raise DomainError(N_("Tick the box to confirm the erasure."), type_slug="erase-unconfirmed")
+        erasure = await do_erase_contact(
             services.writer,
             services.files,
             contact_id=contact_id,
@@ -137,9 +180,17 @@ async def erase_contact(
         return Template(
             template_name="pages/contact_erase.html", context={"agent": agent, **context}, status_code=status
         )
+    done = ERASED_NOTICE["delete" if erasure.mode == "delete" else "anonymize"]
+    flash(request, Reason(done, {"id": str(erasure.contact_id)}))
     if request.htmx:
         return ClientRedirect("/")
     return Redirect("/", status_code=303)
+
+
+ERASED_NOTICE = {
+    "anonymize": N_("Contact #%(id)s erased (anonymized)."),
+    "delete": N_("Contact #%(id)s erased (deleted)."),
+}
 
 
 admin_router = Router(

@@ -51,7 +51,8 @@ from app.domain.privacy.customer import Customer, customer_group
 from app.domain.privacy.export import ExportSummary, write_export
 from app.domain.realtime.writer import Transaction, Writer
 from app.domain.reports.actions import refresh_threads
-from app.lib.errors import InvalidInputError
+from app.i18n import N_
+from app.lib.errors import ConflictError, InvalidInputError, Reason
 from app.lib.storage import FileStorage, UnknownFileError
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,34 @@ def erase_mode(value: str | None, default: str) -> EraseMode:
     raise InvalidInputError(f"the erase mode is anonymize or delete, not {mode!r}", type_slug="invalid-mode")
 
 
+async def refuse_if_erased(session: AsyncSession, customer: Customer) -> None:
+    """409 ``already-erased`` when nothing of the customer is left to erase.
+
+    Every contact of the group must be erased: a contact merged into an erased one afterwards still
+    holds data, and erasing the group again is how it goes.
+    """
+    erased_at = customer.contact.erased_at
+    if erased_at is None:
+        return
+    live = (
+        await session.execute(
+            select(func.count(col(Contact.id))).where(
+                col(Contact.id).in_(customer.contact_ids), col(Contact.erased_at).is_(None)
+            )
+        )
+    ).scalar()
+    if live:
+        return
+    raise ConflictError(
+        Reason(
+            N_("contact %(id)s was already erased (anonymized) on %(date)s"),
+            {"id": str(customer.contact.id), "date": erased_at.strftime("%Y-%m-%d %H:%M UTC")},
+        ),
+        type_slug="already-erased",
+        erased_at=erased_at.isoformat(),
+    )
+
+
 async def _ids(session: AsyncSession, query: Any) -> list[int]:
     return [int(i) for i in (await session.execute(query)).scalars()]
 
@@ -189,6 +218,7 @@ async def do_erase_contact(
         released_keys.clear()
         erased.clear()
         customer = await customer_group(session, contact_id, follow_merges=False)
+        await refuse_if_erased(session, customer)
         erased.append(customer)
         # Lock the threads first, as merges and ingest do, so a message arriving meanwhile waits.
         if customer.thread_ids:

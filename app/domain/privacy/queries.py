@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db.models import Agent, AuditEntry
+from app.db.models import Agent, AuditEntry, Contact
 
 
 class AuditOut(msgspec.Struct):
@@ -59,3 +59,21 @@ async def audit_page(
         for row in rows
     ]
     return items, (items[-1].id if more and items else None)
+
+
+async def audit_contacts(session: AsyncSession, items: list[AuditOut]) -> dict[str, str | None]:
+    """The contacts these rows are about that still exist, by id, with how the console names them
+    (their name, else an address; ``None`` once erased): the audit log links and names them."""
+    ids = {
+        int(subject)
+        for i in items
+        if i.subject_type == "contact" and (subject := i.subject_id or "").isdigit()
+    }
+    if not ids:
+        return {}
+    found = await session.execute(
+        select(col(Contact.id), col(Contact.name), col(Contact.email), col(Contact.phone)).where(
+            col(Contact.id).in_(ids)
+        )
+    )
+    return {str(row.id): row.name or row.email or row.phone or None for row in found.all()}
