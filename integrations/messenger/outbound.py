@@ -44,11 +44,13 @@ from integrations.base import (
     DeliveryError,
     PermanentDeliveryError,
     RetryableDeliveryError,
+    UnconfirmedDeliveryError,
     parts_sent,
 )
 from integrations.buttons import buttons_of
 from integrations.messenger.inbound import CHANNEL
 from integrations.text import N_
+from integrations.transport import may_have_arrived
 from integrations.types import AccountConfig, OutboundAttachment, OutboundMessage, SendResult
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
@@ -250,6 +252,8 @@ class MessengerAdapter(ChannelAdapter):
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise PermanentDeliveryError(f"the Graph URL cannot be used: {type(exc).__name__}") from exc
         except httpx.HTTPError as exc:
+            if may_have_arrived(exc):
+                raise UnconfirmedDeliveryError(f"Graph API did not answer: {type(exc).__name__}") from exc
             raise RetryableDeliveryError(f"Graph API unreachable: {type(exc).__name__}") from exc
         payload = _json(response)
         if response.is_success:

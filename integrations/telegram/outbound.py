@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar, Literal
 
-import httpx
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import (
     BadRequest,
@@ -57,6 +56,7 @@ from integrations.base import (
 from integrations.buttons import buttons_of
 from integrations.telegram.inbound import CHANNEL
 from integrations.text import N_
+from integrations.transport import may_have_arrived
 from integrations.types import AccountConfig, OutboundAttachment, OutboundMessage, SendResult
 
 MAX_MESSAGE_LENGTH = 4096
@@ -339,28 +339,6 @@ async def _send_part(
     )
 
 
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-"""Transport errors raised before a byte of the request left: sending again cannot duplicate."""
-
-
-def _may_have_arrived(exc: BaseException) -> bool:
-    """Whether a failed Bot API call may have been carried out by Telegram all the same.
-
-    PTB raises ``TimedOut``/``NetworkError`` from httpx's transport error when no answer came: a
-    read or write timeout, a connection dropped mid-request. Those that prove the request never
-    left (no connection made, no free connection in the pool) are safe to send again, and so is an
-    answer Telegram did give (a 5xx, no transport error behind it): it refused to handle the call.
-    """
-    cause: BaseException | None = exc.__cause__ or exc.__context__
-    while cause is not None:
-        if isinstance(cause, _NEVER_SENT):
-            return False
-        if isinstance(cause, httpx.TransportError):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
-
-
 async def _call(request: Awaitable[Message]) -> Message:
     """One Bot API call, its refusals mapped onto the delivery job's retry rules."""
     try:
@@ -378,7 +356,7 @@ async def _call(request: Awaitable[Message]) -> Message:
     except InvalidToken as exc:
         raise PermanentDeliveryError(N_("Telegram does not accept this channel's bot token")) from exc
     except (TimedOut, NetworkError) as exc:
-        if _may_have_arrived(exc):
+        if may_have_arrived(exc):
             raise UnconfirmedDeliveryError(N_("Telegram did not answer") + f": {exc.message}") from exc
         raise RetryableDeliveryError(N_("Telegram could not be reached") + f": {exc.message}") from exc
     except TelegramError as exc:
