@@ -61,6 +61,9 @@ class IngestResult:
     thread_status: str | None = None
     """The thread's status once the message is stored: ``bot`` means the bot's turn comes next
     (``Jobs.after_ingest``). ``None`` for a duplicate or an automatic message (nobody answers)."""
+    created_at: datetime | None = None
+    """The stored message's place in the timeline (``None`` for a duplicate): lets a caller answer
+    with the message it has just stored without reading it back."""
 
 
 def _message_time(sent_at: datetime | None, now: datetime) -> datetime:
@@ -263,6 +266,7 @@ async def do_ingest(
             contact.id,
             pending_attachments=pending,
             thread_status=None if automatic else thread.status,
+            created_at=created_at,
         )
 
     return metrics.ingested(inbound.channel, await writer.run(work))

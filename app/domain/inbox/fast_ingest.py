@@ -216,6 +216,7 @@ async def try_fast_ingest(
             row["thread_id"],
             row["contact_id"],
             thread_status=None if inbound.metadata.get("automatic") else row["status"],
+            created_at=created_at,
         )
         return result, [frame]
 

@@ -328,10 +328,15 @@ async def send_message(
             {"type": "started", "visitor": visitor_key(token)},
             [widget_channel(services.writer.channel_namespace)],
         )
-    if not result.duplicate and not files:
-        own = await own_new_message(db_session, result.message_id, secret_key=settings.secret_key)
-        if own is not None:
-            return Response(own, status_code=201)
+    if not result.duplicate and not files and result.created_at is not None:
+        own = own_new_message(
+            result.message_id,
+            result.created_at,
+            text=inbound.text,
+            channel=inbound.channel,
+            client_id=client_id,
+        )
+        return Response(own, status_code=201)
     visitor = await find_visitor(db_session, token)
     shown = await visible_messages_by_id(
         db_session, visitor, [result.message_id], secret_key=settings.secret_key

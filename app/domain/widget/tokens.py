@@ -18,6 +18,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 TOKEN_TTL = timedelta(days=30)
 """A returning visitor continues their conversation for a month after their last visit."""
@@ -27,8 +28,11 @@ _TOKEN_LABEL = b"onethread/widget-visitor/v1"
 _FILE_LABEL = b"onethread/widget-file/v1"
 
 
+@lru_cache(maxsize=16)
 def _key(secret_key: str, label: bytes) -> bytes:
     # Keys of their own: a visitor token's MAC can never pass as a session cookie or a deep link.
+    # Derived once per (secret, label), not on every widget request; keyed by the secret itself,
+    # so a new secret key derives new keys.
     if not secret_key:
         raise ValueError("widget tokens need the instance's secret key")
     return hmac.new(secret_key.encode(), label, hashlib.sha256).digest()
